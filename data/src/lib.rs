@@ -1,0 +1,1 @@
+//! dsmath data crate.

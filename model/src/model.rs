@@ -1,0 +1,367 @@
+//! The LLaMA / DeepSeek / Qwen2 decoder (HF `modeling_llama.py`, `modeling_qwen2.py`): RMSNorm,
+//! rotate-half RoPE, multi-head / grouped-query attention with a KV cache, SwiGLU MLP.
+//! Module fields are named after the HF state-dict keys, so weights map one to one.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::silu;
+use burn::tensor::module::{attention, embedding};
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
+
+use crate::config::{LlamaConfig, Rope};
+use crate::weights::{Init, WeightSource};
+use crate::ModelError;
+
+/// A linear layer in HF layout: `weight` is `[out_features, in_features]`.
+#[derive(Module, Debug)]
+pub struct Linear<B: Backend> {
+    pub weight: Param<Tensor<B, 2>>,
+    pub bias: Option<Param<Tensor<B, 1>>>,
+}
+
+impl<B: Backend> Linear<B> {
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        // [b, s, in] x [in, out] -> [b, s, out]
+        let w = self.weight.val().transpose();
+        burn::tensor::module::linear(x, w, self.bias.as_ref().map(|b| b.val()))
+    }
+}
+
+/// RMSNorm as in HF: `weight * x / sqrt(mean(x^2) + eps)`.
+#[derive(Module, Debug)]
+pub struct RmsNorm<B: Backend> {
+    pub weight: Param<Tensor<B, 1>>,
+    pub eps: f64,
+}
+
+impl<B: Backend> RmsNorm<B> {
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let rms = (x.clone().square().mean_dim(2) + self.eps).sqrt(); // [b, s, 1]
+        (x / rms) * self.weight.val().unsqueeze::<3>()
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    pub q_proj: Linear<B>,
+    pub k_proj: Linear<B>,
+    pub v_proj: Linear<B>,
+    pub o_proj: Linear<B>,
+    pub num_heads: usize,
+    pub num_key_value_heads: usize,
+    pub head_dim: usize,
+}
+
+/// Keys and values of one layer: `[batch, kv_heads, cached_len, head_dim]` each.
+#[derive(Debug, Clone)]
+pub struct LayerCache<B: Backend> {
+    pub k: Tensor<B, 4>,
+    pub v: Tensor<B, 4>,
+}
+
+/// The KV cache of the whole model; slot `t` of every row holds the token fed at step `t`.
+#[derive(Debug, Clone)]
+pub struct KvCache<B: Backend> {
+    pub layers: Vec<Option<LayerCache<B>>>,
+}
+
+impl<B: Backend> KvCache<B> {
+    pub fn new(num_layers: usize) -> Self {
+        Self { layers: vec![None; num_layers] }
+    }
+
+    /// Number of cached slots.
+    pub fn len(&self) -> usize {
+        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |l| l.k.dims()[2])
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keep (or repeat) batch rows: row `i` of the result is row `rows[i]` of `self`.
+    pub fn select_rows(self, rows: &[usize], device: &B::Device) -> Self {
+        let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [rows.len()]), device);
+        let layers = self
+            .layers
+            .into_iter()
+            .map(|l| l.map(|l| LayerCache { k: l.k.select(0, idx.clone()), v: l.v.select(0, idx.clone()) }))
+            .collect();
+        Self { layers }
+    }
+}
+
+/// `rotate_half` as in HF: `[x1, x2] -> [-x2, x1]` over the last dimension.
+fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let d = x.dims()[3];
+    let x1 = x.clone().narrow(3, 0, d / 2);
+    let x2 = x.narrow(3, d / 2, d / 2);
+    Tensor::cat(vec![x2.neg(), x1], 3)
+}
+
+fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
+    x.clone() * cos.clone() + rotate_half(x) * sin.clone()
+}
+
+impl<B: Backend> Attention<B> {
+    /// `x`: [b, s, d]; `cos`/`sin`: [b, 1, s, head_dim]; `mask`: [b, 1, s, past + s], true = blocked.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+        mask: Option<Tensor<B, 4, Bool>>,
+        cache: Option<&mut Option<LayerCache<B>>>,
+    ) -> Tensor<B, 3> {
+        let [b, s, _] = x.dims();
+        let (h, kvh, hd) = (self.num_heads, self.num_key_value_heads, self.head_dim);
+        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2);
+        let q = apply_rope(heads(self.q_proj.forward(x.clone()), h), cos, sin); // [b, h, s, hd]
+        let mut k = apply_rope(heads(self.k_proj.forward(x.clone()), kvh), cos, sin); // [b, kvh, s, hd]
+        let mut v = heads(self.v_proj.forward(x), kvh); // [b, kvh, s, hd]
+        if let Some(slot) = cache {
+            if let Some(past) = slot.take() {
+                k = Tensor::cat(vec![past.k, k], 2); // [b, kvh, past + s, hd]
+                v = Tensor::cat(vec![past.v, v], 2);
+            }
+            *slot = Some(LayerCache { k: k.clone(), v: v.clone() });
+        }
+        let t = k.dims()[2];
+        // Grouped-query attention: each kv head serves h / kvh consecutive query heads.
+        let repeat = |x: Tensor<B, 4>| {
+            if h == kvh {
+                x
+            } else {
+                x.unsqueeze_dim::<5>(2).expand([b, kvh, h / kvh, t, hd]).reshape([b, h, t, hd])
+            }
+        };
+        let mask = mask.map(|m| m.expand([b, h, s, t]));
+        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+        let out = attention(q, repeat(k), repeat(v), mask, None, options); // [b, h, s, hd]
+        self.o_proj.forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp<B: Backend> {
+    pub gate_proj: Linear<B>,
+    pub up_proj: Linear<B>,
+    pub down_proj: Linear<B>,
+}
+
+impl<B: Backend> Mlp<B> {
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct DecoderLayer<B: Backend> {
+    pub self_attn: Attention<B>,
+    pub mlp: Mlp<B>,
+    pub input_layernorm: RmsNorm<B>,
+    pub post_attention_layernorm: RmsNorm<B>,
+}
+
+/// HF `LlamaModel`: the transformer body (`model.*` keys).
+#[derive(Module, Debug)]
+pub struct LlamaModel<B: Backend> {
+    pub embed_tokens: Param<Tensor<B, 2>>,
+    pub layers: Vec<DecoderLayer<B>>,
+    pub norm: RmsNorm<B>,
+}
+
+/// HF `LlamaForCausalLM` / `Qwen2ForCausalLM`: body + LM head (`lm_head.weight`, absent when tied).
+#[derive(Module, Debug)]
+pub struct LlamaForCausalLM<B: Backend> {
+    pub model: LlamaModel<B>,
+    pub lm_head: Option<Param<Tensor<B, 2>>>,
+    pub rope_theta: f64,
+    pub rope_linear_factor: f64,
+}
+
+impl<B: Backend> LlamaForCausalLM<B> {
+    /// Logits `[b, s, vocab]` for `input_ids` `[b, s]` at `positions` `[b, s]` (RoPE positions).
+    /// `mask` `[b, 1, s, past + s]` (true = blocked) comes from [`attention_mask`]; `None` means
+    /// no position is blocked (a single new token per row without padding). With `cache`, keys and
+    /// values of this call are appended to it.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        positions: Tensor<B, 2, Int>,
+        mask: Option<Tensor<B, 4, Bool>>,
+        mut cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let (cos, sin) = self.rope_tables(positions);
+        let mut x = embedding(self.model.embed_tokens.val(), input_ids); // [b, s, d]
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            let slot = cache.as_mut().map(|c| &mut c.layers[i]);
+            let attn = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, mask.clone(), slot);
+            x = x + attn;
+            x = x.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(x));
+        }
+        let x = self.model.norm.forward(x);
+        let head = self.lm_head.as_ref().unwrap_or(&self.model.embed_tokens).val(); // [vocab, d]
+        x.matmul(head.transpose().unsqueeze::<3>()) // [b, s, vocab]
+    }
+
+    /// Logits for whole sequences with right or left padding (no cache): `valid[i][j]` says token
+    /// `j` of row `i` is real; positions count real tokens only, as HF `generate` does.
+    pub fn forward_padded(&self, input_ids: Tensor<B, 2, Int>, valid: &[Vec<bool>]) -> Tensor<B, 3> {
+        let device = input_ids.device();
+        let s = input_ids.dims()[1];
+        let positions = positions_from_valid(valid, 0, s, &device);
+        let mask = attention_mask::<B>(valid, s, &device);
+        self.forward(input_ids, positions, Some(mask), None)
+    }
+
+    /// cos / sin tables `[b, 1, s, head_dim]` for integer positions `[b, s]` (HF rotate-half layout).
+    fn rope_tables(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let hd = self.model.layers[0].self_attn.head_dim;
+        let [b, s] = positions.dims();
+        let device = positions.device();
+        // HF: inv_freq = 1 / theta^(2i/d) in f32, divided by the linear scaling factor.
+        let inv: Vec<f32> = (0..hd / 2)
+            .map(|i| 1.0 / (self.rope_theta as f32).powf((2 * i) as f32 / hd as f32) / self.rope_linear_factor as f32)
+            .collect();
+        let inv = Tensor::<B, 1>::from_data(TensorData::new(inv, [hd / 2]), &device).reshape([1, 1, hd / 2]);
+        let freqs = positions.float().reshape([b, s, 1]) * inv; // [b, s, hd/2]
+        let emb = Tensor::cat(vec![freqs.clone(), freqs], 2).unsqueeze_dim::<4>(1); // [b, 1, s, hd]
+        (emb.clone().cos(), emb.sin())
+    }
+
+    /// Build the model from a weight source (a checkpoint or a random init), asking for every
+    /// HF tensor by name; all problems are reported together by `source.finish()`.
+    pub fn from_source(
+        config: &LlamaConfig,
+        source: &mut impl WeightSource,
+        device: &B::Device,
+    ) -> Result<Self, ModelError> {
+        config.validate()?;
+        let c = config;
+        let (h, hd, q, kv) = (c.hidden_size, c.head_dim(), c.num_attention_heads, c.num_kv_heads());
+        let mut w = Builder { source, device, std: Init::Normal(c.initializer_range), eps: c.rms_norm_eps };
+        let mut layers = Vec::with_capacity(c.num_hidden_layers);
+        for i in 0..c.num_hidden_layers {
+            let p = format!("model.layers.{i}");
+            let inter = c.intermediate_size;
+            layers.push(DecoderLayer {
+                self_attn: Attention {
+                    q_proj: w.linear(&format!("{p}.self_attn.q_proj"), q * hd, h, c.qkv_bias()),
+                    k_proj: w.linear(&format!("{p}.self_attn.k_proj"), kv * hd, h, c.qkv_bias()),
+                    v_proj: w.linear(&format!("{p}.self_attn.v_proj"), kv * hd, h, c.qkv_bias()),
+                    o_proj: w.linear(&format!("{p}.self_attn.o_proj"), h, q * hd, c.o_bias()),
+                    num_heads: q,
+                    num_key_value_heads: kv,
+                    head_dim: hd,
+                },
+                mlp: Mlp {
+                    gate_proj: w.linear(&format!("{p}.mlp.gate_proj"), inter, h, c.mlp_bias),
+                    up_proj: w.linear(&format!("{p}.mlp.up_proj"), inter, h, c.mlp_bias),
+                    down_proj: w.linear(&format!("{p}.mlp.down_proj"), h, inter, c.mlp_bias),
+                },
+                input_layernorm: w.norm(&format!("{p}.input_layernorm.weight"), h),
+                post_attention_layernorm: w.norm(&format!("{p}.post_attention_layernorm.weight"), h),
+            });
+        }
+        let norm = w.norm("model.norm.weight", h);
+        let embed_tokens = w.matrix("model.embed_tokens.weight", c.vocab_size, h);
+        let lm_head = (!c.tie_word_embeddings).then(|| w.matrix("lm_head.weight", c.vocab_size, h));
+        let Rope { theta, linear_factor } = c.rope()?;
+        Ok(Self {
+            model: LlamaModel { embed_tokens, layers, norm },
+            lm_head,
+            rope_theta: theta,
+            rope_linear_factor: linear_factor,
+        })
+    }
+
+    /// Every parameter with its HF state-dict name, in the order HF lists them.
+    pub fn named_tensors(&self) -> Vec<(String, TensorData)> {
+        let mut out = vec![("model.embed_tokens.weight".to_string(), self.model.embed_tokens.val().into_data())];
+        let lin = |out: &mut Vec<(String, TensorData)>, name: String, l: &Linear<B>| {
+            out.push((format!("{name}.weight"), l.weight.val().into_data()));
+            if let Some(b) = &l.bias {
+                out.push((format!("{name}.bias"), b.val().into_data()));
+            }
+        };
+        for (i, layer) in self.model.layers.iter().enumerate() {
+            let p = format!("model.layers.{i}");
+            let a = &layer.self_attn;
+            for (n, l) in [("q_proj", &a.q_proj), ("k_proj", &a.k_proj), ("v_proj", &a.v_proj), ("o_proj", &a.o_proj)] {
+                lin(&mut out, format!("{p}.self_attn.{n}"), l);
+            }
+            let m = &layer.mlp;
+            for (n, l) in [("gate_proj", &m.gate_proj), ("up_proj", &m.up_proj), ("down_proj", &m.down_proj)] {
+                lin(&mut out, format!("{p}.mlp.{n}"), l);
+            }
+            out.push((format!("{p}.input_layernorm.weight"), layer.input_layernorm.weight.val().into_data()));
+            out.push((format!("{p}.post_attention_layernorm.weight"), layer.post_attention_layernorm.weight.val().into_data()));
+        }
+        out.push(("model.norm.weight".into(), self.model.norm.weight.val().into_data()));
+        if let Some(head) = &self.lm_head {
+            out.push(("lm_head.weight".into(), head.val().into_data()));
+        }
+        out
+    }
+}
+
+/// RoPE positions `[b, s]` for the `s` tokens after `past` cached slots: the number of real tokens
+/// before each one (left padding does not advance the position), as HF `generate` computes them.
+pub fn positions_from_valid<B: Backend>(valid: &[Vec<bool>], past: usize, s: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+    let mut pos = Vec::with_capacity(valid.len() * s);
+    for row in valid {
+        let mut count = row[..past].iter().filter(|&&v| v).count() as i64;
+        for &v in &row[past..past + s] {
+            pos.push((count - 1 + v as i64).max(0).min(i64::MAX));
+            count += v as i64;
+        }
+    }
+    Tensor::from_data(TensorData::new(pos, [valid.len(), s]), device)
+}
+
+/// The attention mask `[b, 1, s, t]` (true = blocked) for the last `s` of `t = valid[i].len()` slots:
+/// a query may see keys at or before its own slot that hold real tokens.
+pub fn attention_mask<B: Backend>(valid: &[Vec<bool>], s: usize, device: &B::Device) -> Tensor<B, 4, Bool> {
+    let t = valid.first().map_or(0, Vec::len);
+    let mut blocked = Vec::with_capacity(valid.len() * s * t);
+    for row in valid {
+        for j in 0..s {
+            let slot = t - s + j;
+            blocked.extend((0..t).map(|k| k > slot || !row[k]));
+        }
+    }
+    Tensor::from_data(TensorData::new(blocked, [valid.len(), 1, s, t]), device)
+}
+
+/// Pulls named tensors from a [`WeightSource`] into parameters; a tensor the source cannot give
+/// becomes zeros here and is reported by the source's `finish`.
+struct Builder<'a, S, B: Backend> {
+    source: &'a mut S,
+    device: &'a B::Device,
+    std: Init,
+    eps: f64,
+}
+
+impl<S: WeightSource, B: Backend> Builder<'_, S, B> {
+    fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D], init: Init) -> Param<Tensor<B, D>> {
+        let data = self.source.take(name, &shape, init).unwrap_or_else(|| TensorData::zeros::<f32, _>(shape));
+        Param::from_tensor(Tensor::from_data(data, self.device))
+    }
+
+    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Param<Tensor<B, 2>> {
+        self.tensor(name, [rows, cols], self.std)
+    }
+
+    fn linear(&mut self, name: &str, out: usize, inp: usize, bias: bool) -> Linear<B> {
+        Linear {
+            weight: self.matrix(&format!("{name}.weight"), out, inp),
+            bias: bias.then(|| self.tensor(&format!("{name}.bias"), [out], Init::Zeros)),
+        }
+    }
+
+    fn norm(&mut self, name: &str, d: usize) -> RmsNorm<B> {
+        RmsNorm { weight: self.tensor(name, [d], Init::Ones), eps: self.eps }
+    }
+}

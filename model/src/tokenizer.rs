@@ -1,0 +1,164 @@
+//! Tokenizer (HF `tokenizers` on tokenizer.json) with the checkpoint's BOS / EOS / pad tokens
+//! (tokenizer_config.json, generation_config.json, config.json), and DeepSeekMath prompt formats.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::config::{LlamaConfig, TokenIds};
+use crate::ModelError;
+
+/// A tokenizer plus the special-token ids generation needs.
+pub struct Tokenizer {
+    pub inner: tokenizers::Tokenizer,
+    pub path: PathBuf,
+    pub bos_id: Option<u32>,
+    /// Every id that ends a generation (config, generation_config and tokenizer_config together).
+    pub eos_ids: Vec<u32>,
+    pub pad_id: u32,
+}
+
+fn read_json(path: &Path) -> Result<Option<Value>, ModelError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| ModelError::ConfigFile { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// A special token in tokenizer_config.json is a string or `{"content": ...}`.
+fn token_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("content").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    }
+}
+
+impl Tokenizer {
+    /// Load `tokenizer.json` from a model directory and resolve special tokens; the vocabulary
+    /// must fit in the model's `vocab_size`.
+    pub fn from_dir(dir: &Path, config: &LlamaConfig) -> Result<Self, ModelError> {
+        let path = dir.join("tokenizer.json");
+        if !path.exists() {
+            return Err(ModelError::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no tokenizer.json")));
+        }
+        let inner = tokenizers::Tokenizer::from_file(&path)
+            .map_err(|e| ModelError::Tokenizer { path: path.clone(), message: e.to_string() })?;
+        let err = |message: String| ModelError::Tokenizer { path: path.clone(), message };
+        let vocab = inner.get_vocab_size(true);
+        if vocab > config.vocab_size {
+            return Err(err(format!(
+                "tokenizer has {vocab} tokens but the model's vocab_size is {}: they do not belong together",
+                config.vocab_size
+            )));
+        }
+        let tok_cfg = read_json(&dir.join("tokenizer_config.json"))?.unwrap_or(Value::Null);
+        let gen_cfg = read_json(&dir.join("generation_config.json"))?.unwrap_or(Value::Null);
+        let id_of = |key: &str| token_text(tok_cfg.get(key)).and_then(|t| inner.token_to_id(&t));
+
+        let bos_id = id_of("bos_token").or(config.bos_token_id);
+        let mut eos_ids = config.eos_ids();
+        if let Some(ids) = gen_cfg.get("eos_token_id").and_then(|v| serde_json::from_value::<TokenIds>(v.clone()).ok()) {
+            eos_ids.extend(ids.to_vec());
+        }
+        eos_ids.extend(id_of("eos_token"));
+        eos_ids.sort_unstable();
+        eos_ids.dedup();
+        if let Some(&bad) = eos_ids.iter().find(|&&id| id as usize >= config.vocab_size) {
+            return Err(err(format!("eos id {bad} is outside the vocabulary ({})", config.vocab_size)));
+        }
+        let pad_id = id_of("pad_token")
+            .or(config.pad_token_id)
+            .or(eos_ids.first().copied())
+            .ok_or_else(|| err("no pad, eos or bos token: cannot pad batches".into()))?;
+        Ok(Self { inner, path, bos_id, eos_ids, pad_id })
+    }
+
+    /// Token ids of `text` with the checkpoint's own special tokens (e.g. LLaMA's BOS), like HF
+    /// `tokenizer(text)["input_ids"]`.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        self.encode_with(text, true)
+    }
+
+    /// Token ids of `text`; `special` adds the post-processor's special tokens.
+    pub fn encode_with(&self, text: &str, special: bool) -> Result<Vec<u32>, ModelError> {
+        let enc = self
+            .inner
+            .encode(text, special)
+            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Text of `ids`, special tokens skipped.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, ModelError> {
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })
+    }
+
+    pub fn is_eos(&self, id: u32) -> bool {
+        self.eos_ids.contains(&id)
+    }
+}
+
+/// How a question becomes a prompt (DeepSeekMath §2.3 / §3.2 evaluation formats).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptFormat {
+    /// The text as is.
+    Raw,
+    /// DeepSeekMath-Instruct / RL chain-of-thought prompt with a `\boxed{}` answer.
+    Instruct,
+    /// Few-shot for base models: exemplars `(question, solution)` then the question.
+    FewShot { exemplars: Vec<(String, String)> },
+}
+
+impl PromptFormat {
+    /// The prompt text for `question`.
+    pub fn render(&self, question: &str) -> String {
+        match self {
+            PromptFormat::Raw => question.to_string(),
+            PromptFormat::Instruct => format!(
+                "User: {question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n\nAssistant:"
+            ),
+            PromptFormat::FewShot { exemplars } => {
+                let mut s = String::new();
+                for (q, a) in exemplars {
+                    s.push_str(&format!("Question: {q}\nAnswer: {a}\n\n"));
+                }
+                s.push_str(&format!("Question: {question}\nAnswer:"));
+                s
+            }
+        }
+    }
+
+    /// Strings that end a completion in this format (the next few-shot question).
+    pub fn stop_strings(&self) -> Vec<String> {
+        match self {
+            PromptFormat::FewShot { .. } => vec!["\n\nQuestion:".into()],
+            _ => vec![],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instruct_prompt_is_deepseekmath_verbatim() {
+        assert_eq!(
+            PromptFormat::Instruct.render("What is 1+1?"),
+            "User: What is 1+1?\nPlease reason step by step, and put your final answer within \\boxed{}.\n\nAssistant:"
+        );
+    }
+
+    #[test]
+    fn few_shot_prompt_lists_exemplars_then_the_question() {
+        let f = PromptFormat::FewShot { exemplars: vec![("1+1?".into(), "The answer is 2.".into())] };
+        assert_eq!(f.render("2+2?"), "Question: 1+1?\nAnswer: The answer is 2.\n\nQuestion: 2+2?\nAnswer:");
+        assert_eq!(f.stop_strings(), vec!["\n\nQuestion:".to_string()]);
+    }
+}

@@ -1,0 +1,1 @@
+//! dsmath train crate.

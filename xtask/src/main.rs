@@ -1,0 +1,45 @@
+//! `cargo xtask <stage>`: the one entry point of dsmath (DESIGN.md); parses flags, picks the
+//! backend and calls the library crates.
+
+mod backend;
+mod model_cmds;
+
+use clap::{Parser, Subcommand};
+
+use backend::BackendKind;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "dsmath: DeepSeekMath on Burn", version)]
+struct Cli {
+    /// Backend to run on (among those compiled in; default: the first of flex, ndarray, wgpu, cuda).
+    #[arg(long, global = true, value_enum)]
+    backend: Option<BackendKind>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text from an HF model directory, streaming to the terminal.
+    Generate(model_cmds::GenerateArgs),
+    /// Show a model directory's size: parameters, memory per dtype, tensors on disk.
+    Info(model_cmds::InfoArgs),
+    /// Score JSONL sequences: per-token log-probs (and logits) for parity checks.
+    Score(model_cmds::ScoreArgs),
+    /// Re-save a model directory in HF layout (f32 or bf16), e.g. to check HF loads dsmath's files.
+    Convert(model_cmds::ConvertArgs),
+    /// Measure prefill / decode throughput of a model (used by scripts/bench_vs_hf.py).
+    Bench(model_cmds::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let kind = BackendKind::resolve(cli.backend)?;
+    match cli.command {
+        Command::Generate(args) => with_backend!(kind, |B, dev| model_cmds::generate::<B>(&args, &dev)),
+        Command::Info(args) => model_cmds::info(&args),
+        Command::Score(args) => with_backend!(kind, |B, dev| model_cmds::score::<B>(&args, &dev)),
+        Command::Convert(args) => with_backend!(kind, |B, dev| model_cmds::convert::<B>(&args, &dev)),
+        Command::Bench(args) => with_backend!(kind, |B, dev| model_cmds::bench::<B>(&args, &dev, kind)),
+    }
+}
