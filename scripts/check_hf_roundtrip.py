@@ -27,7 +27,7 @@ def main() -> int:
         for case in CASES:
             out = Path(tmp) / case
             subprocess.run(
-                ["cargo", "xtask", "convert", "--model", str(FIX / case), "--out", str(out)],
+                ["cargo", "run", "-q", "-p", "xtask", "--", "convert", "--model", str(FIX / case), "--out", str(out)],
                 cwd=ROOT, check=True,
             )
             model = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()

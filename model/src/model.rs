@@ -21,9 +21,19 @@ pub struct Linear<B: Backend> {
 
 impl<B: Backend> Linear<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        // [b, s, in] x [in, out] -> [b, s, out]
-        let w = self.weight.val().transpose();
-        burn::tensor::module::linear(x, w, self.bias.as_ref().map(|b| b.val()))
+        hf_linear(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()))
+    }
+}
+
+/// `x W^T + b` with `W` in HF layout `[out, in]`, computed as `(W x^T)^T`: the weight is read
+/// contiguously (multiplying by a transposed weight view makes CPU backends copy it first).
+pub fn hf_linear<B: Backend>(x: Tensor<B, 3>, w: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 3> {
+    let [b, s, d] = x.dims();
+    let out = w.dims()[0];
+    let y = w.matmul(x.reshape([b * s, d]).transpose()).transpose().reshape([b, s, out]); // [b, s, out]
+    match bias {
+        Some(bias) => y + bias.unsqueeze::<3>(),
+        None => y,
     }
 }
 
@@ -203,7 +213,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
         }
         let x = self.model.norm.forward(x);
         let head = self.lm_head.as_ref().unwrap_or(&self.model.embed_tokens).val(); // [vocab, d]
-        x.matmul(head.transpose().unsqueeze::<3>()) // [b, s, vocab]
+        hf_linear(x, head, None) // [b, s, vocab]
     }
 
     /// Logits for whole sequences with right or left padding (no cache): `valid[i][j]` says token

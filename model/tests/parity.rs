@@ -235,3 +235,5 @@ macro_rules! parity_tests {
 
 parity_tests!(flex, burn_flex::Flex);
 parity_tests!(ndarray, burn_ndarray::NdArray<f32>);
+#[cfg(feature = "test-wgpu")]
+parity_tests!(wgpu, burn_wgpu::Wgpu);

@@ -57,25 +57,25 @@ macro_rules! with_backend {
             #[cfg(feature = "flex")]
             $crate::backend::BackendKind::Flex => {
                 type $B = burn_flex::Flex;
-                let $dev = <$B as burn::tensor::backend::Backend>::Device::default();
+                let $dev: burn::tensor::Device<$B> = Default::default();
                 $body
             }
             #[cfg(feature = "ndarray")]
             $crate::backend::BackendKind::Ndarray => {
                 type $B = burn_ndarray::NdArray<f32>;
-                let $dev = <$B as burn::tensor::backend::Backend>::Device::default();
+                let $dev: burn::tensor::Device<$B> = Default::default();
                 $body
             }
             #[cfg(feature = "wgpu")]
             $crate::backend::BackendKind::Wgpu => {
                 type $B = burn_wgpu::Wgpu;
-                let $dev = <$B as burn::tensor::backend::Backend>::Device::default();
+                let $dev: burn::tensor::Device<$B> = Default::default();
                 $body
             }
             #[cfg(feature = "cuda")]
             $crate::backend::BackendKind::Cuda => {
                 type $B = burn_cuda::Cuda;
-                let $dev = <$B as burn::tensor::backend::Backend>::Device::default();
+                let $dev: burn::tensor::Device<$B> = Default::default();
                 $body
             }
             other => anyhow::bail!("backend {other:?} is not compiled in"),
