@@ -1,1 +1,12 @@
-//! dsmath eval crate.
+//! dsmath-eval: the DeepSeekMath evaluation grader in pure Rust (no Burn): answer extraction,
+//! normalisation, equivalence, and metrics. Also GRPO's rule-based reward.
+
+pub mod bench;
+pub mod equiv;
+pub mod extract;
+pub mod math;
+pub mod metrics;
+pub mod normalize;
+
+pub use equiv::{Verdict, is_equiv};
+pub use extract::{extract_answer, gsm8k_gold, math_gold};

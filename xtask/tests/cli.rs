@@ -122,3 +122,28 @@ fn errors_are_clear_and_name_the_file() {
         assert!(err.contains("not compiled into this binary") && err.contains("--features cuda"), "{err}");
     }
 }
+
+#[test]
+fn eval_grade_judges_completions_from_any_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("completions.jsonl");
+    let lines = [
+        r#"{"question": "q1", "completion": "... so the answer is $\\boxed{\\frac{1}{2}}$.", "gold": "0.5", "id": 7}"#,
+        r#"{"question": "q2", "completion": "We get \\boxed{(1,-2)}", "gold": "(1,-3)"}"#,
+        r#"{"question": "q3", "completion": "The answer is 1,000 dollars.", "gold": "1000"}"#,
+        r#"{"question": "q4", "completion": "no gold here"}"#,
+        "",
+        r#"{"question": "q5", "completion": "x = \\boxed{2\\cdot 3}", "gold": "6"}"#,
+    ];
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let out = dir.path().join("verdicts.jsonl");
+    let (ok, stdout, err) = xtask(&["eval", "--grade", input.to_str().unwrap(), "--bench", "math", "--out", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("3/4 correct, accuracy 75.00%"), "{stdout}");
+    assert!(err.contains("completions.jsonl:4") && err.contains("`gold`"), "{err}");
+    let rows: Vec<Value> = std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let correct: Vec<bool> = rows.iter().map(|r| r["correct"].as_bool().unwrap()).collect();
+    assert_eq!(correct, vec![true, false, true, true]);
+    assert_eq!(rows[0]["id"], 7, "other fields pass through");
+    assert_eq!(rows[0]["extracted"], "\\frac{1}{2}");
+}

@@ -1,0 +1,895 @@
+//! A bounded LaTeX math parser and evaluator for answer equivalence: exact rational arithmetic
+//! (i128, overflow falls back to f64) and numeric evaluation with variables. Parsing is limited in
+//! depth and length, so hostile answers (`2003^{2002^{2001}}`, 10,000 nested braces) get a verdict,
+//! not a hang or a stack overflow.
+
+use std::collections::BTreeSet;
+
+const MAX_DEPTH: usize = 48;
+const MAX_TOKENS: usize = 600;
+
+/// An exact rational number `n / d`, `d > 0`, in lowest terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Q {
+    pub n: i128,
+    pub d: i128,
+}
+
+fn gcd(mut a: i128, mut b: i128) -> i128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.abs()
+}
+
+impl Q {
+    pub fn new(n: i128, d: i128) -> Option<Q> {
+        if d == 0 {
+            return None;
+        }
+        let g = gcd(n, d).max(1);
+        let (n, d) = (n / g, d / g);
+        Some(if d < 0 { Q { n: n.checked_neg()?, d: d.checked_neg()? } } else { Q { n, d } })
+    }
+    pub fn int(n: i128) -> Q {
+        Q { n, d: 1 }
+    }
+    fn add(self, o: Q) -> Option<Q> {
+        Q::new(self.n.checked_mul(o.d)?.checked_add(o.n.checked_mul(self.d)?)?, self.d.checked_mul(o.d)?)
+    }
+    fn mul(self, o: Q) -> Option<Q> {
+        let g1 = gcd(self.n, o.d).max(1);
+        let g2 = gcd(o.n, self.d).max(1);
+        Q::new((self.n / g1).checked_mul(o.n / g2)?, (self.d / g2).checked_mul(o.d / g1)?)
+    }
+    fn neg(self) -> Option<Q> {
+        Some(Q { n: self.n.checked_neg()?, d: self.d })
+    }
+    fn recip(self) -> Option<Q> {
+        Q::new(self.d, self.n)
+    }
+    fn pow(self, e: i128) -> Option<Q> {
+        if e.unsigned_abs() > 256 {
+            return None;
+        }
+        let mut r = Q::int(1);
+        for _ in 0..e.unsigned_abs() {
+            r = r.mul(self)?;
+        }
+        if e < 0 { r.recip() } else { Some(r) }
+    }
+    pub fn to_f64(self) -> f64 {
+        self.n as f64 / self.d as f64
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    Num(Q),
+    Float(f64),
+    Pi,
+    E,
+    Inf,
+    Var(String),
+    Neg(Box<Expr>),
+    Add(Box<Expr>, Box<Expr>),
+    Sub(Box<Expr>, Box<Expr>),
+    Mul(Box<Expr>, Box<Expr>),
+    Div(Box<Expr>, Box<Expr>),
+    Pow(Box<Expr>, Box<Expr>),
+    Func(String, Box<Expr>),
+    /// `\log_b x`
+    Log(Box<Expr>, Box<Expr>),
+    /// `\sqrt[n]{x}`
+    Root(Box<Expr>, Box<Expr>),
+    Percent(Box<Expr>),
+    Factorial(Box<Expr>),
+    /// `a \pm b`
+    PlusMinus(Box<Expr>, Box<Expr>),
+    /// Tuples, intervals, sets and bare comma lists (`open == ' '`).
+    Seq { open: char, close: char, items: Vec<Expr> },
+    Matrix(Vec<Vec<Expr>>),
+    /// Union of intervals / sets.
+    Union(Vec<Expr>),
+    Rel(Box<Expr>, Rel, Box<Expr>),
+    EmptySet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rel {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Rel {
+    fn flip(self) -> Rel {
+        match self {
+            Rel::Lt => Rel::Gt,
+            Rel::Le => Rel::Ge,
+            Rel::Gt => Rel::Lt,
+            Rel::Ge => Rel::Le,
+            r => r,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    Num(String),
+    Ident(String),
+    Cmd(String),
+    Sym(char),
+}
+
+fn tokenize(s: &str) -> Option<Vec<Tok>> {
+    let c: Vec<char> = s.chars().collect();
+    let mut out = vec![];
+    let mut i = 0;
+    while i < c.len() {
+        if out.len() > MAX_TOKENS {
+            return None;
+        }
+        let ch = c[i];
+        if ch.is_whitespace() {
+            i += 1;
+        } else if ch.is_ascii_digit() || (ch == '.' && c.get(i + 1).is_some_and(char::is_ascii_digit)) {
+            let start = i;
+            let mut dot = false;
+            while i < c.len() && (c[i].is_ascii_digit() || (c[i] == '.' && !dot && c.get(i + 1).is_some_and(char::is_ascii_digit))) {
+                dot |= c[i] == '.';
+                i += 1;
+            }
+            out.push(Tok::Num(c[start..i].iter().collect()));
+        } else if ch == '\\' {
+            let start = i + 1;
+            i += 1;
+            while i < c.len() && c[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            if i == start {
+                // `\{`, `\}`, `\\`, `\%`, `\,`
+                let sym = *c.get(i)?;
+                i += 1;
+                match sym {
+                    '{' => out.push(Tok::Cmd("lbrace".into())),
+                    '}' => out.push(Tok::Cmd("rbrace".into())),
+                    '\\' => out.push(Tok::Cmd("newline".into())),
+                    '%' => out.push(Tok::Sym('%')),
+                    ',' | ';' | '!' | ' ' | ':' => {}
+                    _ => return None,
+                }
+            } else {
+                out.push(Tok::Cmd(c[start..i].iter().collect()));
+            }
+        } else if ch.is_alphabetic() {
+            out.push(Tok::Ident(ch.to_string()));
+            i += 1;
+        } else if "+-*/^_()[]{},=<>!|%&'".contains(ch) {
+            out.push(Tok::Sym(ch));
+            i += 1;
+        } else if ch == '≤' || ch == '≥' || ch == '≠' || ch == '×' || ch == '÷' || ch == 'π' || ch == '∞' {
+            out.push(match ch {
+                '≤' => Tok::Cmd("le".into()),
+                '≥' => Tok::Cmd("ge".into()),
+                '≠' => Tok::Cmd("ne".into()),
+                '×' => Tok::Sym('*'),
+                '÷' => Tok::Sym('/'),
+                'π' => Tok::Cmd("pi".into()),
+                _ => Tok::Cmd("infty".into()),
+            });
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    pos: usize,
+    depth: usize,
+}
+
+type P = Option<Expr>;
+
+fn bx(e: Expr) -> Box<Expr> {
+    Box::new(e)
+}
+
+const FUNCS: &[&str] = &[
+    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "ln", "exp", "sinh", "cosh", "tanh",
+];
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+    fn next(&mut self) -> Option<Tok> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+    fn eat(&mut self, t: &Tok) -> bool {
+        if self.peek() == Some(t) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+
+    /// list := relation (',' relation)*
+    fn list(&mut self) -> P {
+        self.enter()?;
+        let mut items = vec![self.relation()?];
+        while self.eat(&Tok::Sym(',')) {
+            items.push(self.relation()?);
+        }
+        self.depth -= 1;
+        Some(if items.len() == 1 { items.pop().unwrap() } else { Expr::Seq { open: ' ', close: ' ', items } })
+    }
+
+    fn rel_op(&mut self) -> Option<Rel> {
+        let r = match self.peek()? {
+            Tok::Sym('=') => Rel::Eq,
+            Tok::Sym('<') => Rel::Lt,
+            Tok::Sym('>') => Rel::Gt,
+            Tok::Cmd(c) => match c.as_str() {
+                "le" | "leq" | "leqslant" => Rel::Le,
+                "ge" | "geq" | "geqslant" => Rel::Ge,
+                "ne" | "neq" => Rel::Ne,
+                "lt" => Rel::Lt,
+                "gt" => Rel::Gt,
+                _ => return None,
+            },
+            _ => return None,
+        };
+        self.pos += 1;
+        if r == Rel::Lt && self.eat(&Tok::Sym('=')) {
+            return Some(Rel::Le);
+        }
+        if r == Rel::Gt && self.eat(&Tok::Sym('=')) {
+            return Some(Rel::Ge);
+        }
+        Some(r)
+    }
+
+    fn relation(&mut self) -> P {
+        let mut lhs = self.union()?;
+        while let Some(op) = self.rel_op() {
+            let rhs = self.union()?;
+            lhs = Expr::Rel(bx(lhs), op, bx(rhs));
+        }
+        Some(lhs)
+    }
+
+    fn union(&mut self) -> P {
+        let first = self.additive()?;
+        let mut parts = vec![first];
+        while self.eat(&Tok::Cmd("cup".into())) || self.eat(&Tok::Ident("U".into())) {
+            parts.push(self.additive()?);
+        }
+        Some(if parts.len() == 1 { parts.pop().unwrap() } else { Expr::Union(parts) })
+    }
+
+    fn additive(&mut self) -> P {
+        self.enter()?;
+        let mut lhs = self.term()?;
+        loop {
+            if self.eat(&Tok::Sym('+')) {
+                lhs = Expr::Add(bx(lhs), bx(self.term()?));
+            } else if self.eat(&Tok::Sym('-')) {
+                lhs = Expr::Sub(bx(lhs), bx(self.term()?));
+            } else if self.eat(&Tok::Cmd("pm".into())) || self.eat(&Tok::Cmd("mp".into())) {
+                lhs = Expr::PlusMinus(bx(lhs), bx(self.term()?));
+            } else {
+                break;
+            }
+        }
+        self.depth -= 1;
+        Some(lhs)
+    }
+
+    fn starts_primary(&self) -> bool {
+        match self.peek() {
+            Some(Tok::Num(_)) | Some(Tok::Ident(_)) => true,
+            Some(Tok::Sym(c)) => matches!(c, '(' | '{' | '['),
+            Some(Tok::Cmd(c)) => {
+                matches!(c.as_str(), "frac" | "sqrt" | "pi" | "infty" | "lbrace" | "log" | "begin" | "binom")
+                    || FUNCS.contains(&c.as_str())
+            }
+            None => false,
+        }
+    }
+
+    fn term(&mut self) -> P {
+        let mut lhs = self.unary()?;
+        loop {
+            if self.eat(&Tok::Sym('*')) {
+                lhs = Expr::Mul(bx(lhs), bx(self.unary()?));
+            } else if self.eat(&Tok::Sym('/')) {
+                lhs = Expr::Div(bx(lhs), bx(self.unary()?));
+            } else if self.starts_primary() {
+                lhs = Expr::Mul(bx(lhs), bx(self.power()?));
+            } else {
+                break;
+            }
+        }
+        Some(lhs)
+    }
+
+    fn unary(&mut self) -> P {
+        self.enter()?;
+        let e = if self.eat(&Tok::Sym('-')) {
+            Expr::Neg(bx(self.unary()?))
+        } else if self.eat(&Tok::Sym('+')) {
+            self.unary()?
+        } else if self.eat(&Tok::Cmd("pm".into())) {
+            Expr::PlusMinus(bx(Expr::Num(Q::int(0))), bx(self.unary()?))
+        } else {
+            self.power()?
+        };
+        self.depth -= 1;
+        Some(e)
+    }
+
+    fn power(&mut self) -> P {
+        let base = self.postfix()?;
+        if self.eat(&Tok::Sym('^')) {
+            self.enter()?;
+            let exp = self.atom_arg()?;
+            self.depth -= 1;
+            return Some(Expr::Pow(bx(base), bx(exp)));
+        }
+        Some(base)
+    }
+
+    fn postfix(&mut self) -> P {
+        let mut e = self.primary()?;
+        loop {
+            if self.eat(&Tok::Sym('%')) {
+                e = Expr::Percent(bx(e));
+            } else if self.eat(&Tok::Sym('!')) {
+                e = Expr::Factorial(bx(e));
+            } else if self.eat(&Tok::Sym('\'')) {
+                // a prime: part of a name (f'), keep as a distinct variable
+                e = Expr::Mul(bx(e), bx(Expr::Var("'".into())));
+            } else {
+                break;
+            }
+        }
+        Some(e)
+    }
+
+    /// An argument: `{...}` group, or a single token (`^2`, `\frac12` was normalised already).
+    fn atom_arg(&mut self) -> P {
+        if self.peek() == Some(&Tok::Sym('{')) {
+            self.pos += 1;
+            let e = self.list()?;
+            self.eat(&Tok::Sym('}')).then_some(e)
+        } else {
+            match self.next()? {
+                Tok::Num(n) => {
+                    // `x^23` in LaTeX is x^2 * 3, but answers mean x^{23}; keep the whole number.
+                    number(&n)
+                }
+                Tok::Ident(v) => Some(Expr::Var(v)),
+                Tok::Cmd(c) if c == "pi" => Some(Expr::Pi),
+                Tok::Cmd(c) if c == "infty" => Some(Expr::Inf),
+                Tok::Sym('-') => Some(Expr::Neg(bx(self.atom_arg()?))),
+                _ => None,
+            }
+        }
+    }
+
+    fn group(&mut self, open: char) -> P {
+        self.enter()?;
+        let inner = if matches!(self.peek(), Some(Tok::Sym(')' | ']')) | Some(Tok::Cmd(_))) && open != '{' {
+            None
+        } else {
+            Some(self.list()?)
+        };
+        let close = match self.next()? {
+            Tok::Sym(c @ (')' | ']' | '}')) => c,
+            Tok::Cmd(c) if c == "rbrace" => '}',
+            _ => return None,
+        };
+        self.depth -= 1;
+        let items = match inner {
+            Some(Expr::Seq { open: ' ', items, .. }) => items,
+            Some(e) if open == '{' && close == '}' => return Some(e), // plain TeX group
+            Some(e) if (open, close) == ('(', ')') => return Some(e),
+            Some(e) if (open, close) == ('[', ']') => return Some(e),
+            Some(e) if open == 'S' => vec![e],
+            Some(e) => vec![e],
+            None => vec![],
+        };
+        Some(Expr::Seq { open, close, items })
+    }
+
+    fn primary(&mut self) -> P {
+        self.enter()?;
+        let e = match self.next()? {
+            Tok::Num(n) => number(&n)?,
+            Tok::Ident(v) => {
+                let mut name = v;
+                if self.eat(&Tok::Sym('_')) {
+                    match self.atom_arg()? {
+                        Expr::Num(q) => name.push_str(&format!("_{}", q.n)),
+                        Expr::Var(s) => name.push_str(&format!("_{s}")),
+                        _ => return None,
+                    }
+                }
+                if name == "e" { Expr::E } else { Expr::Var(name) }
+            }
+            Tok::Sym('(') => self.group('(')?,
+            Tok::Sym('[') => self.group('[')?,
+            Tok::Sym('{') => self.group('{')?,
+            Tok::Sym('|') => {
+                let inner = self.additive()?;
+                if !self.eat(&Tok::Sym('|')) {
+                    return None;
+                }
+                Expr::Func("abs".into(), bx(inner))
+            }
+            Tok::Cmd(c) => match c.as_str() {
+                "frac" | "over" => {
+                    let a = self.atom_arg()?;
+                    let b = self.atom_arg()?;
+                    Expr::Div(bx(a), bx(b))
+                }
+                "binom" => {
+                    let a = self.atom_arg()?;
+                    let b = self.atom_arg()?;
+                    Expr::Func("binom".into(), bx(Expr::Seq { open: '(', close: ')', items: vec![a, b] }))
+                }
+                "sqrt" => {
+                    if self.eat(&Tok::Sym('[')) {
+                        let n = self.additive()?;
+                        if !self.eat(&Tok::Sym(']')) {
+                            return None;
+                        }
+                        Expr::Root(bx(n), bx(self.atom_arg()?))
+                    } else {
+                        Expr::Func("sqrt".into(), bx(self.atom_arg()?))
+                    }
+                }
+                "pi" => Expr::Pi,
+                "infty" | "infin" => Expr::Inf,
+                "emptyset" | "varnothing" => Expr::EmptySet,
+                "lbrace" => self.group('S')?,
+                "log" => {
+                    let base = if self.eat(&Tok::Sym('_')) { Some(self.atom_arg()?) } else { None };
+                    let arg = self.power()?;
+                    match base {
+                        Some(b) => Expr::Log(bx(b), bx(arg)),
+                        None => Expr::Func("log".into(), bx(arg)),
+                    }
+                }
+                "begin" => self.matrix()?,
+                f if FUNCS.contains(&f) => {
+                    // \sin^2 x
+                    let pow = if self.eat(&Tok::Sym('^')) { Some(self.atom_arg()?) } else { None };
+                    let arg = self.power()?;
+                    let f = Expr::Func(f.to_string(), bx(arg));
+                    match pow {
+                        Some(p) => Expr::Pow(bx(f), bx(p)),
+                        None => f,
+                    }
+                }
+                "alpha" | "beta" | "gamma" | "theta" | "lambda" | "mu" | "phi" | "omega" | "sigma" | "tau" | "rho" => Expr::Var(c),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        self.depth -= 1;
+        Some(e)
+    }
+
+    fn matrix(&mut self) -> P {
+        // \begin{pmatrix} a & b \\ c & d \end{pmatrix}
+        if !self.eat(&Tok::Sym('{')) {
+            return None;
+        }
+        let mut env = String::new();
+        while let Some(Tok::Ident(c)) = self.peek().cloned() {
+            env.push_str(&c);
+            self.pos += 1;
+        }
+        if !self.eat(&Tok::Sym('}')) || !env.ends_with("matrix") && env != "array" {
+            return None;
+        }
+        if env == "array" {
+            // column spec {cc}
+            if self.eat(&Tok::Sym('{')) {
+                while !self.eat(&Tok::Sym('}')) {
+                    self.next()?;
+                }
+            }
+        }
+        let mut rows = vec![vec![]];
+        loop {
+            if self.eat(&Tok::Cmd("end".into())) {
+                if !self.eat(&Tok::Sym('{')) {
+                    return None;
+                }
+                while !self.eat(&Tok::Sym('}')) {
+                    self.next()?;
+                }
+                break;
+            }
+            let cell = self.additive()?;
+            rows.last_mut().unwrap().push(cell);
+            if self.eat(&Tok::Sym('&')) {
+                continue;
+            }
+            if self.eat(&Tok::Cmd("newline".into())) {
+                if self.peek() != Some(&Tok::Cmd("end".into())) {
+                    rows.push(vec![]);
+                }
+                continue;
+            }
+            if self.peek() != Some(&Tok::Cmd("end".into())) {
+                return None;
+            }
+        }
+        Some(Expr::Matrix(rows))
+    }
+}
+
+fn number(s: &str) -> Option<Expr> {
+    if let Some((int, frac)) = s.split_once('.') {
+        if int.len() + frac.len() <= 30 {
+            let digits: i128 = format!("{int}{frac}").parse().ok()?;
+            return Some(Expr::Num(Q::new(digits, 10i128.pow(frac.len() as u32))?));
+        }
+        return s.parse().ok().map(Expr::Float);
+    }
+    match s.parse::<i128>() {
+        Ok(n) if s.len() <= 36 => Some(Expr::Num(Q::int(n))),
+        _ => s.parse().ok().map(Expr::Float),
+    }
+}
+
+/// Parse a normalised answer; `None` when it is not math this parser knows (or too deep / long).
+pub fn parse(s: &str) -> Option<Expr> {
+    let toks = tokenize(s)?;
+    if toks.is_empty() {
+        return None;
+    }
+    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let e = p.list()?;
+    (p.pos == p.toks.len()).then_some(e)
+}
+
+/// The exact value of a constant expression, when it is rational and small enough.
+pub fn exact(e: &Expr) -> Option<Q> {
+    match e {
+        Expr::Num(q) => Some(*q),
+        Expr::Neg(a) => exact(a)?.neg(),
+        Expr::Add(a, b) => exact(a)?.add(exact(b)?),
+        Expr::Sub(a, b) => exact(a)?.add(exact(b)?.neg()?),
+        Expr::Mul(a, b) => exact(a)?.mul(exact(b)?),
+        Expr::Div(a, b) => exact(a)?.mul(exact(b)?.recip()?),
+        Expr::Pow(a, b) => {
+            let e = exact(b)?;
+            (e.d == 1).then_some(())?;
+            exact(a)?.pow(e.n)
+        }
+        Expr::Percent(a) => exact(a)?.mul(Q::new(1, 100)?),
+        _ => None,
+    }
+}
+
+/// Numeric value with `vars` bound (name -> value); `None` for structures that are not numbers.
+pub fn eval(e: &Expr, vars: &dyn Fn(&str) -> Option<f64>) -> Option<f64> {
+    let ev = |x: &Expr| eval(x, vars);
+    Some(match e {
+        Expr::Num(q) => q.to_f64(),
+        Expr::Float(f) => *f,
+        Expr::Pi => std::f64::consts::PI,
+        Expr::E => std::f64::consts::E,
+        Expr::Inf => f64::INFINITY,
+        Expr::Var(v) => vars(v)?,
+        Expr::Neg(a) => -ev(a)?,
+        Expr::Add(a, b) => ev(a)? + ev(b)?,
+        Expr::Sub(a, b) => ev(a)? - ev(b)?,
+        Expr::Mul(a, b) => ev(a)? * ev(b)?,
+        Expr::Div(a, b) => ev(a)? / ev(b)?,
+        Expr::Pow(a, b) => {
+            let (x, y) = (ev(a)?, ev(b)?);
+            if y.abs() > 1e4 && x.abs() > 1.0 + 1e-9 {
+                return None; // astronomically large: not numerically comparable
+            }
+            x.powf(y)
+        }
+        Expr::Percent(a) => ev(a)? / 100.0,
+        Expr::Factorial(a) => {
+            let n = ev(a)?;
+            if n < 0.0 || n.fract() != 0.0 || n > 170.0 {
+                return None;
+            }
+            (1..=n as u64).map(|k| k as f64).product()
+        }
+        Expr::Root(n, x) => ev(x)?.powf(1.0 / ev(n)?),
+        Expr::Log(b, x) => ev(x)?.ln() / ev(b)?.ln(),
+        Expr::Func(f, a) => {
+            if f == "binom" {
+                let Expr::Seq { items, .. } = &**a else { return None };
+                let (n, k) = (ev(&items[0])?, ev(&items[1])?);
+                if k < 0.0 || k > n || k.fract() != 0.0 || n > 1000.0 {
+                    return None;
+                }
+                return Some((0..k as u64).fold(1.0, |acc, i| acc * (n - i as f64) / (i as f64 + 1.0)));
+            }
+            let x = ev(a)?;
+            match f.as_str() {
+                "sqrt" => x.sqrt(),
+                "abs" => x.abs(),
+                "sin" => x.sin(),
+                "cos" => x.cos(),
+                "tan" => x.tan(),
+                "cot" => 1.0 / x.tan(),
+                "sec" => 1.0 / x.cos(),
+                "csc" => 1.0 / x.sin(),
+                "arcsin" => x.asin(),
+                "arccos" => x.acos(),
+                "arctan" => x.atan(),
+                "ln" => x.ln(),
+                "log" => x.log10(),
+                "exp" => x.exp(),
+                "sinh" => x.sinh(),
+                "cosh" => x.cosh(),
+                "tanh" => x.tanh(),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// Free variables of an expression.
+pub fn variables(e: &Expr, out: &mut BTreeSet<String>) {
+    match e {
+        Expr::Var(v) => {
+            out.insert(v.clone());
+        }
+        Expr::Neg(a) | Expr::Percent(a) | Expr::Factorial(a) | Expr::Func(_, a) => variables(a, out),
+        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) | Expr::Pow(a, b)
+        | Expr::Log(a, b) | Expr::Root(a, b) | Expr::PlusMinus(a, b) | Expr::Rel(a, _, b) => {
+            variables(a, out);
+            variables(b, out);
+        }
+        Expr::Seq { items, .. } | Expr::Union(items) => items.iter().for_each(|i| variables(i, out)),
+        Expr::Matrix(rows) => rows.iter().flatten().for_each(|i| variables(i, out)),
+        _ => {}
+    }
+}
+
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    if a.is_infinite() || b.is_infinite() {
+        return a == b;
+    }
+    (a - b).abs() <= rel * a.abs().max(b.abs()) + 1e-12
+}
+
+/// How two expressions were found equal (or why not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    Exact,
+    Numeric,
+    Symbolic,
+    Structure,
+    Different,
+    Incomparable,
+}
+
+/// Relative tolerance for numbers (DeepSeekMath's `math_equal` uses 1e-4) and for symbolic
+/// checks at random points.
+pub const NUMERIC_REL_TOL: f64 = 1e-4;
+const SYMBOLIC_REL_TOL: f64 = 1e-6;
+
+fn has_percent(e: &Expr) -> bool {
+    matches!(e, Expr::Percent(_))
+}
+
+/// Are two parsed answers the same mathematical object?
+pub fn equivalent(a: &Expr, b: &Expr) -> How {
+    use Expr::*;
+    match (a, b) {
+        (Seq { open: o1, close: c1, items: i1 }, Seq { open: o2, close: c2, items: i2 }) => {
+            if i1.len() != i2.len() {
+                return How::Different;
+            }
+            let unordered = (*o1 == ' ' && *o2 == ' ') || (*o1 == 'S' && *o2 == 'S');
+            if !unordered && (o1 != o2 || c1 != c2) {
+                // `(1,2)` vs bare `1,2` are the same tuple; intervals must agree on ends.
+                if !(*o1 == ' ' || *o2 == ' ') || !((*o1 == '(' || *o2 == '(') && (*c1 == ')' || *c2 == ')')) {
+                    return How::Different;
+                }
+            }
+            if unordered {
+                let mut used = vec![false; i2.len()];
+                for x in i1 {
+                    let hit = i2.iter().enumerate().position(|(j, y)| !used[j] && is_same(equivalent(x, y)));
+                    match hit {
+                        Some(j) => used[j] = true,
+                        None => return How::Different,
+                    }
+                }
+                return How::Structure;
+            }
+            for (x, y) in i1.iter().zip(i2) {
+                if !is_same(equivalent(x, y)) {
+                    return How::Different;
+                }
+            }
+            How::Structure
+        }
+        (Matrix(r1), Matrix(r2)) => {
+            if r1.len() != r2.len() || r1.iter().zip(r2).any(|(x, y)| x.len() != y.len()) {
+                return How::Different;
+            }
+            let all = r1.iter().flatten().zip(r2.iter().flatten()).all(|(x, y)| is_same(equivalent(x, y)));
+            if all { How::Structure } else { How::Different }
+        }
+        (Union(p1), Union(p2)) => equivalent(
+            &Seq { open: 'S', close: 'S', items: p1.clone() },
+            &Seq { open: 'S', close: 'S', items: p2.clone() },
+        ),
+        (EmptySet, EmptySet) => How::Structure,
+        (Rel(l1, r1, x1), Rel(l2, r2, x2)) => {
+            if r1 == r2 && is_same(equivalent(l1, l2)) && is_same(equivalent(x1, x2)) {
+                return How::Structure;
+            }
+            if *r1 == r2.flip() && is_same(equivalent(l1, x2)) && is_same(equivalent(x1, l2)) {
+                return How::Structure;
+            }
+            if *r1 == crate::math::Rel::Eq && *r2 == crate::math::Rel::Eq {
+                // Same equation up to sides: (l1 - x1) == +-(l2 - x2)
+                let d1 = Sub(l1.clone(), x1.clone());
+                let d2 = Sub(l2.clone(), x2.clone());
+                if is_same(values(&d1, &d2, false)) || is_same(values(&d1, &Neg(Box::new(d2)), false)) {
+                    return How::Symbolic;
+                }
+            }
+            How::Different
+        }
+        // `x = 5` vs `5`, `y = 2x + 3` vs `2x + 3`
+        (Rel(l, crate::math::Rel::Eq, r), other) | (other, Rel(l, crate::math::Rel::Eq, r)) if matches!(**l, Var(_)) && !matches!(other, Rel(..)) => {
+            equivalent(r, other)
+        }
+        (Seq { .. } | Matrix(_) | Union(_) | EmptySet | Rel(..), _) | (_, Seq { .. } | Matrix(_) | Union(_) | EmptySet | Rel(..)) => How::Different,
+        (PlusMinus(a1, b1), PlusMinus(a2, b2)) => {
+            if is_same(equivalent(a1, a2)) && is_same(equivalent(b1, b2)) { How::Structure } else { How::Different }
+        }
+        _ => values(a, b, has_percent(a) || has_percent(b)),
+    }
+}
+
+fn is_same(h: How) -> bool {
+    !matches!(h, How::Different | How::Incomparable)
+}
+
+/// Compare two scalar expressions by value: exactly when both are rational, numerically when
+/// constant, at random points when they have variables.
+fn values(a: &Expr, b: &Expr, percent: bool) -> How {
+    if let (Some(x), Some(y)) = (exact(a), exact(b)) {
+        if x == y {
+            return How::Exact;
+        }
+        if !percent {
+            return How::Different;
+        }
+    }
+    let mut vars = BTreeSet::new();
+    variables(a, &mut vars);
+    variables(b, &mut vars);
+    if vars.is_empty() {
+        let none = |_: &str| None;
+        let (Some(x), Some(y)) = (eval(a, &none), eval(b, &none)) else { return How::Incomparable };
+        if x.is_nan() || y.is_nan() {
+            return How::Incomparable;
+        }
+        let scaled = percent && (close(x * 100.0, y, NUMERIC_REL_TOL) || close(x, y * 100.0, NUMERIC_REL_TOL));
+        return if close(x, y, NUMERIC_REL_TOL) || scaled { How::Numeric } else { How::Different };
+    }
+    if vars.len() > 8 {
+        return How::Incomparable;
+    }
+    let names: Vec<&String> = vars.iter().collect();
+    const POINTS: [[f64; 8]; 5] = [
+        [0.5381, 1.2734, 2.1597, 0.8123, 1.7371, 2.9113, 0.3457, 1.4421],
+        [1.9127, 0.6619, 1.3317, 2.4483, 0.9431, 0.4219, 2.2271, 1.1113],
+        [2.7313, 2.0197, 0.4483, 1.6271, 2.3359, 1.0823, 0.7717, 2.6129],
+        [-0.7373, 1.8821, -1.4419, 0.5573, -2.1137, 1.2289, -0.9377, 0.6841],
+        [3.1193, -0.5519, 1.7747, -1.9931, 2.5521, -0.4463, 1.3337, -2.4481],
+    ];
+    let mut agree = 0;
+    for point in POINTS {
+        let bind = |v: &str| names.iter().position(|n| n.as_str() == v).map(|i| point[i]);
+        match (eval(a, &bind), eval(b, &bind)) {
+            (Some(x), Some(y)) if x.is_finite() && y.is_finite() => {
+                if !close(x, y, SYMBOLIC_REL_TOL) {
+                    return How::Different;
+                }
+                agree += 1;
+            }
+            _ => {}
+        }
+    }
+    if agree >= 2 { How::Symbolic } else { How::Incomparable }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eq(a: &str, b: &str) -> bool {
+        is_same(equivalent(&parse(a).unwrap_or_else(|| panic!("parse {a}")), &parse(b).unwrap_or_else(|| panic!("parse {b}"))))
+    }
+
+    #[test]
+    fn numbers_fractions_radicals() {
+        assert!(eq("\\frac{1}{2}", "0.5"));
+        assert!(eq("\\frac{6}{4}", "\\frac{3}{2}"));
+        assert!(eq("\\sqrt{8}", "2\\sqrt{2}"));
+        assert!(eq("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}"));
+        assert!(eq("2*3", "6"));
+        assert!(eq("2^{10}", "1024"));
+        assert!(!eq("2^{10}", "1023"));
+        assert!(eq("3.14159", "\\pi"));
+        assert!(!eq("3.14", "\\pi"));
+        assert!(eq("50%", "0.5"));
+        assert!(eq("1.5e", "\\frac{3e}{2}"));
+    }
+
+    #[test]
+    fn structures() {
+        assert!(eq("(1,2)", "(1, 2)"));
+        assert!(!eq("1,-2", "1,-3"));
+        assert!(eq("1,-2", "-2,1"));
+        assert!(!eq("(1,2)", "(2,1)"));
+        assert!(!eq("(1,2]", "(1,2)"));
+        assert!(eq("[1,2)", "[1,2)"));
+        assert!(eq("\\{1,2\\}", "\\{2,1\\}"));
+        assert!(eq("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&\\frac{8}{2}\\end{pmatrix}"));
+        assert!(!eq("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}2\\\\1\\end{pmatrix}"));
+        assert!(eq("x=5", "5"));
+        assert!(eq("y=2x+3", "3+2x"));
+        assert!(eq("2x+3y=6", "6-3y=2x"));
+        assert!(eq("x<3", "3>x"));
+        assert!(!eq("x<3", "x\\le3"));
+        assert!(eq("(-\\infty,3)\\cup(4,\\infty)", "(4,\\infty)\\cup(-\\infty,3)"));
+    }
+
+    #[test]
+    fn symbolic_with_variables() {
+        assert!(eq("x^2+2x+1", "(x+1)^2"));
+        assert!(eq("x+h", "h+x"));
+        assert!(!eq("x+h", "x"));
+        assert!(eq("\\frac{a}{b}+1", "\\frac{a+b}{b}"));
+        assert!(eq("\\sin^2x+\\cos^2x", "1"));
+        assert!(!eq("2x", "x^2"));
+    }
+
+    #[test]
+    fn hostile_inputs_get_a_verdict() {
+        let huge = parse("2003^{2002^{2001}}").unwrap();
+        let other = parse("2004^{2002^{2001}}").unwrap();
+        assert!(!is_same(equivalent(&huge, &other)));
+        let deep = format!("{}1{}", "{".repeat(10_000), "}".repeat(10_000));
+        assert!(parse(&deep).is_none());
+        let long = "1+".repeat(5000) + "1";
+        assert!(parse(&long).is_none());
+    }
+}
