@@ -225,7 +225,15 @@ macro_rules! parity_tests {
             fn attention_mask_blocks_future_and_padding() {
                 let device = Default::default();
                 let valid = vec![vec![false, true, true]];
-                let m = attention_mask::<B>(&valid, 3, &device).into_data().to_vec::<bool>().unwrap();
+                let m: Vec<bool> = attention_mask::<B>(&valid, 3, &device)
+                    .int()
+                    .into_data()
+                    .convert::<i64>()
+                    .to_vec::<i64>()
+                    .unwrap()
+                    .into_iter()
+                    .map(|x| x != 0)
+                    .collect();
                 // rows = queries 0..3, cols = keys 0..3, true = blocked
                 assert_eq!(m, vec![true, true, true, true, false, true, true, false, false]);
             }
