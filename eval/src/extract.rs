@@ -3,6 +3,24 @@
 //! matched), `The answer is`, `答案是`, the last ```output block, the last number; then first-line
 //! and trailing-punctuation cleanup.
 
+/// Byte index of the `}` that closes the `{` at byte `open` of `s` (iterative, no recursion).
+pub fn matching_brace(s: &str, open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (k, &c) in s.as_bytes().iter().enumerate().skip(open) {
+        match c {
+            b'{' => depth += 1,
+            b'}' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(k);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Contents of every `\boxed{...}` and `\fbox{...}` in order, braces matched (unbalanced tails are
 /// skipped). `\boxed 5` (no braces) yields `5`. Linear time, no recursion.
 pub fn boxed_answers(text: &str) -> Vec<String> {
@@ -24,21 +42,7 @@ pub fn boxed_answers(text: &str) -> Vec<String> {
             j += 1;
         }
         if j < bytes.len() && bytes[j] == b'{' {
-            let mut depth = 0usize;
-            let mut end = None;
-            for (k, &c) in bytes.iter().enumerate().skip(j) {
-                match c {
-                    b'{' => depth += 1,
-                    b'}' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            end = Some(k);
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            let end = matching_brace(text, j);
             match end {
                 Some(k) => {
                     out.push(text[j + 1..k].to_string());

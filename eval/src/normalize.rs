@@ -15,22 +15,8 @@ fn unwrap_command(s: &str, cmd: &str) -> String {
             continue;
         }
         out.push_str(&rest[..pos]);
-        // Find the matching brace; drop the pair, keep the inside.
-        let mut depth = 0usize;
-        let mut end = None;
-        for (i, c) in after.char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        end = Some(i);
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
+        // Drop the brace pair, keep the inside.
+        let end = crate::extract::matching_brace(after, 0);
         match end {
             Some(e) => {
                 out.push_str(&after[1..e]);
