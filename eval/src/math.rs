@@ -468,7 +468,20 @@ impl Parser {
                 "emptyset" | "varnothing" => Expr::EmptySet,
                 "lbrace" => self.group('S')?,
                 "log" => {
-                    let base = if self.eat(&Tok::Sym('_')) { Some(self.atom_arg()?) } else { None };
+                    let base = if self.eat(&Tok::Sym('_')) {
+                        // TeX reads `\log_28` as base 2 of 8 (spaces are gone after normalising).
+                        if let Some(Tok::Num(n)) = self.peek().cloned()
+                            && n.len() > 1
+                            && n.chars().all(|c| c.is_ascii_digit())
+                        {
+                            self.toks[self.pos] = Tok::Num(n[1..].to_string());
+                            Some(number(&n[..1])?)
+                        } else {
+                            Some(self.atom_arg()?)
+                        }
+                    } else {
+                        None
+                    };
                     let arg = self.power()?;
                     match base {
                         Some(b) => Expr::Log(bx(b), bx(arg)),
