@@ -147,15 +147,15 @@ fn host_rows<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<Vec<f32>>, ModelErr
     Ok((0..r).map(|i| flat[i * v..(i + 1) * v].to_vec()).collect())
 }
 
-/// Generate from token-id prompts. `on_text(prompt, sample, new_text)` is called as text appears
-/// (for streaming); pass `|_, _, _| {}` when not needed. Samples come back ordered by
-/// (prompt, sample index).
+/// Generate from token-id prompts. With `on_text`, `on_text(prompt, sample, new_text)` is called
+/// as text appears (streaming; it costs a decode per token and row, so pass `None` for batch work
+/// such as GRPO rollouts). Samples come back ordered by (prompt, sample index).
 pub fn generate<B: Backend>(
     model: &LlamaForCausalLM<B>,
     tokenizer: &Tokenizer,
     prompts: &[Vec<u32>],
     params: &SamplingParams,
-    mut on_text: impl FnMut(usize, usize, &str),
+    mut on_text: Option<&mut dyn FnMut(usize, usize, &str)>,
 ) -> Result<Vec<Sample>, ModelError> {
     if prompts.iter().any(Vec::is_empty) {
         return Err(ModelError::Input("empty prompt: a prompt needs at least one token".into()));
@@ -225,7 +225,9 @@ pub fn generate<B: Backend>(
                     finish = Some(FinishReason::Length);
                 }
             }
-            stream(&mut row, tokenizer, params, &mut on_text)?;
+            if let Some(f) = on_text.as_mut() {
+                stream(&mut row, tokenizer, params, &mut **f)?;
+            }
             match finish {
                 Some(f) => done.push((row, f)),
                 None => {
@@ -274,7 +276,7 @@ fn stream(
     row: &mut Row,
     tokenizer: &Tokenizer,
     params: &SamplingParams,
-    on_text: &mut impl FnMut(usize, usize, &str),
+    on_text: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<(), ModelError> {
     let text = tokenizer.decode(&row.tokens)?;
     let mut end = text.len();

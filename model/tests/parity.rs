@@ -151,7 +151,7 @@ macro_rules! parity_tests {
                         assert_eq!(tok.encode(g["prompt"].as_str().unwrap()).unwrap(), prompt, "{case}");
                         let mut params = SamplingParams::greedy(hf.len());
                         params.stop.clear();
-                        let cached = generate(&model, &tok, &[prompt.clone()], &params, |_, _, _| {}).unwrap();
+                        let cached = generate(&model, &tok, &[prompt.clone()], &params, None).unwrap();
                         let mut got = cached[0].tokens.clone();
                         // HF was run without EOS stopping; compare up to our EOS if we stopped there.
                         if got.len() < hf.len() {
@@ -173,10 +173,10 @@ macro_rules! parity_tests {
                     .map(|p| tok.encode(p).unwrap())
                     .collect();
                 let params = SamplingParams::greedy(12);
-                let batched = generate(&model, &tok, &prompts, &params, |_, _, _| {}).unwrap();
+                let batched = generate(&model, &tok, &prompts, &params, None).unwrap();
                 assert_eq!(batched.len(), 3);
                 for (i, p) in prompts.iter().enumerate() {
-                    let single = generate(&model, &tok, &[p.clone()], &params, |_, _, _| {}).unwrap();
+                    let single = generate(&model, &tok, &[p.clone()], &params, None).unwrap();
                     assert_eq!(batched[i].tokens, single[0].tokens, "prompt {i}");
                     let diff = max_abs_diff(&batched[i].logprobs, &single[0].logprobs);
                     assert!(diff < 1e-4, "prompt {i}: logprob diff {diff}");
@@ -188,10 +188,10 @@ macro_rules! parity_tests {
                 let (model, tok) = load::<B>("qwen2_gqa_f16");
                 let prompt = tok.encode("Natalia sold clips").unwrap();
                 let params = SamplingParams { n: 4, temperature: 1.0, top_p: 0.95, top_k: 50, max_new_tokens: 8, seed: 7, ..SamplingParams::default() };
-                let out = generate(&model, &tok, &[prompt.clone()], &params, |_, _, _| {}).unwrap();
+                let out = generate(&model, &tok, &[prompt.clone()], &params, None).unwrap();
                 assert_eq!(out.iter().map(|s| s.index).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
                 assert!(out.iter().any(|s| s.tokens != out[0].tokens), "4 samples at T=1 should differ");
-                let again = generate(&model, &tok, &[prompt.clone()], &params, |_, _, _| {}).unwrap();
+                let again = generate(&model, &tok, &[prompt.clone()], &params, None).unwrap();
                 assert_eq!(out, again, "seeded sampling is reproducible");
                 // Each reported log-prob equals the log-softmax of a full re-score of the sequence.
                 for s in &out {
@@ -207,7 +207,7 @@ macro_rules! parity_tests {
             fn stop_strings_end_generation_and_are_cut_from_the_text() {
                 let (model, tok) = load::<B>("llama_mha");
                 let prompt = tok.encode("Janet has 3 apples").unwrap();
-                let free = generate(&model, &tok, &[prompt.clone()], &SamplingParams::greedy(16), |_, _, _| {}).unwrap();
+                let free = generate(&model, &tok, &[prompt.clone()], &SamplingParams::greedy(16), None).unwrap();
                 let text = &free[0].text;
                 // Stop on a piece of what greedy decoding produces after its first few characters.
                 let start = text.char_indices().nth(3).map_or(0, |(i, _)| i);
@@ -215,7 +215,7 @@ macro_rules! parity_tests {
                 assert!(!stop.is_empty(), "greedy text {text:?} too short");
                 let params = SamplingParams { stop: vec![stop.clone()], ..SamplingParams::greedy(16) };
                 let mut streamed = String::new();
-                let out = generate(&model, &tok, &[prompt], &params, |_, _, t| streamed.push_str(t)).unwrap();
+                let out = generate(&model, &tok, &[prompt], &params, Some(&mut |_, _, t| streamed.push_str(t))).unwrap();
                 assert_eq!(out[0].finish, dsmath_model::FinishReason::Stop);
                 assert_eq!(out[0].text, text[..text.find(&stop).unwrap()]);
                 assert_eq!(streamed, out[0].text);

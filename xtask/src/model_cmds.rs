@@ -75,12 +75,13 @@ pub fn generate<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::
     print!("{prompt}");
     out.flush()?;
     // Stream sample 0 live; the others are printed when done.
-    let samples = run_generate(&ckpt.model, &tok, &[ids.clone()], &params, |_, i, text| {
+    let mut show = |_: usize, i: usize, text: &str| {
         if i == 0 {
             print!("{text}");
             let _ = std::io::stdout().flush();
         }
-    })?;
+    };
+    let samples = run_generate(&ckpt.model, &tok, &[ids.clone()], &params, Some(&mut show))?;
     println!();
     for s in samples.iter().skip(1) {
         println!("\n--- sample {} ---\n{}{}", s.index, prompt, s.text);
@@ -289,7 +290,7 @@ pub fn bench<B: Backend>(args: &BenchArgs, device: &B::Device, kind: BackendKind
     };
     // Prefill: one forward pass over a batch-1 prompt, logits included.
     let prefill = SamplingParams { max_new_tokens: 1, ignore_eos: true, ..SamplingParams::default() };
-    let t_prefill = best(&mut || run_generate(&ckpt.model, &tok, &[prompt.clone()], &prefill, |_, _, _| {}).map(|_| ()).map_err(Into::into))?;
+    let t_prefill = best(&mut || run_generate(&ckpt.model, &tok, &[prompt.clone()], &prefill, None).map(|_| ()).map_err(Into::into))?;
     let mut result = json!({
         "engine": "dsmath",
         "backend": format!("{kind:?}").to_lowercase(),
@@ -302,9 +303,9 @@ pub fn bench<B: Backend>(args: &BenchArgs, device: &B::Device, kind: BackendKind
     for &b in &args.batch {
         let prompts = vec![prompt.clone(); b];
         let full = SamplingParams { max_new_tokens: args.new_tokens, ignore_eos: true, ..SamplingParams::default() };
-        let t_full = best(&mut || run_generate(&ckpt.model, &tok, &prompts, &full, |_, _, _| {}).map(|_| ()).map_err(Into::into))?;
+        let t_full = best(&mut || run_generate(&ckpt.model, &tok, &prompts, &full, None).map(|_| ()).map_err(Into::into))?;
         let one = SamplingParams { max_new_tokens: 1, ignore_eos: true, ..SamplingParams::default() };
-        let t_one = best(&mut || run_generate(&ckpt.model, &tok, &prompts, &one, |_, _, _| {}).map(|_| ()).map_err(Into::into))?;
+        let t_one = best(&mut || run_generate(&ckpt.model, &tok, &prompts, &one, None).map(|_| ()).map_err(Into::into))?;
         // Decode rate: the tokens after the first, over the time after prefill.
         let decode = (b * (args.new_tokens - 1)) as f64 / (t_full - t_one).max(1e-9);
         result[format!("decode_b{b}_tok_s")] = json!(decode);
