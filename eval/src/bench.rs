@@ -142,6 +142,19 @@ fn split_letter_options(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `options` array, each without a leading `(A)`-style label (Gaokao writes them, MMLU not).
+fn options(v: &Value) -> Result<Vec<String>, String> {
+    let list = v.get("options").and_then(Value::as_array).ok_or("missing `options` array")?;
+    Ok(list
+        .iter()
+        .map(|o| {
+            let text = o.as_str().map(str::to_string).unwrap_or_else(|| o.to_string());
+            let label = text.len() >= 3 && text.starts_with('(') && text[1..].starts_with(|c: char| c.is_ascii_uppercase()) && text[2..].starts_with(')');
+            if label { text[3..].to_string() } else { text }
+        })
+        .collect())
+}
+
 /// MMLU-STEM's file was written by pandas, which read the option text "None" as NaN and wrote
 /// it back as a bare `NaN` (not JSON). Put the option text back; strings are left untouched.
 fn bare_nan_to_none(text: &str) -> String {
@@ -231,14 +244,7 @@ impl Benchmark {
                 p.question = need("question")?;
                 // Some items have several correct options ("AD", "A B D").
                 p.gold = need("label")?.chars().filter(|c| !c.is_whitespace()).collect();
-                p.choices = v
-                    .get("options")
-                    .and_then(Value::as_array)
-                    .ok_or("missing `options`")?
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .map(|o| o.trim_start_matches(['(', 'A', 'B', 'C', 'D']).trim_start_matches(')').to_string())
-                    .collect();
+                p.choices = options(v)?;
             }
             Benchmark::Ocw => {
                 p.question = need("problem")?;
@@ -253,13 +259,7 @@ impl Benchmark {
                 p.question = need("question")?;
                 p.gold = need("answer")?;
                 p.subject = s(v, "topic");
-                p.choices = v
-                    .get("options")
-                    .and_then(Value::as_array)
-                    .ok_or("missing `options`")?
-                    .iter()
-                    .map(|o| o.as_str().map(str::to_string).unwrap_or_else(|| o.to_string()))
-                    .collect();
+                p.choices = options(v)?;
             }
         }
         Ok(p)
@@ -322,6 +322,8 @@ mod tests {
         }
         let gsm = Benchmark::Gsm8k.load_default().unwrap();
         assert_eq!(gsm[0].gold, "18");
+        let qa = Benchmark::GaokaoMathQa.load_default().unwrap();
+        assert_eq!(qa[0].choices[0], "$\\{x \\mid x>-1\\}$");
         let sat = Benchmark::Sat.load_default().unwrap();
         assert_eq!(sat[0].choices, vec!["$f(-6)=0$", "$f(6)=-6$", "$f(-6)=6$", "$f(0)=-6$"]);
         let asdiv = Benchmark::Asdiv.load_default().unwrap();
