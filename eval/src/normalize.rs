@@ -72,10 +72,9 @@ fn tighten_commands(s: &str) -> String {
             while k < b.len() && b[k] == b' ' {
                 k += 1;
             }
+            // Skip the spaces before a command's `{`; after a bare `\` (`\{`, `\,`) the next
+            // character is copied by the next iteration.
             i = if j > i + 1 && k < b.len() && b[k] == b'{' { k } else { j.max(i + 1) };
-            if j == i + 1 && i < b.len() {
-                // `\{`, `\,` ...: copy the escaped character as is
-            }
         } else {
             let c = s[i..].chars().next().unwrap();
             out.push(c);
