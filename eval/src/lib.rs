@@ -7,6 +7,9 @@ pub mod extract;
 pub mod math;
 pub mod metrics;
 pub mod normalize;
+pub mod sandbox;
+#[cfg(target_os = "linux")]
+mod confine;
 
 pub use equiv::{Verdict, is_equiv};
 pub use extract::{extract_answer, gsm8k_gold, math_gold};
