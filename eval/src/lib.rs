@@ -4,12 +4,17 @@
 pub mod bench;
 pub mod equiv;
 pub mod extract;
+pub mod grade;
 pub mod math;
 pub mod metrics;
 pub mod normalize;
+pub mod prompts;
+pub mod report;
+pub mod run;
 pub mod sandbox;
 #[cfg(target_os = "linux")]
 mod confine;
 
 pub use equiv::{Verdict, is_equiv};
 pub use extract::{extract_answer, gsm8k_gold, math_gold};
+pub use grade::{RewardConfig, grade, reward, reward_with};

@@ -16,5 +16,5 @@ pub use error::ModelError;
 pub use generate::{FinishReason, Sample, SamplingParams, generate, score};
 pub use loss::causal_lm_loss;
 pub use model::{KvCache, LlamaForCausalLM};
-pub use tokenizer::{PromptFormat, Tokenizer};
+pub use tokenizer::Tokenizer;
 pub use weights::SaveDtype;

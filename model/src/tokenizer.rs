@@ -1,5 +1,5 @@
 //! Tokenizer (HF `tokenizers` on tokenizer.json) with the checkpoint's BOS / EOS / pad tokens
-//! (tokenizer_config.json, generation_config.json, config.json), and DeepSeekMath prompt formats.
+//! (tokenizer_config.json, generation_config.json, config.json); prompts live in dsmath-eval.
 
 use std::path::{Path, PathBuf};
 
@@ -101,64 +101,5 @@ impl Tokenizer {
 
     pub fn is_eos(&self, id: u32) -> bool {
         self.eos_ids.contains(&id)
-    }
-}
-
-/// How a question becomes a prompt (DeepSeekMath §2.3 / §3.2 evaluation formats).
-#[derive(Debug, Clone, PartialEq)]
-pub enum PromptFormat {
-    /// The text as is.
-    Raw,
-    /// DeepSeekMath-Instruct / RL chain-of-thought prompt with a `\boxed{}` answer.
-    Instruct,
-    /// Few-shot for base models: exemplars `(question, solution)` then the question.
-    FewShot { exemplars: Vec<(String, String)> },
-}
-
-impl PromptFormat {
-    /// The prompt text for `question`.
-    pub fn render(&self, question: &str) -> String {
-        match self {
-            PromptFormat::Raw => question.to_string(),
-            PromptFormat::Instruct => format!(
-                "User: {question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n\nAssistant:"
-            ),
-            PromptFormat::FewShot { exemplars } => {
-                let mut s = String::new();
-                for (q, a) in exemplars {
-                    s.push_str(&format!("Question: {q}\nAnswer: {a}\n\n"));
-                }
-                s.push_str(&format!("Question: {question}\nAnswer:"));
-                s
-            }
-        }
-    }
-
-    /// Strings that end a completion in this format (the next few-shot question).
-    pub fn stop_strings(&self) -> Vec<String> {
-        match self {
-            PromptFormat::FewShot { .. } => vec!["\n\nQuestion:".into()],
-            _ => vec![],
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn instruct_prompt_is_deepseekmath_verbatim() {
-        assert_eq!(
-            PromptFormat::Instruct.render("What is 1+1?"),
-            "User: What is 1+1?\nPlease reason step by step, and put your final answer within \\boxed{}.\n\nAssistant:"
-        );
-    }
-
-    #[test]
-    fn few_shot_prompt_lists_exemplars_then_the_question() {
-        let f = PromptFormat::FewShot { exemplars: vec![("1+1?".into(), "The answer is 2.".into())] };
-        assert_eq!(f.render("2+2?"), "Question: 1+1?\nAnswer: The answer is 2.\n\nQuestion: 2+2?\nAnswer:");
-        assert_eq!(f.stop_strings(), vec!["\n\nQuestion:".to_string()]);
     }
 }

@@ -1,1 +1,6 @@
-//! dsmath train crate.
+//! dsmath-train: what runs a dsmath model in a loop — the evaluation engine (generation behind
+//! dsmath-eval's `Engine`), and the pretraining, SFT and GRPO stages (DeepSeekMath §2-§4).
+
+pub mod engine;
+
+pub use engine::ModelEngine;

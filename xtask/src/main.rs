@@ -27,7 +27,7 @@ enum Command {
     Info(model_cmds::InfoArgs),
     /// Score JSONL sequences: per-token log-probs (and logits) for parity checks.
     Score(model_cmds::ScoreArgs),
-    /// Grade completions with the DeepSeekMath answer rules (`--grade FILE.jsonl`).
+    /// Evaluate a model on benchmarks (`--model`), or grade completions from any engine (`--grade`).
     Eval(eval_cmds::EvalArgs),
     /// Re-save a model directory in HF layout (f32 or bf16), e.g. to check HF loads dsmath's files.
     Convert(model_cmds::ConvertArgs),
@@ -41,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => with_backend!(kind, |B, dev| model_cmds::generate::<B>(&args, &dev)),
         Command::Info(args) => model_cmds::info(&args),
-        Command::Eval(args) => eval_cmds::eval(&args),
+        Command::Eval(args) => with_backend!(kind, |B, dev| eval_cmds::eval::<B>(&args, &dev)),
         Command::Score(args) => with_backend!(kind, |B, dev| model_cmds::score::<B>(&args, &dev)),
         Command::Convert(args) => with_backend!(kind, |B, dev| model_cmds::convert::<B>(&args, &dev)),
         Command::Bench(args) => with_backend!(kind, |B, dev| model_cmds::bench::<B>(&args, &dev, kind)),

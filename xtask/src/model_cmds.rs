@@ -8,7 +8,7 @@ use anyhow::Context;
 use burn::tensor::backend::Backend;
 use clap::{Args, ValueEnum};
 use dsmath_model::weights::SafetensorsDir;
-use dsmath_model::{LlamaConfig, PromptFormat, SaveDtype, SamplingParams, generate as run_generate, load_model_and_tokenizer};
+use dsmath_model::{LlamaConfig, SaveDtype, SamplingParams, generate as run_generate, load_model_and_tokenizer};
 use serde_json::{Value, json};
 
 use crate::backend::BackendKind;
@@ -56,8 +56,8 @@ pub struct GenerateArgs {
 pub fn generate<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::Result<()> {
     let (ckpt, tok) = load_model_and_tokenizer::<B>(&args.model, device)?;
     let prompt = match args.format {
-        Format::Raw => PromptFormat::Raw.render(&args.prompt),
-        Format::Instruct => PromptFormat::Instruct.render(&args.prompt),
+        Format::Raw => args.prompt.clone(),
+        Format::Instruct => dsmath_eval::prompts::instruct(&args.prompt),
     };
     let ids = tok.encode(&prompt)?;
     let params = SamplingParams {

@@ -147,3 +147,54 @@ fn eval_grade_judges_completions_from_any_engine() {
     assert_eq!(rows[0]["id"], 7, "other fields pass through");
     assert_eq!(rows[0]["extracted"], "\\frac{1}{2}");
 }
+
+#[test]
+fn eval_model_runs_benchmarks_and_writes_a_consistent_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("llama_mha");
+    let out = dir.path().join("maj");
+    let (ok, stdout, err) = xtask(&[
+        "eval", "--model", model.to_str().unwrap(), "--bench", "gsm8k,math500", "--limit", "3", "--mode", "maj@2",
+        "--max-new-tokens", "8", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("gsm8k") && stdout.contains("maj@2") && stdout.contains("report:"), "{stdout}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let samples: Vec<Value> = std::fs::read_to_string(out.join("samples.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(samples.len(), 12);
+    for (i, r) in report["results"].as_array().unwrap().iter().enumerate() {
+        assert_eq!((r["problems"].as_u64(), r["samples"].as_u64()), (Some(3), Some(6)));
+        let bench = dsmath_eval::bench::Benchmark::from_name(r["bench"].as_str().unwrap()).unwrap();
+        let mine: Vec<&Value> = samples.iter().filter(|s| s["bench"] == r["bench"]).collect();
+        let mut right = 0;
+        for s in &mine {
+            let g = dsmath_eval::grade(bench, s["completion"].as_str().unwrap(), s["gold"].as_str().unwrap(), 0);
+            assert_eq!(s["correct"].as_bool(), Some(g.correct));
+            assert_eq!(s["extracted"].as_str(), Some(g.extracted.as_str()));
+            right += g.correct as usize;
+        }
+        assert!((r["pass_at_1"].as_f64().unwrap() - 100.0 * right as f64 / 6.0).abs() < 1e-9, "result {i}");
+    }
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| gsm8k | cot | maj@2 |") && md.contains("## math500 by level"), "{md}");
+    assert!(std::fs::read_to_string(out.join("accuracy.svg")).unwrap().contains("<svg"));
+
+    // The greedy completion is exactly what `generate` produces for the same prompt.
+    let out = dir.path().join("greedy");
+    let (ok, _, err) = xtask(&["eval", "--model", model.to_str().unwrap(), "--limit", "1", "--max-new-tokens", "8", "--out", out.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let s: Value = serde_json::from_str(std::fs::read_to_string(out.join("samples.jsonl")).unwrap().lines().next().unwrap()).unwrap();
+    let q = dsmath_eval::bench::Benchmark::Gsm8k.load_default().unwrap().remove(0).question;
+    let (ok, gen_out, err) = xtask(&["generate", "--model", model.to_str().unwrap(), "--prompt", &q, "--format", "instruct", "--max-new-tokens", "8"]);
+    assert!(ok, "{err}");
+    assert_eq!(gen_out, format!("{}{}\n", s["prompt"].as_str().unwrap(), s["completion"].as_str().unwrap()));
+}
+
+#[test]
+fn eval_model_rejects_bad_flags_clearly() {
+    let model = fixture("llama_mha");
+    let (ok, _, err) = xtask(&["eval", "--model", model.to_str().unwrap(), "--mode", "best@3"]);
+    assert!(!ok && err.contains("--mode best@3"), "{err}");
+    let (ok, _, err) = xtask(&["eval", "--model", model.to_str().unwrap(), "--bench", "gsm9k"]);
+    assert!(!ok && err.contains("gsm9k"), "{err}");
+}
