@@ -1,1 +1,12 @@
-//! dsmath data crate.
+//! dsmath-data: the DeepSeekMath corpus pipeline (§2.1), free of Burn: WARC/WET/JSONL readers,
+//! math-aware HTML to text, URL / exact / MinHash dedup, the fastText classifier, recall,
+//! domain discovery, benchmark decontamination, token shards and the mixture sampler.
+
+pub mod doc;
+pub mod error;
+pub mod html;
+pub mod mathml;
+pub mod warc;
+
+pub use doc::{Document, Provenance, Reject};
+pub use error::{DataError, Result};
