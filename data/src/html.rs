@@ -45,14 +45,21 @@ const BLOCK_TAGS: &[&str] = &[
     "pre", "hr", "figure", "figcaption", "address", "center", "body", "html",
 ];
 const LINE_TAGS: &[&str] = &["br", "li", "dt", "dd", "caption", "tbody", "thead"];
-/// Class / id fragments of boilerplate containers.
+/// Class fragments of boilerplate containers.
 const BOILERPLATE: &[&str] = &[
     "sidebar", "navbar", "navigation", "breadcrumb", "footer", "menu", "cookie", "visually-hidden", "sr-only", "skip-link",
     "headerlink", "toc-drawer", "mathjax_preview", "related", "banner", "advert", "share",
 ];
+const BOILERPLATE_IDS: &[&str] = &[
+    "sidebar", "footer", "header", "nav", "navbar", "navigation", "menu", "breadcrumbs", "breadcrumb", "searchbox", "page-header",
+    "site-header", "site-footer", "page-footer", "toc-drawer", "cookie-banner",
+];
 const BOILERPLATE_ROLES: &[&str] = &["navigation", "banner", "contentinfo", "search", "complementary", "menu"];
 
 fn is_boilerplate(el: &scraper::node::Element) -> bool {
+    if matches!(el.name(), "html" | "body" | "main" | "article") {
+        return false; // page-level classes like Apache's `no-sidebar` describe the layout, not boilerplate
+    }
     if el.attr("hidden").is_some() || el.attr("aria-hidden") == Some("true") {
         return true;
     }
@@ -65,8 +72,15 @@ fn is_boilerplate(el: &scraper::node::Element) -> bool {
     if el.attr("role").is_some_and(|r| BOILERPLATE_ROLES.contains(&r.to_ascii_lowercase().as_str())) {
         return true;
     }
-    let names = format!("{} {}", el.attr("class").unwrap_or(""), el.attr("id").unwrap_or("")).to_ascii_lowercase();
-    names.split_whitespace().any(|tok| BOILERPLATE.iter().any(|b| tok.contains(b)))
+    if el.attr("role") == Some("main") {
+        return false;
+    }
+    // Ids are often made from headings ("...-and-related-functions"): whole-id matches only.
+    if el.attr("id").is_some_and(|id| BOILERPLATE_IDS.contains(&id.to_ascii_lowercase().as_str())) {
+        return true;
+    }
+    let class = el.attr("class").unwrap_or("").to_ascii_lowercase();
+    class.split_whitespace().any(|tok| BOILERPLATE.iter().any(|b| tok.contains(b)))
 }
 
 /// Text output with whitespace collapsing and block breaks.
@@ -222,9 +236,30 @@ pub fn html_to_text(html: &str) -> Extracted {
     Extracted { title, text, math, html_bytes: html.len() }
 }
 
-/// `$`-pairs, `\(`, `\[` in text (math written inline by the page's author).
+/// Math delimiters in the visible text: `\(`, `\[`, `$$`, and `$..$` pairs whose content looks
+/// like math (no surrounding spaces, short, one line, a letter alone or an operator / backslash),
+/// so shell variables (`$HOME and $PATH`) and prices do not count.
 fn count_delimiters(text: &str) -> usize {
-    text.matches("\\(").count() + text.matches("\\[").count() + text.matches('$').count() / 2
+    let mut n = text.matches("\\(").count() + text.matches("\\[").count() + text.matches("$$").count() / 2;
+    let single = text.replace("$$", "");
+    let parts: Vec<&str> = single.split('$').collect();
+    let mut i = 1;
+    while i + 1 < parts.len() {
+        let c = parts[i];
+        let mathy = !c.is_empty()
+            && c.len() <= 80
+            && !c.contains('\n')
+            && !c.starts_with(char::is_whitespace)
+            && !c.ends_with(char::is_whitespace)
+            && (c.chars().count() == 1 && c.chars().all(char::is_alphabetic) || c.contains(['\\', '^', '_', '=', '+']));
+        if mathy {
+            n += 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    n
 }
 
 #[cfg(test)]

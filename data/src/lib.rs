@@ -2,10 +2,13 @@
 //! math-aware HTML to text, URL / exact / MinHash dedup, the fastText classifier, recall,
 //! domain discovery, benchmark decontamination, token shards and the mixture sampler.
 
+pub mod dedup;
 pub mod doc;
 pub mod error;
+pub mod extract;
 pub mod html;
 pub mod mathml;
+pub mod url;
 pub mod warc;
 
 pub use doc::{Document, Provenance, Reject};

@@ -1,0 +1,347 @@
+//! Deduplication (DeepSeekMath §2.1; staged like datatrove's minhash): exact URL dedup on
+//! normalised URLs, exact text dedup, and MinHash-LSH near-dedup on word 5-grams with 14 bands
+//! x 8 rows. The near-dedup runs in four stages that can run on different machines, meeting
+//! through files: per-shard signatures -> per-band buckets -> union-find clusters -> per-shard
+//! filter. The first document (lowest shard, then index) of a cluster is kept; results are
+//! deterministic.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::doc::Document;
+use crate::error::{DataError, Result};
+
+/// Keep the first document of each normalised URL; returns `(kept, [(removed id, kept id)])`.
+pub fn url_dedup(docs: Vec<Document>) -> (Vec<Document>, Vec<(String, String)>) {
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut kept = vec![];
+    let mut removed = vec![];
+    for d in docs {
+        let key = crate::url::normalize(&d.url);
+        match seen.get(&key) {
+            Some(first) if !d.url.is_empty() => removed.push((d.id.clone(), first.clone())),
+            _ => {
+                seen.insert(key, d.id.clone());
+                kept.push(d);
+            }
+        }
+    }
+    (kept, removed)
+}
+
+/// Keep the first document of each text (whitespace-normalised, SHA-256).
+pub fn exact_dedup(docs: Vec<Document>) -> (Vec<Document>, Vec<(String, String)>) {
+    let mut seen: HashMap<[u8; 32], String> = HashMap::new();
+    let mut kept = vec![];
+    let mut removed = vec![];
+    for d in docs {
+        let mut h = Sha256::new();
+        for w in d.text.split_whitespace() {
+            h.update(w.as_bytes());
+            h.update(b" ");
+        }
+        let key: [u8; 32] = h.finalize().into();
+        match seen.get(&key) {
+            Some(first) => removed.push((d.id.clone(), first.clone())),
+            None => {
+                seen.insert(key, d.id.clone());
+                kept.push(d);
+            }
+        }
+    }
+    (kept, removed)
+}
+
+/// MinHash-LSH settings (DeepSeekMath / datatrove defaults: 5-grams, 14 bands x 8 rows).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MinHashConfig {
+    pub ngram: usize,
+    pub bands: usize,
+    pub rows: usize,
+    pub seed: u64,
+}
+
+impl Default for MinHashConfig {
+    fn default() -> Self {
+        MinHashConfig { ngram: 5, bands: 14, rows: 8, seed: 1 }
+    }
+}
+
+impl MinHashConfig {
+    pub fn num_hashes(&self) -> usize {
+        self.bands * self.rows
+    }
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+/// Lower-cased word tokens (`\w+`: alphanumerics and `_`), as the mini-crawl's J5 definition.
+pub fn words(text: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut cur = String::new();
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' {
+            cur.extend(c.to_lowercase());
+        } else if !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// Hashes of the word n-grams of `text` (one shingle for texts shorter than n words).
+pub fn shingles(text: &str, n: usize) -> HashSet<u64> {
+    let w = words(text);
+    let hash = |ws: &[String]| ws.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, s| fnv1a(s.as_bytes(), fnv1a(b" ", h)));
+    if w.len() < n {
+        return if w.is_empty() { HashSet::new() } else { HashSet::from([hash(&w)]) };
+    }
+    w.windows(n).map(hash).collect()
+}
+
+/// Jaccard similarity of two shingle sets.
+pub fn jaccard(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
+    if a.is_empty() && b.is_empty() {
+        return 1.0;
+    }
+    a.intersection(b).count() as f64 / a.union(b).count() as f64
+}
+
+/// The MinHash signature: for each of `bands * rows` hash functions, the minimum over shingles.
+pub fn signature(text: &str, cfg: &MinHashConfig) -> Vec<u64> {
+    let sh = shingles(text, cfg.ngram);
+    let seeds: Vec<u64> = (0..cfg.num_hashes() as u64).map(|i| splitmix64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(i))).collect();
+    let mut sig = vec![u64::MAX; seeds.len()];
+    for &s in &sh {
+        for (m, &seed) in sig.iter_mut().zip(&seeds) {
+            let v = splitmix64(s ^ seed);
+            if v < *m {
+                *m = v;
+            }
+        }
+    }
+    sig
+}
+
+/// A document's place: (shard, index within the shard).
+pub type DocRef = (u32, u32);
+
+const SIG_MAGIC: &[u8; 8] = b"DSMHSIG1";
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
+    move |e| DataError::io(path, e)
+}
+
+/// Stage 1: signatures of one shard, written to `dir/sigs-<shard>.bin`.
+pub fn write_signatures(dir: &Path, shard: u32, docs: &[Document], cfg: &MinHashConfig) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let path = dir.join(format!("sigs-{shard:05}.bin"));
+    let tmp = path.with_extension("bin.tmp");
+    let mut w = BufWriter::new(std::fs::File::create(&tmp).map_err(io(&tmp))?);
+    let k = cfg.num_hashes() as u32;
+    w.write_all(SIG_MAGIC).map_err(io(&tmp))?;
+    w.write_all(&shard.to_le_bytes()).map_err(io(&tmp))?;
+    w.write_all(&k.to_le_bytes()).map_err(io(&tmp))?;
+    w.write_all(&(docs.len() as u64).to_le_bytes()).map_err(io(&tmp))?;
+    for d in docs {
+        for v in signature(&d.text, cfg) {
+            w.write_all(&v.to_le_bytes()).map_err(io(&tmp))?;
+        }
+    }
+    w.flush().map_err(io(&tmp))?;
+    drop(w);
+    std::fs::rename(&tmp, &path).map_err(io(&path))?;
+    Ok(path)
+}
+
+/// Read a signature file: (shard, signatures).
+pub fn read_signatures(path: &Path, cfg: &MinHashConfig) -> Result<(u32, Vec<Vec<u64>>)> {
+    let mut r = BufReader::new(std::fs::File::open(path).map_err(io(path))?);
+    let mut head = [0u8; 24];
+    r.read_exact(&mut head).map_err(io(path))?;
+    if &head[..8] != SIG_MAGIC {
+        return Err(DataError::file(path, "not a dsmath MinHash signature file"));
+    }
+    let shard = u32::from_le_bytes(head[8..12].try_into().unwrap());
+    let k = u32::from_le_bytes(head[12..16].try_into().unwrap()) as usize;
+    if k != cfg.num_hashes() {
+        return Err(DataError::file(path, format!("{k} hashes per signature, config wants {}", cfg.num_hashes())));
+    }
+    let n = u64::from_le_bytes(head[16..24].try_into().unwrap()) as usize;
+    let mut buf = vec![0u8; k * 8];
+    let mut sigs = Vec::with_capacity(n);
+    for i in 0..n {
+        r.read_exact(&mut buf).map_err(|e| DataError::file(path, format!("signature {i} of {n}: {e}")))?;
+        sigs.push(buf.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect());
+    }
+    Ok((shard, sigs))
+}
+
+/// Stage 2: for one band, the duplicate pairs `(first in bucket, other)` over all shards,
+/// written to `dir/pairs-band-<b>.jsonl`.
+pub fn band_pairs(dir: &Path, sig_files: &[PathBuf], band: usize, cfg: &MinHashConfig) -> Result<Vec<(DocRef, DocRef)>> {
+    let mut keys: Vec<(u64, DocRef)> = vec![];
+    for f in sig_files {
+        let (shard, sigs) = read_signatures(f, cfg)?;
+        for (i, s) in sigs.iter().enumerate() {
+            if s.iter().all(|&v| v == u64::MAX) {
+                continue; // no shingles: never a near-duplicate
+            }
+            let rows = &s[band * cfg.rows..(band + 1) * cfg.rows];
+            let key = rows.iter().fold(band as u64, |h, &v| splitmix64(h ^ v));
+            keys.push((key, (shard, i as u32)));
+        }
+    }
+    keys.sort_unstable();
+    let mut pairs = vec![];
+    for group in keys.chunk_by(|a, b| a.0 == b.0) {
+        for other in &group[1..] {
+            pairs.push((group[0].1, other.1));
+        }
+    }
+    let path = dir.join(format!("pairs-band-{band:02}.jsonl"));
+    crate::doc::write_jsonl(&path, &pairs)?;
+    Ok(pairs)
+}
+
+/// Stage 3: union-find over all pairs; every document in a cluster maps to its root (the
+/// smallest `DocRef`). Written to `dir/clusters.jsonl` as `[member, root]`.
+pub fn clusters(dir: &Path, pairs: &[(DocRef, DocRef)]) -> Result<HashMap<DocRef, DocRef>> {
+    let mut parent: HashMap<DocRef, DocRef> = HashMap::new();
+    fn find(p: &mut HashMap<DocRef, DocRef>, x: DocRef) -> DocRef {
+        let mut r = x;
+        while let Some(&q) = p.get(&r) {
+            if q == r {
+                break;
+            }
+            r = q;
+        }
+        let mut y = x;
+        while let Some(&q) = p.get(&y) {
+            if q == r {
+                break;
+            }
+            p.insert(y, r);
+            y = q;
+        }
+        r
+    }
+    for &(a, b) in pairs {
+        parent.entry(a).or_insert(a);
+        parent.entry(b).or_insert(b);
+        let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+        if ra != rb {
+            let (lo, hi) = if ra < rb { (ra, rb) } else { (rb, ra) };
+            parent.insert(hi, lo);
+        }
+    }
+    let members: Vec<DocRef> = parent.keys().copied().collect();
+    let mut root = HashMap::new();
+    for m in members {
+        let r = find(&mut parent, m);
+        root.insert(m, r);
+    }
+    let mut rows: Vec<(DocRef, DocRef)> = root.iter().map(|(a, b)| (*a, *b)).collect();
+    rows.sort_unstable();
+    crate::doc::write_jsonl(&dir.join("clusters.jsonl"), &rows)?;
+    Ok(root)
+}
+
+/// Stage 4: drop the non-root members of clusters from one shard; kept roots of clusters get
+/// `minhash_cluster` = their cluster size. Returns `(kept, [(removed id, kept id)])`.
+pub fn filter_shard(shard: u32, docs: Vec<Document>, root: &HashMap<DocRef, DocRef>, ids: &HashMap<DocRef, String>) -> (Vec<Document>, Vec<(String, String)>) {
+    let mut size: HashMap<DocRef, usize> = HashMap::new();
+    for r in root.values() {
+        *size.entry(*r).or_default() += 1;
+    }
+    let mut kept = vec![];
+    let mut removed = vec![];
+    for (i, mut d) in docs.into_iter().enumerate() {
+        let me = (shard, i as u32);
+        match root.get(&me) {
+            Some(r) if *r != me => removed.push((d.id.clone(), ids.get(r).cloned().unwrap_or_default())),
+            Some(r) => {
+                d.set("minhash_cluster", size[r]);
+                kept.push(d)
+            }
+            None => kept.push(d),
+        }
+    }
+    (kept, removed)
+}
+
+/// All four stages in one process, through files in `work` (the same code path a cluster runs).
+pub fn near_dedup(shards: Vec<Vec<Document>>, cfg: &MinHashConfig, work: &Path) -> Result<(Vec<Vec<Document>>, Vec<(String, String)>)> {
+    let mut files = vec![];
+    for (s, docs) in shards.iter().enumerate() {
+        files.push(write_signatures(work, s as u32, docs, cfg)?);
+    }
+    let mut pairs = vec![];
+    for b in 0..cfg.bands {
+        pairs.extend(band_pairs(work, &files, b, cfg)?);
+    }
+    let root = clusters(work, &pairs)?;
+    let ids: HashMap<DocRef, String> =
+        shards.iter().enumerate().flat_map(|(s, d)| d.iter().enumerate().map(move |(i, x)| ((s as u32, i as u32), x.id.clone()))).collect();
+    let mut out = vec![];
+    let mut removed = vec![];
+    for (s, docs) in shards.into_iter().enumerate() {
+        let (k, r) = filter_shard(s as u32, docs, &root, &ids);
+        out.push(k);
+        removed.extend(r);
+    }
+    Ok((out, removed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_agreement_estimates_jaccard() {
+        let base: String = (0..400).map(|i| format!("w{} ", i % 397)).collect();
+        let edited = base.replacen("w10 ", "changed ", 1).replacen("w200 ", "other ", 1);
+        let cfg = MinHashConfig { bands: 32, rows: 8, ..Default::default() };
+        let (a, b) = (signature(&base, &cfg), signature(&edited, &cfg));
+        let agree = a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64;
+        let j = jaccard(&shingles(&base, 5), &shingles(&edited, 5));
+        assert!((agree - j).abs() < 0.08, "estimate {agree} vs {j}");
+    }
+
+    #[test]
+    fn stages_find_near_duplicates_across_shards_deterministically() {
+        let text: String = (0..300).map(|i| format!("token{i} ")).collect();
+        let near = text.replacen("token150 ", "", 1);
+        let other: String = (0..300).map(|i| format!("word{i} ")).collect();
+        let shards = vec![
+            vec![Document::new("a", "", text.clone()), Document::new("b", "", other)],
+            vec![Document::new("c", "", near), Document::new("d", "", "short")],
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let (out, removed) = near_dedup(shards, &MinHashConfig::default(), dir.path()).unwrap();
+        assert_eq!(removed, vec![("c".to_string(), "a".to_string())]);
+        assert_eq!(out[0].len() + out[1].len(), 3);
+        assert_eq!(out[0][0].extra["minhash_cluster"], 2);
+    }
+}
