@@ -2,6 +2,7 @@
 //! math-aware HTML to text, URL / exact / MinHash dedup, the fastText classifier, recall,
 //! domain discovery, benchmark decontamination, token shards and the mixture sampler.
 
+pub mod classify;
 pub mod dedup;
 pub mod doc;
 pub mod error;
