@@ -3,12 +3,15 @@
 //! domain discovery, benchmark decontamination, token shards and the mixture sampler.
 
 pub mod classify;
+pub mod decontam;
 pub mod dedup;
 pub mod doc;
 pub mod error;
 pub mod extract;
 pub mod html;
 pub mod mathml;
+pub mod mixture;
+pub mod shards;
 pub mod url;
 pub mod warc;
 

@@ -107,6 +107,9 @@ pub struct Problem {
     pub subject: Option<String>,
     /// Options of multiple-choice problems, in letter order.
     pub choices: Vec<String>,
+    /// The worked solution, where the file has one (GSM8K `answer`, MATH / MATH500 `solution`):
+    /// decontamination matches against it too.
+    pub solution: Option<String>,
 }
 
 fn s(v: &Value, key: &str) -> Option<String> {
@@ -189,23 +192,26 @@ impl Benchmark {
     pub fn problem(self, v: &Value, line: usize) -> Result<Problem, String> {
         let need = |key: &str| s(v, key).ok_or_else(|| format!("missing or non-text field `{key}`"));
         let id = s(v, "idx").or_else(|| s(v, "id")).or_else(|| s(v, "unique_id")).or_else(|| s(v, "ID")).unwrap_or_else(|| line.to_string());
-        let mut p = Problem { id, question: String::new(), gold: String::new(), level: None, subject: None, choices: vec![] };
+        let mut p = Problem { id, question: String::new(), gold: String::new(), level: None, subject: None, choices: vec![], solution: None };
         match self {
             Benchmark::Gsm8k => {
                 p.question = need("question")?;
                 p.gold = gsm8k_gold(&need("answer")?).ok_or("`answer` has no `#### N`")?;
+                p.solution = s(v, "answer");
             }
             Benchmark::Math => {
                 p.question = need("problem")?;
                 p.gold = math_gold(&need("solution")?).ok_or("`solution` has no \\boxed{}")?;
                 p.level = s(v, "level");
                 p.subject = s(v, "type");
+                p.solution = s(v, "solution");
             }
             Benchmark::Math500 => {
                 p.question = need("problem")?;
                 p.gold = need("answer")?;
                 p.level = s(v, "level");
                 p.subject = s(v, "subject");
+                p.solution = s(v, "solution");
             }
             Benchmark::Svamp => {
                 p.question = format!("{} {}", need("Body")?.trim_end(), need("Question")?);

@@ -176,7 +176,7 @@ mod tests {
     use super::*;
 
     fn problem(q: &str) -> Problem {
-        Problem { id: "1".into(), question: q.into(), gold: "2".into(), level: None, subject: None, choices: vec![] }
+        Problem { id: "1".into(), question: q.into(), gold: "2".into(), level: None, subject: None, choices: vec![], solution: None }
     }
 
     #[test]
