@@ -156,3 +156,39 @@ fn classifier_separates_math_manuals_from_the_rest() {
     assert_eq!(back.score_batch(&texts[..20]), scores[..20].to_vec());
     assert!(Classifier::load(&web("SOURCES.md"), 10).is_err());
 }
+
+#[test]
+fn iterations_discover_math_domains_from_a_small_seed() {
+    use dsmath_data::classify::ClassifierConfig;
+    use dsmath_data::iterate::{IterateConfig, SeedConfig, iterate};
+    use dsmath_data::recall::DomainConfig;
+    let (docs, _, _) = crawl();
+    let (pool, _) = exact_dedup(url_dedup(docs.clone()).0);
+    let labels: HashMap<String, bool> = labels().into_iter().map(|l| (l.0, l.1 == "math")).collect();
+    let cfg = IterateConfig {
+        iterations: 3,
+        seed: SeedConfig { prefixes: vec!["maxima.sourceforge.io/docs/manual/".into(), "www.fftw.org/fftw3_doc/".into()], ..Default::default() },
+        classifier: ClassifierConfig { dim: 32, epoch: 5, lr: 1.0, bucket: 100_000, ..Default::default() },
+        domains: DomainConfig { annotations: Some(web("math-prefixes.txt").display().to_string()), ..Default::default() },
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = vec![];
+    let res = iterate(&pool, &[], &cfg, dir.path(), Some(&labels), &mut |s| seen.push(s.clone())).unwrap();
+    for s in &res.stats {
+        eprintln!(
+            "iter {}: {} positives, {} collected, P {:.3} R {:.3}, math domains {:?}, new seed {}",
+            s.iteration, s.positives, s.collected_pages, s.precision.unwrap(), s.recall.unwrap(), s.math_domains, s.new_seed_pages
+        );
+    }
+    let (first, last) = (&res.stats[0], &res.stats[2]);
+    assert!(last.positives > first.positives, "the seed grows from discovered domains");
+    assert!(last.recall.unwrap() >= first.recall.unwrap());
+    assert!(last.recall.unwrap() >= 0.8 && last.precision.unwrap() >= 0.9, "{last:?}");
+    assert!(last.math_domains.contains(&"docs.sympy.org".to_string()));
+    assert!(!last.math_domains.contains(&"www.postgresql.org".to_string()));
+    // Resuming reads the saved iterations and gives the same result.
+    let again = iterate(&pool, &[], &cfg, dir.path(), Some(&labels), &mut |_| {}).unwrap();
+    assert_eq!((again.collected, again.stats), (res.collected, res.stats));
+    assert_eq!(seen.len(), 3);
+}
