@@ -26,8 +26,10 @@ def cargo_example(name, *args):
     env = dict(os.environ)
     out = subprocess.run(
         ["cargo", "run", "-q", "--release", "-p", "dsmath-data", "--example", name, "--", *map(str, args)],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        cwd=ROOT, env=env, capture_output=True, text=True,
     )
+    if out.returncode != 0:
+        sys.exit(f"cargo example {name} failed:\n{out.stderr}")
     return out.stdout
 
 

@@ -28,7 +28,7 @@ pub struct ClassifierConfig {
     /// Hash buckets for word n-grams (fastText's default 2M; fewer for small runs: memory is
     /// `(vocab + bucket) * dim * 4` bytes).
     pub bucket: i32,
-    /// Training threads (0: all cores).
+    /// Training threads (0: all cores). Only 1 is reproducible (Hogwild SGD races otherwise).
     pub threads: i32,
     pub seed: i32,
     /// Tokens of a document used for training and scoring.

@@ -30,7 +30,7 @@ impl Default for DecontamConfig {
 pub struct BenchItem {
     pub bench: String,
     pub id: String,
-    /// `question` or `answer`.
+    /// `question` or `solution`.
     pub field: String,
     pub text: String,
 }
@@ -169,7 +169,7 @@ impl Decontaminator {
     }
 }
 
-/// The questions, gold answers and worked solutions of `benches` (their shipped files).
+/// The questions and worked solutions (GSM8K answers, MATH solutions) of `benches`.
 pub fn benchmark_items(benches: &[dsmath_eval::bench::Benchmark]) -> crate::Result<Vec<BenchItem>> {
     let mut out = vec![];
     for b in benches {
@@ -178,8 +178,9 @@ pub fn benchmark_items(benches: &[dsmath_eval::bench::Benchmark]) -> crate::Resu
             let mut push = |field: &str, text: &str| {
                 out.push(BenchItem { bench: b.name().into(), id: p.id.clone(), field: field.into(), text: text.to_string() })
             };
+            // Final answers alone ("\\frac{1}{2}", "x = 3") are not benchmark text: matching
+            // them would drop every page that states a common result. Worked answers are.
             push("question", &p.question);
-            push("answer", &p.gold);
             if let Some(s) = &p.solution {
                 push("solution", s);
             }

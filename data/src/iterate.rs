@@ -128,9 +128,12 @@ pub fn iterate(
             continue;
         }
         std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
-        // Negatives: a seeded random sample of non-seed pool pages.
+        // Negatives: a seeded random sample of pool pages that are neither seed nor collected by
+        // the previous iteration (the paper draws them from all of Common Crawl, where math is
+        // rare; in a math-heavy pool, collected pages would teach the classifier against math).
         let pos_set: HashSet<usize> = positives.iter().copied().collect();
-        let mut cand: Vec<usize> = (0..pool.len()).filter(|i| !pos_set.contains(i)).collect();
+        let prev = prev_collected.clone().unwrap_or_default();
+        let mut cand: Vec<usize> = (0..pool.len()).filter(|i| !pos_set.contains(i) && !prev.contains(i)).collect();
         cand.sort_by_key(|&i| mix(cfg.seed.seed ^ it as u64, i as u64));
         let n_pos = positives.len() + external_seed.len();
         let n_neg = ((n_pos as f64 * cfg.seed.negatives_per_positive).round() as usize).min(cand.len());
@@ -144,7 +147,8 @@ pub fn iterate(
         let collected_idx = recall(pool, &scores, &cfg.recall);
         let collected: HashSet<usize> = collected_idx.iter().copied().collect();
         let domains = domain_stats(pool, &collected);
-        let math_domains: HashSet<String> = domains.iter().filter(|d| d.share >= cfg.domains.share).map(|d| d.host.clone()).collect();
+        let math_domains: HashSet<String> =
+            domains.iter().filter(|d| d.pages >= cfg.domains.min_pages && d.share >= cfg.domains.share).map(|d| d.host.clone()).collect();
         let mut prefixes: Vec<String> =
             annotations.iter().filter(|p| math_domains.contains(p.split('/').next().unwrap_or(""))).cloned().collect();
         prefixes.extend(auto_prefixes(pool, &collected, &math_domains, &cfg.domains));

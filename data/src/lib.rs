@@ -12,6 +12,7 @@ pub mod html;
 pub mod iterate;
 pub mod mathml;
 pub mod mixture;
+pub mod pipeline;
 pub mod recall;
 pub mod shards;
 pub mod url;

@@ -63,11 +63,13 @@ pub struct DomainConfig {
     pub auto_prefix_share: f64,
     /// Minimum pages under an automatic prefix.
     pub auto_prefix_min_pages: usize,
+    /// Hosts with fewer pages in the pool are never math domains (one lucky page is not 10%).
+    pub min_pages: usize,
 }
 
 impl Default for DomainConfig {
     fn default() -> Self {
-        DomainConfig { share: 0.10, annotations: None, auto_prefix_share: 0.5, auto_prefix_min_pages: 5 }
+        DomainConfig { share: 0.10, annotations: None, auto_prefix_share: 0.5, auto_prefix_min_pages: 5, min_pages: 5 }
     }
 }
 

@@ -2,6 +2,7 @@
 //! backend and calls the library crates.
 
 mod backend;
+mod corpus_cmds;
 mod eval_cmds;
 mod model_cmds;
 
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The corpus pipeline: WARC -> text -> dedup -> classifier iterations -> decontam -> token shards.
+    Corpus(corpus_cmds::CorpusArgs),
     /// Generate text from an HF model directory, streaming to the terminal.
     Generate(model_cmds::GenerateArgs),
     /// Show a model directory's size: parameters, memory per dtype, tensors on disk.
@@ -41,6 +44,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => with_backend!(kind, |B, dev| model_cmds::generate::<B>(&args, &dev)),
         Command::Info(args) => model_cmds::info(&args),
+        Command::Corpus(args) => corpus_cmds::corpus(&args),
         Command::Eval(args) => with_backend!(kind, |B, dev| eval_cmds::eval::<B>(&args, &dev)),
         Command::Score(args) => with_backend!(kind, |B, dev| model_cmds::score::<B>(&args, &dev)),
         Command::Convert(args) => with_backend!(kind, |B, dev| model_cmds::convert::<B>(&args, &dev)),
