@@ -213,12 +213,39 @@ impl Run {
         Ok(())
     }
 
+    /// Extract only inputs `i` with `i % of == shard` (one machine's share of a crawl, all
+    /// writing into the same run directory); the stage is marked done when every part exists.
+    pub fn extract_shard(&self, shard: usize, of: usize, log: &mut dyn FnMut(&str)) -> Result<bool> {
+        if of == 0 || shard >= of {
+            return Err(DataError::Other(format!("--shard {shard} of {of}: need shard < num-shards")));
+        }
+        let dir = self.out.join("extract");
+        std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
+        let stats = self.extract_inputs(&dir, &|i| i % of == shard, log)?;
+        let n = self.cfg.inputs.len();
+        let complete = (0..n).all(|i| dir.join("_parts").join(part(i, n)).exists());
+        if complete && !self.is_done("extract") {
+            let all = self.extract_inputs(&dir, &|_| true, log)?; // reads the markers only
+            self.mark_done("extract", &all)?;
+        }
+        let _ = stats;
+        Ok(complete)
+    }
+
     fn extract(&self, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Value> {
+        self.extract_inputs(dir, &|_| true, log)
+    }
+
+    fn extract_inputs(&self, dir: &Path, mine: &dyn Fn(usize) -> bool, log: &mut dyn FnMut(&str)) -> Result<Value> {
         let n = self.cfg.inputs.len();
         let mut per_file = vec![];
         let bar = indicatif::ProgressBar::new(n as u64);
         bar.set_style(indicatif::ProgressStyle::with_template("extract {bar:30} {pos}/{len} files [{elapsed} < {eta}] {msg}").unwrap());
         for (i, input) in self.cfg.inputs.iter().enumerate() {
+            if !mine(i) {
+                bar.inc(1);
+                continue;
+            }
             let name = part(i, n);
             let marker = dir.join("_parts").join(&name);
             if let Ok(s) = std::fs::read_to_string(&marker) {

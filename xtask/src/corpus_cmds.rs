@@ -34,12 +34,25 @@ pub struct CorpusArgs {
     /// Run directory (resumes if it exists)
     #[arg(long, default_value = "runs/corpus")]
     out: PathBuf,
+    /// extract only: this machine's shard of the inputs (inputs i with i % num-shards == shard)
+    #[arg(long, requires = "num_shards")]
+    shard: Option<usize>,
+    #[arg(long)]
+    num_shards: Option<usize>,
 }
 
 pub fn corpus(args: &CorpusArgs) -> anyhow::Result<()> {
     let cfg = CorpusConfig::from_file(&args.config)?;
     let run = Run::open(&args.out, cfg).with_context(|| format!("run directory {}", args.out.display()))?;
     let mut log = |line: &str| eprintln!("{line}");
+    if let (Some(shard), Some(of)) = (args.shard, args.num_shards) {
+        if !matches!(args.stage, Stage::Extract) {
+            anyhow::bail!("--shard applies to `corpus extract` only");
+        }
+        let complete = run.extract_shard(shard, of, &mut log)?;
+        println!("extract shard {shard}/{of} done; all shards complete: {complete}");
+        return Ok(());
+    }
     match args.stage {
         Stage::All => run.all(&mut log)?,
         Stage::Report => {

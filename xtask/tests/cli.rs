@@ -198,3 +198,41 @@ fn eval_model_rejects_bad_flags_clearly() {
     let (ok, _, err) = xtask(&["eval", "--model", model.to_str().unwrap(), "--bench", "gsm9k"]);
     assert!(!ok && err.contains("gsm9k"), "{err}");
 }
+
+#[test]
+fn corpus_extract_shards_across_machines_and_reports_truncated_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/web");
+    // A truncated copy of a real crawl file: the records before the cut survive, the cut one is a reject.
+    let bytes = std::fs::read(web.join("cc-sample-0000.warc.gz")).unwrap();
+    let cut = dir.path().join("cut.warc.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!("[corpus]\ninputs = [{:?}, {:?}]\nmin_chars = 1\n", cut.display().to_string(), web.join("cc-sample-0001.warc.gz").display().to_string()),
+    )
+    .unwrap();
+    let out = dir.path().join("run");
+    let args = |shard: &str| {
+        vec!["corpus", "extract", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--shard", shard, "--num-shards", "2"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let a = args("0");
+    let (ok, stdout, err) = xtask(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    assert!(stdout.contains("all shards complete: false"), "{stdout}");
+    assert!(!out.join("extract/_done").exists());
+    let b = args("1");
+    let (ok, stdout, err) = xtask(&b.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(ok, "{err}");
+    assert!(stdout.contains("all shards complete: true"), "{stdout}");
+    let done: Value = serde_json::from_str(&std::fs::read_to_string(out.join("extract/_done")).unwrap()).unwrap();
+    assert!(done["documents"].as_u64().unwrap() > 20);
+    let rejects = std::fs::read_to_string(out.join("extract/rejects/part-00000-of-00002.jsonl")).unwrap();
+    let r: Value = serde_json::from_str(rejects.lines().next().expect("one reject for the cut member")).unwrap();
+    assert!(r["reason"].as_str().unwrap().contains("truncated"), "{r}");
+    assert!(r["file"].as_str().unwrap().ends_with("cut.warc.gz") && r["offset"].as_u64().unwrap() > 0);
+}
