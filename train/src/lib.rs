@@ -2,5 +2,9 @@
 //! dsmath-eval's `Engine`), and the pretraining, SFT and GRPO stages (DeepSeekMath §2-§4).
 
 pub mod engine;
+pub mod error;
+pub mod optim;
+pub mod schedule;
 
 pub use engine::ModelEngine;
+pub use error::TrainError;
