@@ -1,10 +1,13 @@
 //! dsmath-train: what runs a dsmath model in a loop — the evaluation engine (generation behind
 //! dsmath-eval's `Engine`), and the pretraining, SFT and GRPO stages (DeepSeekMath §2-§4).
 
+pub mod batches;
 pub mod engine;
 pub mod error;
 pub mod optim;
+pub mod plots;
 pub mod schedule;
+pub mod trainer;
 
 pub use engine::ModelEngine;
 pub use error::TrainError;

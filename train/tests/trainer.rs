@@ -1,0 +1,166 @@
+//! The training loop on real text (GSM8K train): exact resume (20 steps straight == 10 + resume
+//! + 10, losses and weights), accumulation == one big batch, non-finite steps skipped then the
+//! run stopped, SFT loss only on responses with packing, checkpoints loadable as models.
+
+use std::path::{Path, PathBuf};
+
+use burn_autodiff::Autodiff;
+use burn_flex::Flex;
+use dsmath_data::shards::{train_bpe, write_shard};
+use dsmath_train::batches::SourceSpec;
+use dsmath_train::trainer::{TrainConfig, Trainer};
+
+type B = Autodiff<Flex>;
+
+fn gsm8k(n: usize) -> Vec<(String, String)> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../eval/data/gsm8k/train.jsonl");
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .take(n)
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (v["question"].as_str().unwrap().to_string(), v["answer"].as_str().unwrap().to_string())
+        })
+        .collect()
+}
+
+/// A tokenizer dir and a token shard of 400 GSM8K problems.
+fn setup(dir: &Path) -> (PathBuf, PathBuf) {
+    let texts: Vec<String> = gsm8k(400).into_iter().map(|(q, a)| format!("{q}\n{a}")).collect();
+    let tok_dir = dir.join("tok");
+    std::fs::create_dir_all(&tok_dir).unwrap();
+    let tok = train_bpe(texts.iter().map(String::as_str), 400).unwrap();
+    tok.save(tok_dir.join("tokenizer.json"), false).unwrap();
+    let stem = dir.join("gsm8k");
+    write_shard(&stem, texts.iter().map(String::as_str), &tok_dir.join("tokenizer.json"), "gsm8k").unwrap();
+    (tok_dir, stem)
+}
+
+fn config(tok: &Path, stem: &Path) -> TrainConfig {
+    let mut c = TrainConfig::default();
+    c.model.preset = Some("tiny".into());
+    c.model.tokenizer = Some(tok.display().to_string());
+    c.data.sources = vec![SourceSpec { name: "gsm8k".into(), path: stem.display().to_string(), weight: 1.0 }];
+    c.train.steps = 20;
+    c.train.batch_size = 4;
+    c.train.micro_batch = 2;
+    c.train.seq_len = 32;
+    c.train.checkpoint_every = 10;
+    c.train.eval_every = 0;
+    c.schedule.peak_lr = 3e-3;
+    c.schedule.warmup_steps = 3;
+    c
+}
+
+fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let m = dsmath_model::load_model::<Flex>(dir, &Default::default()).unwrap().model;
+    m.named_tensors().into_iter().map(|(n, d)| (n, d.convert::<f32>().to_vec::<f32>().unwrap())).collect()
+}
+
+#[test]
+fn resume_is_exact_and_accumulation_equals_a_big_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tok, stem) = setup(tmp.path());
+    let dev = Default::default();
+    let straight = tmp.path().join("straight");
+    let a = Trainer::<B>::new(config(&tok, &stem), &straight, &dev).unwrap().run(None, false).unwrap();
+    assert_eq!(a.len(), 20);
+    assert!(a[19].loss < a[0].loss - 0.5, "loss {} -> {}", a[0].loss, a[19].loss);
+    let split = tmp.path().join("split");
+    let b1 = Trainer::<B>::new(config(&tok, &stem), &split, &dev).unwrap().run(Some(10), false).unwrap();
+    // "Kill" after step 10: a new process-like Trainer resumes from `latest`.
+    let mut t = Trainer::<B>::new(config(&tok, &stem), &split, &dev).unwrap();
+    assert_eq!(t.state.step, 10);
+    let b2 = t.run(None, false).unwrap();
+    let la: Vec<f64> = a.iter().map(|m| m.loss).collect();
+    let lb: Vec<f64> = b1.iter().chain(&b2).map(|m| m.loss).collect();
+    assert_eq!(la, lb, "losses differ after resume");
+    assert_eq!(weights(&straight.join("step-20")), weights(&split.join("step-20")), "weights differ after resume");
+    assert!(!straight.join("step-10").exists() || straight.join("step-20").exists());
+    assert_eq!(std::fs::read_to_string(straight.join("latest")).unwrap(), "step-20");
+    assert!(std::fs::read_to_string(straight.join("loss.svg")).unwrap().contains("<svg"));
+    let lines = std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap().lines().count();
+    assert_eq!(lines, 20);
+
+    // Accumulating 2 micro-batches of 2 == one batch of 4 (same data, same first update).
+    let mut big = config(&tok, &stem);
+    big.train.micro_batch = 4;
+    big.train.steps = 2;
+    let mut small = config(&tok, &stem);
+    small.train.steps = 2;
+    let m_big = Trainer::<B>::new(big, &tmp.path().join("big"), &dev).unwrap().run(None, false).unwrap();
+    let m_small = Trainer::<B>::new(small, &tmp.path().join("small"), &dev).unwrap().run(None, false).unwrap();
+    for (x, y) in m_big.iter().zip(&m_small) {
+        assert!((x.loss - y.loss).abs() < 1e-5 && (x.grad_norm - y.grad_norm).abs() < 1e-4 * x.grad_norm, "{x:?} vs {y:?}");
+    }
+}
+
+#[test]
+fn non_finite_steps_are_skipped_then_the_run_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tok, stem) = setup(tmp.path());
+    let dev = Default::default();
+    let mut c = config(&tok, &stem);
+    c.train.steps = 6;
+    c.train.checkpoint_every = 0;
+    c.train.poison_steps = vec![3];
+    let mut t = Trainer::<B>::new(c.clone(), &tmp.path().join("one"), &dev).unwrap();
+    t.run(Some(3), false).unwrap();
+    let before = t.model.named_tensors()[0].1.clone();
+    let m = t.run(Some(1), false).unwrap();
+    assert!(m[0].skipped && !m[0].loss.is_finite());
+    assert_eq!(t.model.named_tensors()[0].1, before, "a skipped step leaves the weights alone");
+    let rest = t.run(None, false).unwrap();
+    assert!(rest.iter().all(|m| !m.skipped && m.loss.is_finite()));
+    c.train.poison_steps = vec![1, 2, 3];
+    c.train.max_bad_steps = 2;
+    let err = Trainer::<B>::new(c, &tmp.path().join("two"), &dev).unwrap().run(None, false).unwrap_err().to_string();
+    assert!(err.contains("step 2") && err.contains("2 non-finite steps in a row"), "{err}");
+}
+
+#[test]
+fn sft_trains_on_responses_only_with_packing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tok, _) = setup(tmp.path());
+    let sft = tmp.path().join("sft.jsonl");
+    let recs: Vec<String> = gsm8k(200)
+        .into_iter()
+        .map(|(q, a)| serde_json::json!({"prompt": format!("User: {q}\n\nAssistant:"), "response": format!(" {a}")}).to_string())
+        .collect();
+    std::fs::write(&sft, recs.join("\n")).unwrap();
+    // Response-only weights.
+    let mut mc = dsmath_model::LlamaConfig::tiny(400);
+    mc.eos_token_id = Some(dsmath_model::config::TokenIds::One(0));
+    mc.pad_token_id = Some(1);
+    let tk = dsmath_model::Tokenizer::from_dir(&tok, &mc).unwrap();
+    let (ex, _) = dsmath_train::batches::read_sft(&sft, &tk, 512).unwrap();
+    let prompt_len = tk.encode_with(&format!("User: {}\n\nAssistant:", gsm8k(1)[0].0), false).unwrap().len();
+    assert!(ex[0].weight[..prompt_len].iter().all(|&w| w == 0.0) && ex[0].weight[prompt_len..].iter().all(|&w| w == 1.0));
+    assert_eq!(*ex[0].ids.last().unwrap(), 0, "response ends with EOS");
+    let mut c = TrainConfig::default();
+    c.model.preset = Some("tiny".into());
+    c.model.tokenizer = Some(tok.display().to_string());
+    c.data.sft = vec![sft.display().to_string()];
+    c.data.heldout = Some(sft.display().to_string());
+    c.data.heldout_rows = 4;
+    c.data.pack = true;
+    c.train.stage = "sft".into();
+    c.train.steps = 12;
+    c.train.batch_size = 2;
+    c.train.micro_batch = 2;
+    c.train.seq_len = 256;
+    c.train.eval_every = 12;
+    c.train.checkpoint_every = 12;
+    c.schedule.peak_lr = 3e-3;
+    c.schedule.warmup_steps = 2;
+    let out = tmp.path().join("sft");
+    let m = Trainer::<B>::new(c, &out, &Default::default()).unwrap().run(None, false).unwrap();
+    assert!(m[11].loss < m[0].loss, "{} -> {}", m[0].loss, m[11].loss);
+    assert!(m[11].heldout_loss.unwrap().is_finite());
+    // The checkpoint is a model directory: it generates.
+    let (ck, tk2) = dsmath_model::load_model_and_tokenizer::<Flex>(&out.join("step-12"), &Default::default()).unwrap();
+    let ids = tk2.encode("User: 2+2?\n\nAssistant:").unwrap();
+    let s = dsmath_model::generate(&ck.model, &tk2, &[ids], &dsmath_model::SamplingParams::greedy(4), None).unwrap();
+    assert_eq!(s.len(), 1);
+}
