@@ -7,6 +7,7 @@ pub mod error;
 pub mod optim;
 pub mod plots;
 pub mod schedule;
+pub mod sft_data;
 pub mod trainer;
 
 pub use engine::ModelEngine;

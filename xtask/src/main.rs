@@ -5,6 +5,7 @@ mod backend;
 mod corpus_cmds;
 mod eval_cmds;
 mod model_cmds;
+mod train_cmds;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,14 @@ struct Cli {
 enum Command {
     /// The corpus pipeline: WARC -> text -> dedup -> classifier iterations -> decontam -> token shards.
     Corpus(corpus_cmds::CorpusArgs),
+    /// Train from a config: the stage it names (pretrain or sft).
+    Train(train_cmds::TrainArgs),
+    /// Continued pretraining from a config (train.stage = "pretrain").
+    Pretrain(train_cmds::TrainArgs),
+    /// Supervised fine-tuning from a config (train.stage = "sft").
+    Sft(train_cmds::TrainArgs),
+    /// Make SFT records from GSM8K train: chain-of-thought, program-of-thought or tool-integrated.
+    SftData(train_cmds::SftDataArgs),
     /// Generate text from an HF model directory, streaming to the terminal.
     Generate(model_cmds::GenerateArgs),
     /// Show a model directory's size: parameters, memory per dtype, tensors on disk.
@@ -44,6 +53,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(args) => with_backend!(kind, |B, dev| model_cmds::generate::<B>(&args, &dev)),
         Command::Info(args) => model_cmds::info(&args),
+        Command::Train(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, None)),
+        Command::Pretrain(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("pretrain"))),
+        Command::Sft(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("sft"))),
+        Command::SftData(args) => train_cmds::sft_data(&args),
         Command::Corpus(args) => corpus_cmds::corpus(&args),
         Command::Eval(args) => with_backend!(kind, |B, dev| eval_cmds::eval::<B>(&args, &dev)),
         Command::Score(args) => with_backend!(kind, |B, dev| model_cmds::score::<B>(&args, &dev)),

@@ -1,0 +1,96 @@
+//! `cargo xtask train | pretrain | sft | sft-data`: the training stages from a config file.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use burn::tensor::backend::Backend;
+use clap::Args;
+use dsmath_train::sft_data::{Template, gsm8k_record};
+use dsmath_train::trainer::{TrainConfig, Trainer};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Training config (TOML: [model] [data] [optim] [schedule] [train])
+    #[arg(long)]
+    config: PathBuf,
+    /// Run directory: checkpoints step-<N>/, metrics.jsonl, loss.svg, lr.svg (resumes if it has `latest`)
+    #[arg(long, default_value = "runs/train")]
+    out: PathBuf,
+    /// Override train.steps
+    #[arg(long)]
+    steps: Option<u64>,
+}
+
+pub fn train<B: Backend>(args: &TrainArgs, device: &B::Device, want: Option<&str>) -> anyhow::Result<()> {
+    let mut cfg = TrainConfig::from_file(&args.config)?;
+    if let Some(w) = want
+        && cfg.train.stage != w
+    {
+        bail!("{}: train.stage is `{}`, but this command runs `{w}` (use `cargo xtask train`)", args.config.display(), cfg.train.stage);
+    }
+    if let Some(s) = args.steps {
+        cfg.train.steps = s;
+    }
+    type AB<B> = burn_autodiff::Autodiff<B>;
+    let mut t = Trainer::<AB<B>>::new(cfg, &args.out, device).with_context(|| format!("run directory {}", args.out.display()))?;
+    if t.state.step > 0 {
+        eprintln!("resuming {} at step {}", args.out.display(), t.state.step);
+    }
+    let m = t.run(None, true)?;
+    if let (Some(first), Some(last)) = (m.first(), m.last()) {
+        println!(
+            "{}: steps {}..{}, loss {:.4} -> {:.4}{}, {:.0} tok/s",
+            t.cfg.train.stage,
+            first.step,
+            last.step,
+            first.loss,
+            last.loss,
+            last.heldout_loss.map_or(String::new(), |h| format!(" (held-out {h:.4})")),
+            last.tokens_per_s
+        );
+    }
+    println!("checkpoint: {}", args.out.join(std::fs::read_to_string(args.out.join("latest")).unwrap_or_default().trim()).display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct SftDataArgs {
+    /// GSM8K-layout JSONL (`question`, `answer` with `<<a=b>>` annotations and `#### N`)
+    #[arg(long, default_value = "eval/data/gsm8k/train.jsonl")]
+    gsm8k: PathBuf,
+    /// cot, pot or tool
+    #[arg(long, default_value = "cot")]
+    template: String,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+pub fn sft_data(args: &SftDataArgs) -> anyhow::Result<()> {
+    let template = Template::from_name(&args.template).with_context(|| format!("--template {}: expected cot, pot or tool", args.template))?;
+    let text = std::fs::read_to_string(&args.gsm8k).with_context(|| args.gsm8k.display().to_string())?;
+    let tmp = args.out.with_extension("jsonl.tmp");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?);
+    let (mut n, mut skipped) = (0, 0);
+    for (i, line) in text.lines().enumerate().take(args.limit.unwrap_or(usize::MAX)) {
+        let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}:{}", args.gsm8k.display(), i + 1))?;
+        let (Some(q), Some(a)) = (v["question"].as_str(), v["answer"].as_str()) else {
+            bail!("{}:{}: needs `question` and `answer`", args.gsm8k.display(), i + 1);
+        };
+        match gsm8k_record(q, a, template) {
+            Some(r) => {
+                serde_json::to_writer(&mut f, &r)?;
+                f.write_all(b"\n")?;
+                n += 1;
+            }
+            None => skipped += 1,
+        }
+    }
+    f.flush()?;
+    drop(f);
+    std::fs::rename(&tmp, &args.out)?;
+    println!("{n} SFT records ({} template, {skipped} skipped) -> {}", args.template, args.out.display());
+    Ok(())
+}
