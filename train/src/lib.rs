@@ -3,6 +3,7 @@
 
 pub mod batches;
 pub mod engine;
+pub mod grpo;
 pub mod error;
 pub mod optim;
 pub mod plots;

@@ -1,0 +1,303 @@
+//! The GRPO objective (DeepSeekMath §4.1, Eq. 3) and its variants, as pure functions over one
+//! batch of sampled outputs: group-normalised outcome advantages `(r - mean) / std`, process
+//! advantages (sum of group-normalised step rewards from a token's step onward), the per-token
+//! clipped ratio with `epsilon_low` / `epsilon_high` (clip-higher), the KL to the reference with
+//! the k1 / k2 / k3 estimators (k3 = `pi_ref/pi - log(pi_ref/pi) - 1`, in the loss with beta
+//! 0.04), and the aggregations: sequence-mean-then-mean (GRPO), token-mean (DAPO), constant
+//! normaliser (Dr. GRPO), with a sequence-level ratio option (GSPO).
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KlEstimator {
+    /// `log pi - log pi_ref`
+    K1,
+    /// `(log pi - log pi_ref)^2 / 2`
+    K2,
+    /// `pi_ref / pi - log(pi_ref / pi) - 1` (the paper's, unbiased and positive)
+    K3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    /// Mean over each output's tokens, then over outputs (GRPO, the paper).
+    SequenceMean,
+    /// Mean over all tokens of the batch (DAPO).
+    TokenMean,
+    /// Sum over tokens / (outputs x `max_len`) (Dr. GRPO).
+    ConstantNormalizer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoLossConfig {
+    pub epsilon_low: f64,
+    pub epsilon_high: f64,
+    /// KL coefficient (the paper: 0.04); 0 disables the reference.
+    pub beta: f64,
+    pub kl: KlEstimator,
+    /// KL in the loss (GRPO) or subtracted from the reward (PPO-style).
+    pub kl_in_reward: bool,
+    pub aggregation: Aggregation,
+    /// Dr. GRPO's constant: the generation length budget.
+    pub max_len: usize,
+    /// GSPO: one ratio per output, `exp(mean token log-ratio)`.
+    pub sequence_ratio: bool,
+    /// Divide advantages by the group std (off for Dr. GRPO).
+    pub scale_by_std: bool,
+}
+
+impl Default for GrpoLossConfig {
+    fn default() -> Self {
+        GrpoLossConfig {
+            epsilon_low: 0.2,
+            epsilon_high: 0.2,
+            beta: 0.04,
+            kl: KlEstimator::K3,
+            kl_in_reward: false,
+            aggregation: Aggregation::SequenceMean,
+            max_len: 1024,
+            sequence_ratio: false,
+            scale_by_std: true,
+        }
+    }
+}
+
+/// Outcome advantages of one group: `(r - mean) / (std + 1e-6)` (std over the group, unbiased,
+/// as torch.std in TRL / verl), or just `r - mean` without std scaling (Dr. GRPO). A group whose
+/// rewards are all equal gets zeros.
+pub fn outcome_advantages(rewards: &[f64], scale_by_std: bool) -> Vec<f64> {
+    let n = rewards.len() as f64;
+    if rewards.is_empty() {
+        return vec![];
+    }
+    let mean = rewards.iter().sum::<f64>() / n;
+    let std = if rewards.len() > 1 { (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    rewards.iter().map(|r| if scale_by_std { (r - mean) / (std + 1e-6) } else { r - mean }).collect()
+}
+
+/// Process advantages of one group (§4.1.3): step rewards `steps[i][j]` of output `i` are
+/// normalised with the mean / std over all steps of the group; the advantage of a token in step
+/// `j` is the sum of the normalised rewards of steps `j..`. `step_of[i][t]` is the step index of
+/// token `t` of output `i`. Returns per-token advantages.
+pub fn process_advantages(steps: &[Vec<f64>], step_of: &[Vec<usize>]) -> Vec<Vec<f64>> {
+    let all: Vec<f64> = steps.iter().flatten().copied().collect();
+    let n = all.len() as f64;
+    let mean = if all.is_empty() { 0.0 } else { all.iter().sum::<f64>() / n };
+    let std = if all.len() > 1 { (all.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() } else { 0.0 };
+    steps
+        .iter()
+        .zip(step_of)
+        .map(|(s, tok)| {
+            let norm: Vec<f64> = s.iter().map(|r| (r - mean) / (std + 1e-6)).collect();
+            // Suffix sums: from step j onward.
+            let mut suffix = vec![0.0; norm.len() + 1];
+            for j in (0..norm.len()).rev() {
+                suffix[j] = suffix[j + 1] + norm[j];
+            }
+            tok.iter().map(|&j| suffix[j.min(norm.len())]).collect()
+        })
+        .collect()
+}
+
+/// Per-token KL estimate from `log pi` and `log pi_ref`.
+pub fn kl_value(logp: f64, ref_logp: f64, est: KlEstimator) -> f64 {
+    let d = ref_logp - logp; // log(pi_ref / pi)
+    match est {
+        KlEstimator::K1 => -d,
+        KlEstimator::K2 => 0.5 * d * d,
+        KlEstimator::K3 => d.exp() - d - 1.0,
+    }
+}
+
+/// Host-side inputs of the loss for `n` outputs padded to `t` tokens.
+pub struct LossInputs {
+    pub n: usize,
+    pub t: usize,
+    /// Sampler log-probs (pi_old), `[n * t]`.
+    pub old_logp: Vec<f32>,
+    /// Reference log-probs, `[n * t]` (ignored when beta = 0 or the KL is in the reward).
+    pub ref_logp: Vec<f32>,
+    /// Per-token advantages, `[n * t]`.
+    pub advantages: Vec<f32>,
+    /// 1 for completion tokens that count, `[n * t]`.
+    pub mask: Vec<f32>,
+}
+
+/// What the loss saw (for metrics).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LossStats {
+    pub kl: f64,
+    pub clip_low_fraction: f64,
+    pub clip_high_fraction: f64,
+}
+
+/// The GRPO loss (to minimise) from the policy's log-probs of the sampled tokens `logp` `[n, t]`.
+pub fn grpo_loss<B: Backend>(logp: Tensor<B, 2>, x: &LossInputs, cfg: &GrpoLossConfig) -> (Tensor<B, 1>, LossStats) {
+    let device = logp.device();
+    let t2 = |v: &Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(v.clone(), [x.n, x.t]), &device);
+    let (old, reference, adv, mask) = (t2(&x.old_logp), t2(&x.ref_logp), t2(&x.advantages), t2(&x.mask));
+    let lens = mask.clone().sum_dim(1); // [n, 1]
+    let log_ratio = (logp.clone() - old) * mask.clone(); // [n, t]
+    let ratio = if cfg.sequence_ratio {
+        // GSPO: exp(mean log-ratio) per output, broadcast to its tokens.
+        (log_ratio.clone().sum_dim(1) / lens.clone().clamp_min(1.0)).exp().expand([x.n, x.t])
+    } else {
+        log_ratio.clone().exp()
+    };
+    let clipped = ratio.clone().clamp(1.0 - cfg.epsilon_low, 1.0 + cfg.epsilon_high);
+    let surrogate = (ratio.clone() * adv.clone()).min_pair(clipped * adv.clone()); // [n, t]
+    let mut per_token = -surrogate;
+    let mut stats = LossStats::default();
+    if cfg.beta > 0.0 && !cfg.kl_in_reward {
+        let d = reference - logp; // log(pi_ref / pi)
+        let kl = match cfg.kl {
+            KlEstimator::K1 => -d,
+            KlEstimator::K2 => d.powf_scalar(2.0).mul_scalar(0.5),
+            KlEstimator::K3 => d.clone().exp() - d - 1.0,
+        };
+        let kl_mean: f64 = ((kl.clone() * mask.clone()).sum() / mask.clone().sum().clamp_min(1.0)).into_scalar().elem();
+        stats.kl = kl_mean;
+        per_token = per_token + kl.mul_scalar(cfg.beta);
+    }
+    let masked = per_token * mask.clone();
+    let loss = match cfg.aggregation {
+        Aggregation::SequenceMean => (masked.sum_dim(1) / lens.clamp_min(1.0)).mean(),
+        Aggregation::TokenMean => masked.sum() / mask.clone().sum().clamp_min(1.0),
+        Aggregation::ConstantNormalizer => masked.sum().div_scalar((x.n * cfg.max_len.max(1)) as f64),
+    };
+    // Clip fractions over counted tokens.
+    let r: Vec<f32> = ratio.into_data().convert::<f32>().to_vec().unwrap_or_default();
+    let counted = x.mask.iter().filter(|&&m| m > 0.0).count().max(1) as f64;
+    let (mut lo, mut hi) = (0usize, 0usize);
+    for ((rv, a), m) in r.iter().zip(&x.advantages).zip(&x.mask) {
+        if *m > 0.0 {
+            lo += (*a < 0.0 && (*rv as f64) < 1.0 - cfg.epsilon_low) as usize;
+            hi += (*a > 0.0 && (*rv as f64) > 1.0 + cfg.epsilon_high) as usize;
+        }
+    }
+    stats.clip_low_fraction = lo as f64 / counted;
+    stats.clip_high_fraction = hi as f64 / counted;
+    (loss, stats)
+}
+
+use burn::tensor::ElementConversion;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn_flex::Flex;
+
+    #[test]
+    fn outcome_advantages_by_hand() {
+        // rewards 1, 0, 0, 1: mean 0.5, unbiased std sqrt(1/3).
+        let a = outcome_advantages(&[1.0, 0.0, 0.0, 1.0], true);
+        let s = (1.0f64 / 3.0).sqrt();
+        assert!((a[0] - 0.5 / (s + 1e-6)).abs() < 1e-12 && (a[1] + 0.5 / (s + 1e-6)).abs() < 1e-12);
+        assert_eq!(outcome_advantages(&[1.0, 1.0, 1.0], true), vec![0.0, 0.0, 0.0]);
+        assert_eq!(outcome_advantages(&[1.0, 0.0], false), vec![0.5, -0.5]);
+    }
+
+    #[test]
+    fn process_advantages_sum_later_steps() {
+        // Two outputs: steps [1, 0] and [0]; all steps: 1, 0, 0 -> mean 1/3, std sqrt(1/3).
+        let adv = process_advantages(&[vec![1.0, 0.0], vec![0.0]], &[vec![0, 0, 1], vec![0, 0]]);
+        let s = (1.0f64 / 3.0).sqrt() + 1e-6;
+        let (n1, n0) = ((1.0 - 1.0 / 3.0) / s, (0.0 - 1.0 / 3.0) / s);
+        assert!((adv[0][0] - (n1 + n0)).abs() < 1e-12 && (adv[0][2] - n0).abs() < 1e-12 && (adv[1][1] - n0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn k3_is_the_papers_estimator() {
+        let (p, r) = (-1.0f64, -1.5f64);
+        let ratio = (r - p).exp();
+        assert!((kl_value(p, r, KlEstimator::K3) - (ratio - (r - p) - 1.0)).abs() < 1e-15);
+        assert!(kl_value(p, p, KlEstimator::K3).abs() < 1e-15);
+    }
+
+    fn inputs() -> LossInputs {
+        // 2 outputs x 3 tokens; output 1 has 2 tokens.
+        LossInputs {
+            n: 2,
+            t: 3,
+            old_logp: vec![-1.0, -2.0, -0.5, -1.0, -1.0, 0.0],
+            ref_logp: vec![-1.2, -2.0, -0.4, -0.9, -1.1, 0.0],
+            advantages: vec![1.0, 1.0, 1.0, -1.0, -1.0, 0.0],
+            mask: vec![1.0, 1.0, 1.0, 1.0, 1.0, 0.0],
+        }
+    }
+
+    /// The loss by hand in f64, for a given policy log-prob vector.
+    fn by_hand(logp: &[f64], x: &LossInputs, c: &GrpoLossConfig) -> f64 {
+        let mut per_seq = vec![];
+        let mut all = (0.0, 0.0);
+        for i in 0..x.n {
+            let (mut s, mut k) = (0.0, 0.0);
+            for j in 0..x.t {
+                let q = i * x.t + j;
+                if x.mask[q] == 0.0 {
+                    continue;
+                }
+                let ratio = (logp[q] - x.old_logp[q] as f64).exp();
+                let a = x.advantages[q] as f64;
+                let sur = (ratio * a).min(ratio.clamp(1.0 - c.epsilon_low, 1.0 + c.epsilon_high) * a);
+                let l = -sur + c.beta * kl_value(logp[q], x.ref_logp[q] as f64, c.kl);
+                s += l;
+                k += 1.0;
+                all.0 += l;
+                all.1 += 1.0;
+            }
+            per_seq.push(s / k);
+        }
+        match c.aggregation {
+            Aggregation::SequenceMean => per_seq.iter().sum::<f64>() / x.n as f64,
+            Aggregation::TokenMean => all.0 / all.1,
+            Aggregation::ConstantNormalizer => all.0 / (x.n * c.max_len) as f64,
+        }
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        type A = burn_autodiff::Autodiff<Flex>;
+        let x = inputs();
+        let logp = [-0.95, -2.1, -0.45, -1.1, -0.97, 0.0]; // inside the clip range: smooth
+        let c = GrpoLossConfig::default();
+        let t = Tensor::<A, 2>::from_data(TensorData::new(logp.iter().map(|&v| v as f32).collect::<Vec<_>>(), [2, 3]), &Default::default()).require_grad();
+        let (loss, _) = grpo_loss(t.clone(), &x, &c);
+        let g = t.grad(&loss.backward()).unwrap().into_data().to_vec::<f32>().unwrap();
+        for q in 0..6 {
+            let h = 1e-5;
+            let (mut up, mut dn) = (logp, logp);
+            up[q] += h;
+            dn[q] -= h;
+            let fd = (by_hand(&up, &x, &c) - by_hand(&dn, &x, &c)) / (2.0 * h);
+            assert!((g[q] as f64 - fd).abs() < 1e-4, "token {q}: autodiff {} vs finite difference {fd}", g[q]);
+        }
+    }
+
+    #[test]
+    fn loss_matches_hand_computation_for_every_aggregation() {
+        let x = inputs();
+        let logp = [-0.7, -2.3, -0.5, -1.4, -0.9, 0.0]; // ratios above and below the clip range
+        for agg in [Aggregation::SequenceMean, Aggregation::TokenMean, Aggregation::ConstantNormalizer] {
+            for (lo, hi) in [(0.2, 0.2), (0.2, 0.28)] {
+                let c = GrpoLossConfig { aggregation: agg, epsilon_low: lo, epsilon_high: hi, max_len: 4, ..Default::default() };
+                let t = Tensor::<Flex, 2>::from_data(TensorData::new(logp.iter().map(|&v| v as f32).collect::<Vec<_>>(), [2, 3]), &Default::default());
+                let (loss, stats) = grpo_loss(t, &x, &c);
+                let got: f32 = loss.into_scalar();
+                let want = by_hand(&logp, &x, &c);
+                assert!((got as f64 - want).abs() < 1e-5, "{agg:?} eps ({lo}, {hi}): {got} vs {want}");
+                assert!(stats.kl > 0.0);
+            }
+        }
+        // Clip fractions: token 0 has ratio e^0.3 = 1.35 > 1.2 with A > 0; token 3 has ratio
+        // e^-0.4 = 0.67 < 0.8 with A < 0.
+        let t = Tensor::<Flex, 2>::from_data(TensorData::new(logp.iter().map(|&v| v as f32).collect::<Vec<_>>(), [2, 3]), &Default::default());
+        let (_, s) = grpo_loss(t, &x, &GrpoLossConfig::default());
+        assert!((s.clip_high_fraction - 0.2).abs() < 1e-9 && (s.clip_low_fraction - 0.2).abs() < 1e-9, "{s:?}");
+    }
+}
