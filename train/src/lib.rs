@@ -7,6 +7,7 @@ pub mod grpo;
 pub mod error;
 pub mod optim;
 pub mod plots;
+pub mod rollout;
 pub mod schedule;
 pub mod sft_data;
 pub mod trainer;

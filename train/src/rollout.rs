@@ -1,0 +1,190 @@
+//! GRPO exploration and one policy update (DeepSeekMath §4.1, Algorithm 1 inner loop): G outputs
+//! per question from the generation engine (one shared prefill), the sampler's per-token log-probs
+//! kept as pi_old, rule-based rewards from the eval grader, group-normalised advantages, and the
+//! clipped objective with the KL to a frozen reference. A reward function that panics on one
+//! sample gives that sample no reward and is reported; it does not stop the step.
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Int, Tensor, TensorData};
+use dsmath_model::{LlamaForCausalLM, SamplingParams, Tokenizer, generate};
+use serde::Serialize;
+
+use crate::error::TrainError;
+use crate::grpo::{GrpoLossConfig, LossInputs, LossStats, grpo_loss, outcome_advantages};
+use crate::optim::{AdamW, clip, collect_grads};
+
+/// One sampled output.
+#[derive(Debug, Clone)]
+pub struct Rollout {
+    pub group: usize,
+    pub prompt_ids: Vec<u32>,
+    pub tokens: Vec<u32>,
+    /// Sampler log-probs of `tokens` (pi_old).
+    pub old_logp: Vec<f32>,
+    pub text: String,
+    pub reward: f64,
+    pub truncated: bool,
+}
+
+/// Sample `g` outputs for each `(prompt_ids, gold)` and score them with `reward`.
+pub fn explore<B: Backend>(
+    model: &LlamaForCausalLM<B>,
+    tok: &Tokenizer,
+    prompts: &[(Vec<u32>, String)],
+    g: usize,
+    params: &SamplingParams,
+    reward: &(dyn Fn(&str, &str) -> f64 + std::panic::RefUnwindSafe),
+) -> Result<(Vec<Rollout>, usize), TrainError> {
+    let ids: Vec<Vec<u32>> = prompts.iter().map(|p| p.0.clone()).collect();
+    let mut p = params.clone();
+    p.n = g;
+    let samples = generate(model, tok, &ids, &p, None)?;
+    let mut failed = 0;
+    let out = samples
+        .into_iter()
+        .map(|s| {
+            let gold = &prompts[s.prompt].1;
+            let r = match std::panic::catch_unwind(|| reward(&s.text, gold)) {
+                Ok(r) if r.is_finite() => r,
+                _ => {
+                    failed += 1;
+                    0.0
+                }
+            };
+            Rollout {
+                group: s.prompt,
+                prompt_ids: prompts[s.prompt].0.clone(),
+                truncated: s.finish == dsmath_model::FinishReason::Length,
+                tokens: s.tokens,
+                old_logp: s.logprobs,
+                text: s.text,
+                reward: r,
+            }
+        })
+        .collect();
+    Ok((out, failed))
+}
+
+/// Log-probs of each rollout's tokens under `model`: `[n, t_max]` (rows padded with 0).
+/// Prompts are left-padded so every completion starts at the same column.
+pub fn token_logp<B: Backend>(model: &LlamaForCausalLM<B>, rollouts: &[Rollout], pad: u32) -> Tensor<B, 2> {
+    let device = model.model.embed_tokens.val().device();
+    let p = rollouts.iter().map(|r| r.prompt_ids.len()).max().unwrap_or(1);
+    let t = rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(1).max(1);
+    let n = rollouts.len();
+    let mut ids = Vec::with_capacity(n * (p + t));
+    let mut valid = Vec::with_capacity(n);
+    let mut targets = Vec::with_capacity(n * t);
+    for r in rollouts {
+        let left = p - r.prompt_ids.len();
+        let row: Vec<u32> = std::iter::repeat_n(pad, left).chain(r.prompt_ids.iter().copied()).chain(r.tokens.iter().copied()).chain(std::iter::repeat_n(pad, t - r.tokens.len())).collect();
+        valid.push((0..p + t).map(|j| j >= left && j < p + r.tokens.len()).collect::<Vec<bool>>());
+        targets.extend(r.tokens.iter().map(|&x| x as i64).chain(std::iter::repeat_n(pad as i64, t - r.tokens.len())));
+        ids.extend(row.into_iter().map(|x| x as i64));
+    }
+    let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, p + t]), &device);
+    let logits = model.forward_padded(input, &valid); // [n, p + t, V]
+    let logp = log_softmax(logits.narrow(1, p - 1, t), 2); // predicts completion tokens
+    let tg = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, t]), &device).reshape([n, t, 1]);
+    logp.gather(2, tg).reshape([n, t])
+}
+
+/// Metrics of one GRPO step.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrpoStepStats {
+    pub reward_mean: f64,
+    pub reward_std: f64,
+    pub zero_std_groups: f64,
+    pub loss: f64,
+    pub kl: f64,
+    pub clip_low: f64,
+    pub clip_high: f64,
+    pub grad_norm: f64,
+    pub response_len_mean: f64,
+    pub response_len_max: usize,
+    pub truncated_share: f64,
+    /// Mean |sampler log-prob - trainer log-prob| before the update (should be ~0).
+    pub logp_mismatch: f64,
+    pub failed_rewards: usize,
+    pub skipped: bool,
+}
+
+/// One policy update on `rollouts` (mu = 1): advantages, the GRPO loss against `reference`,
+/// clipping, AdamW. Returns the updated policy and the step's stats.
+#[allow(clippy::too_many_arguments)]
+pub fn grpo_update<AB: AutodiffBackend>(
+    policy: LlamaForCausalLM<AB>,
+    reference: &LlamaForCausalLM<AB::InnerBackend>,
+    opt: &mut AdamW<AB::InnerBackend>,
+    rollouts: &[Rollout],
+    groups: usize,
+    cfg: &GrpoLossConfig,
+    lr: f64,
+    grad_clip: f64,
+    pad: u32,
+) -> Result<(LlamaForCausalLM<AB>, GrpoStepStats), TrainError> {
+    let n = rollouts.len();
+    let t = rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(1).max(1);
+    let mut adv = vec![0f64; n];
+    let mut zero_std = 0;
+    for g in 0..groups {
+        let idx: Vec<usize> = (0..n).filter(|&i| rollouts[i].group == g).collect();
+        let rs: Vec<f64> = idx.iter().map(|&i| rollouts[i].reward).collect();
+        if rs.windows(2).all(|w| w[0] == w[1]) {
+            zero_std += 1;
+        }
+        for (k, a) in outcome_advantages(&rs, cfg.scale_by_std).into_iter().enumerate() {
+            adv[idx[k]] = a;
+        }
+    }
+    let ref_logp: Vec<f32> = if cfg.beta > 0.0 { token_logp(reference, rollouts, pad).into_data().convert::<f32>().to_vec().unwrap_or_default() } else { vec![0.0; n * t] };
+    let mut x = LossInputs { n, t, old_logp: vec![0.0; n * t], ref_logp, advantages: vec![0.0; n * t], mask: vec![0.0; n * t] };
+    for (i, r) in rollouts.iter().enumerate() {
+        for j in 0..r.tokens.len() {
+            x.old_logp[i * t + j] = r.old_logp[j];
+            x.advantages[i * t + j] = adv[i] as f32;
+            x.mask[i * t + j] = if r.old_logp[j].is_finite() { 1.0 } else { 0.0 };
+        }
+    }
+    let logp = token_logp(&policy, rollouts, pad);
+    let now: Vec<f32> = logp.clone().into_data().convert::<f32>().to_vec().unwrap_or_default();
+    let counted: Vec<usize> = (0..n * t).filter(|&q| x.mask[q] > 0.0).collect();
+    let mismatch = counted.iter().map(|&q| (now[q] - x.old_logp[q]).abs() as f64).sum::<f64>() / counted.len().max(1) as f64;
+    let (loss, ls): (Tensor<AB, 1>, LossStats) = grpo_loss(logp, &x, cfg);
+    let loss_v: f64 = loss.clone().into_scalar().elem();
+    let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
+    let mean = rewards.iter().sum::<f64>() / n.max(1) as f64;
+    let std = (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n.max(1) as f64).sqrt();
+    let mut stats = GrpoStepStats {
+        reward_mean: mean,
+        reward_std: std,
+        zero_std_groups: zero_std as f64 / groups.max(1) as f64,
+        loss: loss_v,
+        kl: ls.kl,
+        clip_low: ls.clip_low_fraction,
+        clip_high: ls.clip_high_fraction,
+        grad_norm: 0.0,
+        response_len_mean: rollouts.iter().map(|r| r.tokens.len()).sum::<usize>() as f64 / n.max(1) as f64,
+        response_len_max: rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(0),
+        truncated_share: rollouts.iter().filter(|r| r.truncated).count() as f64 / n.max(1) as f64,
+        logp_mismatch: mismatch,
+        failed_rewards: 0,
+        skipped: false,
+    };
+    if !loss_v.is_finite() {
+        stats.skipped = true;
+        return Ok((policy, stats));
+    }
+    let grads = collect_grads(&policy, &loss.backward());
+    let (grads, norm) = clip(grads, grad_clip);
+    stats.grad_norm = norm;
+    if !norm.is_finite() {
+        stats.skipped = true;
+        return Ok((policy, stats));
+    }
+    let policy = opt.step(policy, grads, lr);
+    Ok((policy, stats))
+}
+
+use burn::tensor::ElementConversion;

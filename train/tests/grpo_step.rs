@@ -1,0 +1,52 @@
+//! One GRPO exploration + update on the HF-parity model: the sampler's log-probs equal the
+//! trainer's (pi_old is consistent), rewarded outputs gain probability relative to unrewarded
+//! ones, a panicking reward function only voids its sample.
+
+use std::path::Path;
+
+use burn::module::AutodiffModule;
+use burn_autodiff::Autodiff;
+use burn_flex::Flex;
+use dsmath_model::{SamplingParams, load_model_and_tokenizer};
+use dsmath_train::grpo::GrpoLossConfig;
+use dsmath_train::optim::{AdamW, AdamWConfig};
+use dsmath_train::rollout::{explore, grpo_update, token_logp};
+
+type A = Autodiff<Flex>;
+
+#[test]
+fn grpo_step_moves_probability_towards_rewarded_outputs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/llama_mha");
+    let dev = Default::default();
+    let (ck, tok) = load_model_and_tokenizer::<A>(&dir, &dev).unwrap();
+    let policy = ck.model;
+    let reference = policy.valid();
+    let prompts: Vec<(Vec<u32>, String)> = ["Janet has 3 apples", "What is 2 + 2?"].iter().map(|p| (tok.encode(p).unwrap(), "x".to_string())).collect();
+    let params = SamplingParams { temperature: 1.0, max_new_tokens: 8, seed: 5, ignore_eos: true, ..SamplingParams::greedy(8) };
+    // Reward: the completion contains the letter `e` (about half of random texts do); a sample
+    // whose text contains `q` makes the reward function panic.
+    let reward = |text: &str, _gold: &str| {
+        if text.contains('q') {
+            panic!("reward function bug");
+        }
+        if text.contains('e') { 1.0 } else { 0.0 }
+    };
+    let (rollouts, failed) = explore(&reference, &tok, &prompts, 8, &params, &reward).unwrap();
+    assert_eq!(rollouts.len(), 16);
+    let panicked = rollouts.iter().filter(|r| r.text.contains('q')).count();
+    assert_eq!(failed, panicked);
+    let rewarded: Vec<bool> = rollouts.iter().map(|r| r.reward > 0.0).collect();
+    assert!(rewarded.iter().any(|&x| x) && rewarded.iter().any(|&x| !x), "need both kinds: {rewarded:?}");
+    let before: Vec<f32> = token_logp(&reference, &rollouts, tok.pad_id).into_data().to_vec().unwrap();
+    let mut opt = AdamW::new(AdamWConfig { weight_decay: 0.0, ..Default::default() });
+    let (policy, stats) = grpo_update(policy, &reference, &mut opt, &rollouts, 2, &GrpoLossConfig::default(), 1e-3, 1.0, tok.pad_id).unwrap();
+    assert!(stats.logp_mismatch < 1e-4, "sampler vs trainer log-probs differ by {}", stats.logp_mismatch);
+    assert!(!stats.skipped && stats.grad_norm > 0.0 && stats.kl.abs() < 1e-6, "{stats:?}");
+    let after: Vec<f32> = token_logp(&policy.valid(), &rollouts, tok.pad_id).into_data().to_vec().unwrap();
+    let t = before.len() / rollouts.len();
+    let gain = |want: bool| {
+        let rows: Vec<usize> = (0..rollouts.len()).filter(|&i| rewarded[i] == want).collect();
+        rows.iter().map(|&i| (0..rollouts[i].tokens.len()).map(|j| (after[i * t + j] - before[i * t + j]) as f64).sum::<f64>()).sum::<f64>() / rows.len() as f64
+    };
+    assert!(gain(true) > gain(false), "rewarded {} vs unrewarded {}", gain(true), gain(false));
+}
