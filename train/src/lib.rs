@@ -4,6 +4,7 @@
 pub mod batches;
 pub mod engine;
 pub mod grpo;
+pub mod grpo_train;
 pub mod error;
 pub mod optim;
 pub mod plots;

@@ -31,6 +31,10 @@ enum Command {
     Pretrain(train_cmds::TrainArgs),
     /// Supervised fine-tuning from a config (train.stage = "sft").
     Sft(train_cmds::TrainArgs),
+    /// GRPO from a config: explore G outputs per question, reward with the grader, update.
+    Grpo(train_cmds::GrpoArgs),
+    /// Make RL prompts `{"question", "gold"}` from a benchmark-layout file (GSM8K train by default).
+    RlPrompts(train_cmds::RlPromptsArgs),
     /// Make SFT records from GSM8K train: chain-of-thought, program-of-thought or tool-integrated.
     SftData(train_cmds::SftDataArgs),
     /// Generate text from an HF model directory, streaming to the terminal.
@@ -57,6 +61,8 @@ fn main() -> anyhow::Result<()> {
         Command::Pretrain(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("pretrain"))),
         Command::Sft(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("sft"))),
         Command::SftData(args) => train_cmds::sft_data(&args),
+        Command::Grpo(args) => with_backend!(kind, |B, dev| train_cmds::grpo::<B>(&args, &dev)),
+        Command::RlPrompts(args) => train_cmds::rl_prompts(&args),
         Command::Corpus(args) => corpus_cmds::corpus(&args),
         Command::Eval(args) => with_backend!(kind, |B, dev| eval_cmds::eval::<B>(&args, &dev)),
         Command::Score(args) => with_backend!(kind, |B, dev| model_cmds::score::<B>(&args, &dev)),

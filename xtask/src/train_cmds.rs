@@ -94,3 +94,57 @@ pub fn sft_data(args: &SftDataArgs) -> anyhow::Result<()> {
     println!("{n} SFT records ({} template, {skipped} skipped) -> {}", args.template, args.out.display());
     Ok(())
 }
+
+#[derive(Args)]
+pub struct GrpoArgs {
+    /// GRPO config (TOML: [model] init, [data] prompts, [grpo], [optim], [schedule], [train])
+    #[arg(long)]
+    config: PathBuf,
+    /// Run directory (resumes if it has `latest`)
+    #[arg(long, default_value = "runs/grpo")]
+    out: PathBuf,
+    #[arg(long)]
+    steps: Option<u64>,
+}
+
+pub fn grpo<B: Backend>(args: &GrpoArgs, device: &B::Device) -> anyhow::Result<()> {
+    let mut cfg = dsmath_train::grpo_train::GrpoConfig::from_file(&args.config)?;
+    if let Some(s) = args.steps {
+        cfg.train.steps = s;
+    }
+    let text = toml::to_string_pretty(&cfg)?;
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(args.out.join("config.toml"), text)?;
+    let mut run = dsmath_train::grpo_train::GrpoRun::<burn_autodiff::Autodiff<B>>::new(cfg, &args.out, device)?;
+    let m = run.run(None, true)?;
+    if let (Some(a), Some(b)) = (m.first(), m.last()) {
+        println!("grpo: steps {}..{}, reward {:.3} -> {:.3}, kl {:.4}", a.step, b.step, a.stats.reward_mean, b.stats.reward_mean, b.stats.kl);
+    }
+    println!("checkpoint: {}", args.out.join(std::fs::read_to_string(args.out.join("latest")).unwrap_or_default().trim()).display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct RlPromptsArgs {
+    /// A benchmark-layout file (GSM8K by default) to turn into `{"question", "gold"}` lines
+    #[arg(long, default_value = "eval/data/gsm8k/train.jsonl")]
+    data: PathBuf,
+    #[arg(long, default_value = "gsm8k")]
+    bench: String,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+pub fn rl_prompts(args: &RlPromptsArgs) -> anyhow::Result<()> {
+    let bench = dsmath_eval::bench::Benchmark::from_name(&args.bench)?;
+    let mut problems = bench.load(&args.data)?;
+    if let Some(n) = args.limit {
+        problems.truncate(n);
+    }
+    let text: String = problems.iter().map(|p| format!("{}\n", serde_json::json!({"question": p.question, "gold": p.gold}))).collect();
+    dsmath_model::checkpoint::write_atomic(&args.out, text.as_bytes())?;
+    println!("{} RL prompts -> {}", problems.len(), args.out.display());
+    Ok(())
+}

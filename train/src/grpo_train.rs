@@ -1,0 +1,268 @@
+//! The GRPO run (DeepSeekMath §4.1, Algorithm 1 with one iteration): each step samples
+//! `prompts_per_step` questions, explores `group_size` outputs each with the current policy,
+//! rewards them with the eval grader, and makes one update (mu = 1) against the frozen initial
+//! policy as reference. Checkpoints are the trainer's (`step-<N>/`, `latest`, last K kept) and a
+//! rerun resumes exactly: prompts and sampling seeds are functions of (seed, step).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use burn::module::AutodiffModule;
+use burn::tensor::backend::AutodiffBackend;
+use dsmath_eval::RewardConfig;
+use dsmath_model::{LlamaConfig, LlamaForCausalLM, SamplingParams, SaveDtype, Tokenizer, load_model, save_model};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+use crate::grpo::GrpoLossConfig;
+use crate::optim::{AdamW, AdamWConfig};
+use crate::rollout::{GrpoStepStats, explore, grpo_update};
+use crate::schedule::{Schedule, ScheduleKind};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoSection {
+    /// G: outputs per question (the paper: 64).
+    pub group_size: usize,
+    pub prompts_per_step: usize,
+    /// The paper: 1024.
+    pub max_new_tokens: usize,
+    pub temperature: f32,
+    pub top_p: f32,
+    pub loss: GrpoLossConfig,
+    pub reward: RewardConfig,
+}
+
+impl Default for GrpoSection {
+    fn default() -> Self {
+        GrpoSection { group_size: 64, prompts_per_step: 16, max_new_tokens: 1024, temperature: 1.0, top_p: 1.0, loss: GrpoLossConfig::default(), reward: RewardConfig::default() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoData {
+    /// RL prompts: JSONL `{"question", "gold"}`.
+    pub prompts: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoTrain {
+    pub steps: u64,
+    pub checkpoint_every: u64,
+    pub keep_last: usize,
+    pub seed: u64,
+}
+
+impl Default for GrpoTrain {
+    fn default() -> Self {
+        GrpoTrain { steps: 100, checkpoint_every: 50, keep_last: 2, seed: 0 }
+    }
+}
+
+/// A GRPO config file (`[model] init`, `[data] prompts`, `[grpo]`, `[optim]`, `[schedule]`, `[train]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoConfig {
+    pub model: crate::trainer::ModelSection,
+    pub data: GrpoData,
+    pub grpo: GrpoSection,
+    pub optim: AdamWConfig,
+    pub schedule: Schedule,
+    pub train: GrpoTrain,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        GrpoConfig {
+            model: Default::default(),
+            data: Default::default(),
+            grpo: Default::default(),
+            // The paper: lr 1e-6, constant.
+            optim: AdamWConfig { weight_decay: 0.0, ..Default::default() },
+            schedule: Schedule { kind: ScheduleKind::Constant, peak_lr: 1e-6, warmup_steps: 0, ..Default::default() },
+            train: Default::default(),
+        }
+    }
+}
+
+impl GrpoConfig {
+    pub fn from_file(path: &Path) -> Result<Self, TrainError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
+        toml::from_str(&text).map_err(|e| TrainError::Config(path.into(), e.to_string()))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct GrpoState {
+    step: u64,
+    config: GrpoConfig,
+}
+
+/// One line of the GRPO `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrpoMetrics {
+    pub stage: &'static str,
+    pub step: u64,
+    pub lr: f64,
+    pub rollout_tokens_per_s: f64,
+    pub step_seconds: f64,
+    #[serde(flatten)]
+    pub stats: GrpoStepStats,
+}
+
+pub struct GrpoRun<B: AutodiffBackend> {
+    pub cfg: GrpoConfig,
+    pub out: PathBuf,
+    pub policy: LlamaForCausalLM<B>,
+    reference: LlamaForCausalLM<B::InnerBackend>,
+    pub tok: Tokenizer,
+    model_cfg: LlamaConfig,
+    tokenizer_dir: PathBuf,
+    opt: AdamW<B::InnerBackend>,
+    prompts: Vec<(Vec<u32>, String)>,
+    pub step: u64,
+}
+
+impl<B: AutodiffBackend> GrpoRun<B> {
+    pub fn new(cfg: GrpoConfig, out: &Path, device: &B::Device) -> Result<Self, TrainError> {
+        let init = PathBuf::from(cfg.model.init.clone().ok_or_else(|| TrainError::Config(out.join("config.toml"), "[model] init (the SFT model) is required".into()))?);
+        std::fs::create_dir_all(out).map_err(|e| TrainError::Io(out.into(), e.to_string()))?;
+        let resume = std::fs::read_to_string(out.join("latest")).ok().map(|n| out.join(n.trim())).filter(|d| d.join("trainer_state.json").exists());
+        let reference = load_model::<B::InnerBackend>(&init, device)?.model;
+        let start = load_model::<B>(resume.as_deref().unwrap_or(&init), device)?;
+        let tokenizer_dir = cfg.model.tokenizer.clone().map(PathBuf::from).unwrap_or(init.clone());
+        let tok = Tokenizer::from_dir(&tokenizer_dir, &start.config)?;
+        let text = std::fs::read_to_string(&cfg.data.prompts).map_err(|e| TrainError::Io(cfg.data.prompts.clone().into(), e.to_string()))?;
+        let mut prompts = vec![];
+        let max_prompt = start.config.max_position_embeddings.saturating_sub(cfg.grpo.max_new_tokens).max(1);
+        let mut too_long = 0;
+        for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let v: serde_json::Value = serde_json::from_str(l).map_err(|e| TrainError::Io(cfg.data.prompts.clone().into(), format!("line {}: {e}", i + 1)))?;
+            let (Some(q), Some(g)) = (v["question"].as_str(), v.get("gold").map(|g| g.as_str().map(String::from).unwrap_or_else(|| g.to_string()))) else {
+                return Err(TrainError::Io(cfg.data.prompts.clone().into(), format!("line {}: needs `question` and `gold`", i + 1)));
+            };
+            let ids = tok.encode(&dsmath_eval::prompts::instruct(q))?;
+            if ids.len() > max_prompt {
+                too_long += 1; // reported, not trained on: it would not fit the context
+                continue;
+            }
+            prompts.push((ids, g));
+        }
+        if too_long > 0 {
+            eprintln!("warning: {too_long} prompt(s) longer than the context minus max_new_tokens were left out");
+        }
+        if prompts.is_empty() {
+            return Err(TrainError::Io(cfg.data.prompts.clone().into(), "no usable prompts".into()));
+        }
+        let (opt, step) = match &resume {
+            Some(dir) => {
+                let st: GrpoState = serde_json::from_str(&std::fs::read_to_string(dir.join("trainer_state.json")).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?)
+                    .map_err(|e| TrainError::Io(dir.join("trainer_state.json"), e.to_string()))?;
+                (AdamW::load(cfg.optim.clone(), &dir.join("optimizer.safetensors"), device)?, st.step)
+            }
+            None => (AdamW::new(cfg.optim.clone()), 0),
+        };
+        Ok(GrpoRun { out: out.to_path_buf(), policy: start.model, reference, tok, model_cfg: start.config, tokenizer_dir, opt, prompts, step, cfg })
+    }
+
+    /// The prompts of step `s`: a seeded permutation per pass over the data.
+    fn batch(&self, s: u64) -> Vec<(Vec<u32>, String)> {
+        let k = self.cfg.grpo.prompts_per_step.max(1);
+        let n = self.prompts.len();
+        (0..k)
+            .map(|j| {
+                let flat = s as usize * k + j;
+                let (epoch, at) = (flat / n, flat % n);
+                let mut order: Vec<usize> = (0..n).collect();
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(self.cfg.train.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+                self.prompts[order[at]].clone()
+            })
+            .collect()
+    }
+
+    pub fn step_once(&mut self) -> Result<GrpoMetrics, TrainError> {
+        let t0 = std::time::Instant::now();
+        let g = &self.cfg.grpo;
+        let batch = self.batch(self.step);
+        let params = SamplingParams {
+            n: g.group_size,
+            temperature: g.temperature,
+            top_p: g.top_p,
+            top_k: 0,
+            max_new_tokens: g.max_new_tokens,
+            seed: self.cfg.train.seed.wrapping_add(self.step.wrapping_mul(1_000_003)),
+            stop: vec![],
+            ignore_eos: false,
+        };
+        let rcfg = g.reward;
+        let reward = move |text: &str, gold: &str| dsmath_eval::reward_with(&rcfg, "", text, gold) as f64;
+        let inner = self.policy.valid();
+        let (rollouts, failed) = explore(&inner, &self.tok, &batch, g.group_size, &params, &reward)?;
+        let rollout_s = t0.elapsed().as_secs_f64();
+        let tokens: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
+        let lr = self.cfg.schedule.lr(self.step, self.cfg.train.steps);
+        let policy = self.policy.clone();
+        let (policy, mut stats) = grpo_update(policy, &self.reference, &mut self.opt, &rollouts, batch.len(), &g.loss, lr, self.cfg.optim.grad_clip, self.tok.pad_id)?;
+        stats.failed_rewards = failed;
+        self.policy = policy;
+        self.step += 1;
+        Ok(GrpoMetrics { stage: "grpo", step: self.step, lr, rollout_tokens_per_s: tokens as f64 / rollout_s.max(1e-9), step_seconds: t0.elapsed().as_secs_f64(), stats })
+    }
+
+    fn checkpoint(&self) -> Result<(), TrainError> {
+        let name = format!("step-{}", self.step);
+        let (dir, tmp) = (self.out.join(&name), self.out.join(format!("{name}.tmp")));
+        let _ = std::fs::remove_dir_all(&tmp);
+        save_model(&tmp, &self.model_cfg, &self.policy.valid(), Some(&self.tokenizer_dir), SaveDtype::F32)?;
+        self.opt.save(&tmp.join("optimizer.safetensors"))?;
+        let st = serde_json::to_string_pretty(&GrpoState { step: self.step, config: self.cfg.clone() }).map_err(|e| TrainError::Backend(e.to_string()))?;
+        std::fs::write(tmp.join("trainer_state.json"), st).map_err(|e| TrainError::Io(tmp.clone(), e.to_string()))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?;
+        dsmath_model::checkpoint::write_atomic(&self.out.join("latest"), name.as_bytes())?;
+        let mut steps: Vec<u64> = std::fs::read_dir(&self.out)
+            .map_err(|e| TrainError::Io(self.out.clone(), e.to_string()))?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("step-")?.parse().ok())
+            .collect();
+        steps.sort_unstable();
+        for s in steps.iter().take(steps.len().saturating_sub(self.cfg.train.keep_last.max(1))) {
+            let _ = std::fs::remove_dir_all(self.out.join(format!("step-{s}")));
+        }
+        Ok(())
+    }
+
+    /// Run to `train.steps` (or `stop_after` more), logging `metrics.jsonl` and plotting rewards.
+    pub fn run(&mut self, stop_after: Option<u64>, progress: bool) -> Result<Vec<GrpoMetrics>, TrainError> {
+        let total = self.cfg.train.steps;
+        let until = stop_after.map_or(total, |n| (self.step + n).min(total));
+        let bar = if progress { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
+        bar.set_style(indicatif::ProgressStyle::with_template("grpo {bar:30} {pos}/{len} steps [{elapsed} < {eta}] {msg}").unwrap());
+        bar.set_position(self.step);
+        let mp = self.out.join("metrics.jsonl");
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&mp).map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?;
+        let mut all = vec![];
+        while self.step < until {
+            let m = self.step_once()?;
+            writeln!(f, "{}", serde_json::to_string(&m).unwrap_or_default()).map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?;
+            bar.set_position(self.step);
+            bar.set_message(format!("reward {:.3} kl {:.4}", m.stats.reward_mean, m.stats.kl));
+            let every = self.cfg.train.checkpoint_every;
+            if (every > 0 && self.step % every == 0) || self.step == total {
+                self.checkpoint()?;
+            }
+            all.push(m);
+        }
+        bar.finish_and_clear();
+        let rows: Vec<serde_json::Value> =
+            std::fs::read_to_string(&mp).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let pts = |k: &str| rows.iter().filter_map(|v| Some((v["step"].as_f64()?, v[k].as_f64()?))).collect::<Vec<_>>();
+        crate::plots::line_chart(&self.out.join("reward.svg"), "GRPO reward", "mean reward", &[("reward", pts("reward_mean"), plotters::style::RGBColor(40, 90, 200))])?;
+        crate::plots::line_chart(&self.out.join("kl.svg"), "KL to reference", "k3 KL", &[("kl", pts("kl"), plotters::style::RGBColor(220, 60, 40))])?;
+        Ok(all)
+    }
+}
