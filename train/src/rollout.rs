@@ -11,7 +11,7 @@ use dsmath_model::{LlamaForCausalLM, SamplingParams, Tokenizer, generate};
 use serde::Serialize;
 
 use crate::error::TrainError;
-use crate::grpo::{GrpoLossConfig, LossInputs, LossStats, grpo_loss, outcome_advantages};
+use crate::grpo::{GrpoLossConfig, LossInputs, LossStats, grpo_loss, kl_value, outcome_advantages};
 use crate::optim::{AdamW, clip, collect_grads};
 
 /// One sampled output.
@@ -126,11 +126,28 @@ pub fn grpo_update<AB: AutodiffBackend>(
 ) -> Result<(LlamaForCausalLM<AB>, GrpoStepStats), TrainError> {
     let n = rollouts.len();
     let t = rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(1).max(1);
+    let ref_logp: Vec<f32> = if cfg.beta > 0.0 { token_logp(reference, rollouts, pad).into_data().convert::<f32>().to_vec().unwrap_or_default() } else { vec![0.0; n * t] };
+    // PPO-style KL in the reward: r_i - beta * sum_t KL(pi_old || pi_ref) estimate.
+    let rewards: Vec<f64> = rollouts
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            if cfg.kl_in_reward && cfg.beta > 0.0 {
+                let kl: f64 = (0..r.tokens.len())
+                    .filter(|&j| r.old_logp[j].is_finite())
+                    .map(|j| kl_value(r.old_logp[j] as f64, ref_logp[i * t + j] as f64, cfg.kl))
+                    .sum();
+                r.reward - cfg.beta * kl
+            } else {
+                r.reward
+            }
+        })
+        .collect();
     let mut adv = vec![0f64; n];
     let mut zero_std = 0;
     for g in 0..groups {
         let idx: Vec<usize> = (0..n).filter(|&i| rollouts[i].group == g).collect();
-        let rs: Vec<f64> = idx.iter().map(|&i| rollouts[i].reward).collect();
+        let rs: Vec<f64> = idx.iter().map(|&i| rewards[i]).collect();
         if rs.windows(2).all(|w| w[0] == w[1]) {
             zero_std += 1;
         }
@@ -138,7 +155,6 @@ pub fn grpo_update<AB: AutodiffBackend>(
             adv[idx[k]] = a;
         }
     }
-    let ref_logp: Vec<f32> = if cfg.beta > 0.0 { token_logp(reference, rollouts, pad).into_data().convert::<f32>().to_vec().unwrap_or_default() } else { vec![0.0; n * t] };
     let mut x = LossInputs { n, t, old_logp: vec![0.0; n * t], ref_logp, advantages: vec![0.0; n * t], mask: vec![0.0; n * t] };
     for (i, r) in rollouts.iter().enumerate() {
         for j in 0..r.tokens.len() {

@@ -49,4 +49,15 @@ fn grpo_step_moves_probability_towards_rewarded_outputs() {
         rows.iter().map(|&i| (0..rollouts[i].tokens.len()).map(|j| (after[i * t + j] - before[i * t + j]) as f64).sum::<f64>()).sum::<f64>() / rows.len() as f64
     };
     assert!(gain(true) > gain(false), "rewarded {} vs unrewarded {}", gain(true), gain(false));
+
+    // KL in the reward: with the policy moved away from the reference, rewards are lowered by
+    // beta * KL, which changes the advantages and so the update.
+    let cfg = GrpoLossConfig { kl_in_reward: true, beta: 5.0, ..Default::default() };
+    let (rollouts2, _) = explore(&policy.valid(), &tok, &prompts, 8, &params, &reward).unwrap();
+    let mut o1 = AdamW::new(AdamWConfig::default());
+    let mut o2 = AdamW::new(AdamWConfig::default());
+    let (_, with) = grpo_update(policy.clone(), &reference, &mut o1, &rollouts2, 2, &cfg, 1e-3, 1.0, tok.pad_id).unwrap();
+    let (_, without) = grpo_update(policy, &reference, &mut o2, &rollouts2, 2, &GrpoLossConfig { beta: 0.0, ..Default::default() }, 1e-3, 1.0, tok.pad_id).unwrap();
+    assert!((with.grad_norm - without.grad_norm).abs() > 1e-6 * without.grad_norm.max(1e-12), "{with:?} vs {without:?}");
+    assert_eq!(with.kl, 0.0, "KL is not in the loss when it is in the reward");
 }
