@@ -20,9 +20,8 @@ fn main() {
         .collect();
     let (mut train, mut test) = (vec![], vec![]);
     for d in &docs {
-        let h = d.url.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
         let ex = (topic[&d.url] == "math", d.text.as_str());
-        if h % 5 == 0 { test.push(ex) } else { train.push(ex) }
+        if dsmath_data::classify::in_test_split(&d.url) { test.push(ex) } else { train.push(ex) }
     }
     std::fs::create_dir_all(&out).unwrap();
     dsmath_data::classify::write_training_file(&Path::new(&out).join("train.txt"), &train, 2048).unwrap();

@@ -78,6 +78,13 @@ pub fn preprocess(text: &str, max_tokens: usize) -> String {
     out
 }
 
+/// The held-out 20% of a labelled crawl: a page is in the test split when the FNV-1a hash of
+/// its URL is divisible by 5 (deterministic, and independent of crawl order). Used by the tests
+/// and by scripts/compare_fasttext.py's split, so both evaluate on the same pages.
+pub fn in_test_split(url: &str) -> bool {
+    crate::dedup::fnv1a(url.as_bytes(), crate::dedup::FNV_OFFSET) % 5 == 0
+}
+
 /// A trained classifier.
 pub struct Classifier {
     pub model: FastText,

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::dedup::{FNV_OFFSET, fnv1a};
 use crate::doc::Document;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -76,14 +77,7 @@ pub fn tokens(text: &str) -> Vec<String> {
 }
 
 fn hash(ts: &[String]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for t in ts {
-        for b in t.as_bytes().iter().chain(b"\x1f") {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    h
+    ts.iter().fold(FNV_OFFSET, |h, t| fnv1a(b"\x1f", fnv1a(t.as_bytes(), h)))
 }
 
 /// The n-gram index of the benchmark texts.

@@ -85,7 +85,11 @@ fn splitmix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
+/// FNV-1a offset basis.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over `bytes`, continuing from `h` (start from [`FNV_OFFSET`]).
+pub fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
     for &b in bytes {
         h ^= b as u64;
         h = h.wrapping_mul(0x100_0000_01b3);
@@ -113,7 +117,7 @@ pub fn words(text: &str) -> Vec<String> {
 /// Hashes of the word n-grams of `text` (one shingle for texts shorter than n words).
 pub fn shingles(text: &str, n: usize) -> HashSet<u64> {
     let w = words(text);
-    let hash = |ws: &[String]| ws.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, s| fnv1a(s.as_bytes(), fnv1a(b" ", h)));
+    let hash = |ws: &[String]| ws.iter().fold(FNV_OFFSET, |h, s| fnv1a(s.as_bytes(), fnv1a(b" ", h)));
     if w.len() < n {
         return if w.is_empty() { HashSet::new() } else { HashSet::from([hash(&w)]) };
     }

@@ -221,14 +221,13 @@ impl Run {
         }
         let dir = self.out.join("extract");
         std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
-        let stats = self.extract_inputs(&dir, &|i| i % of == shard, log)?;
+        self.extract_inputs(&dir, &|i| i % of == shard, log)?;
         let n = self.cfg.inputs.len();
         let complete = (0..n).all(|i| dir.join("_parts").join(part(i, n)).exists());
         if complete && !self.is_done("extract") {
             let all = self.extract_inputs(&dir, &|_| true, log)?; // reads the markers only
             self.mark_done("extract", &all)?;
         }
-        let _ = stats;
         Ok(complete)
     }
 

@@ -126,9 +126,8 @@ fn split_examples() -> (Vec<(bool, String)>, Vec<(bool, String)>) {
     let mut train = vec![];
     let mut test = vec![];
     for d in docs {
-        let h = d.url.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
         let ex = (topic[&d.url] == "math", d.text.clone());
-        if h % 5 == 0 { test.push(ex) } else { train.push(ex) }
+        if dsmath_data::classify::in_test_split(&d.url) { test.push(ex) } else { train.push(ex) }
     }
     (train, test)
 }

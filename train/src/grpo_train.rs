@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use dsmath_eval::RewardConfig;
-use dsmath_model::{LlamaConfig, LlamaForCausalLM, SamplingParams, SaveDtype, Tokenizer, load_model, save_model};
+use dsmath_model::{LlamaConfig, LlamaForCausalLM, SamplingParams, Tokenizer, load_model};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -21,6 +21,7 @@ use crate::grpo::GrpoLossConfig;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::rollout::{GrpoStepStats, explore, grpo_update};
 use crate::schedule::{Schedule, ScheduleKind};
+use crate::trainer::{latest, write_checkpoint};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -132,7 +133,7 @@ impl<B: AutodiffBackend> GrpoRun<B> {
     pub fn new(cfg: GrpoConfig, out: &Path, device: &B::Device) -> Result<Self, TrainError> {
         let init = PathBuf::from(cfg.model.init.clone().ok_or_else(|| TrainError::Config(out.join("config.toml"), "[model] init (the SFT model) is required".into()))?);
         std::fs::create_dir_all(out).map_err(|e| TrainError::Io(out.into(), e.to_string()))?;
-        let resume = std::fs::read_to_string(out.join("latest")).ok().map(|n| out.join(n.trim())).filter(|d| d.join("trainer_state.json").exists());
+        let resume = latest(out);
         let reference = load_model::<B::InnerBackend>(&init, device)?.model;
         let start = load_model::<B>(resume.as_deref().unwrap_or(&init), device)?;
         let tokenizer_dir = cfg.model.tokenizer.clone().map(PathBuf::from).unwrap_or(init.clone());
@@ -214,26 +215,9 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         Ok(GrpoMetrics { stage: "grpo", step: self.step, lr, rollout_tokens_per_s: tokens as f64 / rollout_s.max(1e-9), step_seconds: t0.elapsed().as_secs_f64(), stats })
     }
 
-    fn checkpoint(&self) -> Result<(), TrainError> {
-        let name = format!("step-{}", self.step);
-        let (dir, tmp) = (self.out.join(&name), self.out.join(format!("{name}.tmp")));
-        let _ = std::fs::remove_dir_all(&tmp);
-        save_model(&tmp, &self.model_cfg, &self.policy.valid(), Some(&self.tokenizer_dir), SaveDtype::F32)?;
-        self.opt.save(&tmp.join("optimizer.safetensors"))?;
-        let st = serde_json::to_string_pretty(&GrpoState { step: self.step, config: self.cfg.clone() }).map_err(|e| TrainError::Backend(e.to_string()))?;
-        std::fs::write(tmp.join("trainer_state.json"), st).map_err(|e| TrainError::Io(tmp.clone(), e.to_string()))?;
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&tmp, &dir).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?;
-        dsmath_model::checkpoint::write_atomic(&self.out.join("latest"), name.as_bytes())?;
-        let mut steps: Vec<u64> = std::fs::read_dir(&self.out)
-            .map_err(|e| TrainError::Io(self.out.clone(), e.to_string()))?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("step-")?.parse().ok())
-            .collect();
-        steps.sort_unstable();
-        for s in steps.iter().take(steps.len().saturating_sub(self.cfg.train.keep_last.max(1))) {
-            let _ = std::fs::remove_dir_all(self.out.join(format!("step-{s}")));
-        }
-        Ok(())
+    fn checkpoint(&self) -> Result<PathBuf, TrainError> {
+        let state = GrpoState { step: self.step, config: self.cfg.clone() };
+        write_checkpoint(&self.out, self.step, &self.model_cfg, &self.policy.valid(), &self.tokenizer_dir, &self.opt, &state, self.cfg.train.keep_last)
     }
 
     /// Run to `train.steps` (or `stop_after` more), logging `metrics.jsonl` and plotting rewards.

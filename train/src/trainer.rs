@@ -181,6 +181,43 @@ pub fn batch_loss<B: burn::tensor::backend::Backend>(model: &LlamaForCausalLM<B>
     causal_lm_loss(logits, input, weight)
 }
 
+/// Write `out/step-<step>/` (HF model directory + `optimizer.safetensors` +
+/// `trainer_state.json` from `state`) as `step-<step>.tmp` then a rename, point `latest` at it,
+/// and keep the last `keep_last` checkpoints. Shared by training and GRPO.
+#[allow(clippy::too_many_arguments)]
+pub fn write_checkpoint<B: burn::tensor::backend::Backend, S: Serialize>(
+    out: &Path,
+    step: u64,
+    model_cfg: &LlamaConfig,
+    model: &LlamaForCausalLM<B>,
+    tokenizer_dir: &Path,
+    opt: &AdamW<B>,
+    state: &S,
+    keep_last: usize,
+) -> Result<PathBuf, TrainError> {
+    let name = format!("step-{step}");
+    let dir = out.join(&name);
+    let tmp = out.join(format!("{name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    save_model(&tmp, model_cfg, model, Some(tokenizer_dir), SaveDtype::F32)?;
+    opt.save(&tmp.join("optimizer.safetensors"))?;
+    let st = serde_json::to_string_pretty(state).map_err(|e| TrainError::Backend(e.to_string()))?;
+    std::fs::write(tmp.join("trainer_state.json"), st).map_err(|e| TrainError::Io(tmp.clone(), e.to_string()))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?;
+    dsmath_model::checkpoint::write_atomic(&out.join("latest"), name.as_bytes())?;
+    // Keep the last K complete checkpoints.
+    let mut steps: Vec<u64> = std::fs::read_dir(out)
+        .map_err(|e| TrainError::Io(out.to_path_buf(), e.to_string()))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("step-")?.parse().ok())
+        .collect();
+    steps.sort_unstable();
+    for s in steps.iter().take(steps.len().saturating_sub(keep_last.max(1))) {
+        let _ = std::fs::remove_dir_all(out.join(format!("step-{s}")));
+    }
+    Ok(dir)
+}
+
 /// A training run in `out`.
 pub struct Trainer<B: AutodiffBackend> {
     pub cfg: TrainConfig,
@@ -195,7 +232,8 @@ pub struct Trainer<B: AutodiffBackend> {
     device: B::Device,
 }
 
-fn latest(out: &Path) -> Option<PathBuf> {
+/// The newest complete checkpoint of a run directory (`latest` names it).
+pub fn latest(out: &Path) -> Option<PathBuf> {
     let name = std::fs::read_to_string(out.join("latest")).ok()?;
     let p = out.join(name.trim());
     p.join("trainer_state.json").exists().then_some(p)
@@ -353,28 +391,7 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Write `step-<N>/` atomically, point `latest` at it, keep the last K.
     pub fn checkpoint(&self) -> Result<PathBuf, TrainError> {
-        let name = format!("step-{}", self.state.step);
-        let dir = self.out.join(&name);
-        let tmp = self.out.join(format!("{name}.tmp"));
-        let _ = std::fs::remove_dir_all(&tmp);
-        save_model(&tmp, &self.model_cfg, &self.model.valid(), Some(&self.tokenizer_dir), SaveDtype::F32)?;
-        self.opt.save(&tmp.join("optimizer.safetensors"))?;
-        let st = serde_json::to_string_pretty(&self.state).map_err(|e| TrainError::Backend(e.to_string()))?;
-        std::fs::write(tmp.join("trainer_state.json"), st).map_err(|e| TrainError::Io(tmp.clone(), e.to_string()))?;
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&tmp, &dir).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?;
-        dsmath_model::checkpoint::write_atomic(&self.out.join("latest"), name.as_bytes())?;
-        // Keep the last K complete checkpoints.
-        let mut steps: Vec<u64> = std::fs::read_dir(&self.out)
-            .map_err(|e| TrainError::Io(self.out.clone(), e.to_string()))?
-            .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("step-")?.parse().ok())
-            .collect();
-        steps.sort_unstable();
-        let keep = self.cfg.train.keep_last.max(1);
-        for s in steps.iter().take(steps.len().saturating_sub(keep)) {
-            let _ = std::fs::remove_dir_all(self.out.join(format!("step-{s}")));
-        }
-        Ok(dir)
+        write_checkpoint(&self.out, self.state.step, &self.model_cfg, &self.model.valid(), &self.tokenizer_dir, &self.opt, &self.state, self.cfg.train.keep_last)
     }
 
     /// Train until `train.steps` (or `stop_after` more steps, for tests and drills), logging to
