@@ -46,12 +46,36 @@ pub struct TokenizeStage {
     /// An existing tokenizer.json; if none, a byte-level BPE is trained on the corpus.
     pub tokenizer: Option<String>,
     pub vocab_size: usize,
+    /// Other text the model will see (JSONL lines with a `text` field): part of the BPE
+    /// training, and, with `shard = true`, tokenized into `<name>.bin/.idx/.json` beside `math`.
+    pub extra: Vec<ExtraText>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraText {
+    pub name: String,
+    pub path: String,
+    #[serde(default)]
+    pub shard: bool,
 }
 
 impl Default for TokenizeStage {
     fn default() -> Self {
-        TokenizeStage { tokenizer: None, vocab_size: 8192 }
+        TokenizeStage { tokenizer: None, vocab_size: 8192, extra: vec![] }
     }
+}
+
+/// The `text` of every line of a JSONL file; a line without one is an error naming it.
+fn read_texts(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let mut out = vec![];
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).map_err(|e| DataError::file(path, format!("line {}: {e}", i + 1)))?;
+        let t = v["text"].as_str().ok_or_else(|| DataError::file(path, format!("line {}: no `text` string", i + 1)))?;
+        out.push(t.to_string());
+    }
+    Ok(out)
 }
 
 /// The `[corpus]` section of a config file.
@@ -406,10 +430,13 @@ impl Run {
 
     fn tokenize(&self, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Value> {
         let docs: Vec<Document> = read_parts(&self.out.join("decontam"))?.into_iter().flatten().collect();
+        let extra: Vec<(&ExtraText, Vec<String>)> =
+            self.cfg.tokenize.extra.iter().map(|e| Ok((e, read_texts(Path::new(&e.path))?))).collect::<Result<_>>()?;
         let tok_path = match &self.cfg.tokenize.tokenizer {
             Some(p) => PathBuf::from(p),
             None => {
-                let tok = crate::shards::train_bpe(docs.iter().map(|d| d.text.as_str()), self.cfg.tokenize.vocab_size)?;
+                let texts = docs.iter().map(|d| d.text.as_str()).chain(extra.iter().flat_map(|(_, t)| t.iter().map(String::as_str)));
+                let tok = crate::shards::train_bpe(texts, self.cfg.tokenize.vocab_size)?;
                 let p = dir.join("tokenizer.json");
                 tok.save(&p, false).map_err(|e| DataError::file(&p, e.to_string()))?;
                 p
@@ -417,7 +444,13 @@ impl Run {
         };
         let meta = crate::shards::write_shard(&dir.join("math"), docs.iter().map(|d| d.text.as_str()), &tok_path, "math-corpus")?;
         log(&format!("tokenize: {} documents -> {} tokens ({})", meta.documents, meta.tokens, tok_path.display()));
-        Ok(json!({"documents": meta.documents, "tokens": meta.tokens, "vocab_size": meta.vocab_size, "tokenizer": tok_path}))
+        let mut shards = serde_json::Map::new();
+        for (e, texts) in extra.iter().filter(|(e, _)| e.shard) {
+            let m = crate::shards::write_shard(&dir.join(&e.name), texts.iter().map(String::as_str), &tok_path, &e.name)?;
+            log(&format!("tokenize: {}: {} documents -> {} tokens", e.path, m.documents, m.tokens));
+            shards.insert(e.name.clone(), json!({"documents": m.documents, "tokens": m.tokens}));
+        }
+        Ok(json!({"documents": meta.documents, "tokens": meta.tokens, "vocab_size": meta.vocab_size, "tokenizer": tok_path, "extra": shards}))
     }
 
     /// `summary.json`, `report.md` and `iterations.svg` from the stages' recorded stats.

@@ -11,6 +11,8 @@ use sha2::{Digest, Sha256};
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::models::TrainerWrapper;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::{AddedToken, Tokenizer};
 
 use crate::error::{DataError, Result};
@@ -19,10 +21,12 @@ use crate::error::{DataError, Result};
 pub const EOS: &str = "<|endoftext|>";
 pub const PAD: &str = "<|pad|>";
 
-/// Train a byte-level BPE tokenizer (GPT-2 style) on `texts`; `EOS` is id 0, `PAD` id 1.
+/// Train a byte-level BPE tokenizer (GPT-2 style) on `texts`; `EOS` is id 0, `PAD` id 1. Numbers
+/// are split into single digits first, as DeepSeek LLM's tokenizer does (DeepSeekMath §3.1).
 pub fn train_bpe<'a>(texts: impl Iterator<Item = &'a str> + Send, vocab_size: usize) -> Result<Tokenizer> {
     let mut tok = Tokenizer::new(BPE::default());
-    tok.with_pre_tokenizer(Some(ByteLevel::default().add_prefix_space(false)));
+    let pre = Sequence::new(vec![Digits::new(true).into(), ByteLevel::default().add_prefix_space(false).into()]);
+    tok.with_pre_tokenizer(Some(pre));
     tok.with_decoder(Some(ByteLevel::default()));
     tok.with_post_processor(Some(ByteLevel::default().trim_offsets(false)));
     let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()

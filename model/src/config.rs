@@ -343,6 +343,18 @@ impl LlamaConfig {
         cfg
     }
 
+    /// A ~1M-parameter LLaMA (4 layers, width 128): the demo's model, trainable on a laptop CPU
+    /// in minutes.
+    pub fn small(vocab_size: usize) -> Self {
+        let mut cfg = Self::tiny(vocab_size);
+        cfg.hidden_size = 128;
+        cfg.intermediate_size = 352;
+        cfg.num_hidden_layers = 4;
+        cfg.num_attention_heads = 4;
+        cfg.num_key_value_heads = Some(4);
+        cfg
+    }
+
     /// A ~25M-parameter LLaMA used by the CPU benchmarks.
     pub fn bench_25m(vocab_size: usize) -> Self {
         let mut cfg = Self::tiny(vocab_size);

@@ -1,7 +1,9 @@
 //! dsmath-train: what runs a dsmath model in a loop — the evaluation engine (generation behind
 //! dsmath-eval's `Engine`), and the pretraining, SFT and GRPO stages (DeepSeekMath §2-§4).
 
+pub mod arith;
 pub mod batches;
+pub mod demo;
 pub mod engine;
 pub mod grpo;
 pub mod grpo_train;

@@ -27,7 +27,7 @@ use crate::schedule::Schedule;
 pub struct ModelSection {
     /// Start from this HF model directory...
     pub init: Option<String>,
-    /// ...or from a preset (`tiny`, `bench_25m`) with random weights.
+    /// ...or from a preset (`tiny`, `small`, `bench_25m`) with random weights.
     pub preset: Option<String>,
     /// Directory with tokenizer.json (and tokenizer_config.json); defaults to `init`.
     pub tokenizer: Option<String>,
@@ -258,8 +258,9 @@ impl<B: AutodiffBackend> Trainer<B> {
                 let preset = cfg.model.preset.as_deref().unwrap_or("");
                 let mut mc = match preset {
                     "tiny" => LlamaConfig::tiny(vocab),
+                    "small" => LlamaConfig::small(vocab),
                     "bench_25m" => LlamaConfig::bench_25m(vocab),
-                    p => return Err(TrainError::Config(out.join("config.toml"), format!("unknown preset `{p}` (tiny, bench_25m)"))),
+                    p => return Err(TrainError::Config(out.join("config.toml"), format!("unknown preset `{p}` (tiny, small, bench_25m)"))),
                 };
                 mc.max_position_embeddings = mc.max_position_embeddings.max(cfg.train.seq_len);
                 if let Some(eos) = raw.token_to_id(dsmath_data::shards::EOS) {

@@ -23,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole recipe in miniature on the CPU: corpus -> tokenizer -> pretrain -> SFT -> GRPO -> report.
+    Demo(train_cmds::DemoArgs),
     /// The corpus pipeline: WARC -> text -> dedup -> classifier iterations -> decontam -> token shards.
     Corpus(corpus_cmds::CorpusArgs),
     /// Train from a config: the stage it names (pretrain or sft).
@@ -55,6 +57,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let kind = BackendKind::resolve(cli.backend)?;
     match cli.command {
+        Command::Demo(args) => with_backend!(kind, |B, dev| train_cmds::demo::<B>(&args, &dev)),
         Command::Generate(args) => with_backend!(kind, |B, dev| model_cmds::generate::<B>(&args, &dev)),
         Command::Info(args) => model_cmds::info(&args),
         Command::Train(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, None)),

@@ -148,3 +148,42 @@ pub fn rl_prompts(args: &RlPromptsArgs) -> anyhow::Result<()> {
     println!("{} RL prompts -> {}", problems.len(), args.out.display());
     Ok(())
 }
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Run directory (resumes a run left there)
+    #[arg(long, default_value = "runs/demo")]
+    out: PathBuf,
+    /// The reduced plan of the integration test: every stage and artefact, tiny sizes (~2 min)
+    #[arg(long)]
+    quick: bool,
+    /// A plan as JSON: any `DemoPlan` fields (train/src/demo.rs) over the full plan's
+    #[arg(long, conflicts_with = "quick")]
+    plan: Option<PathBuf>,
+}
+
+pub fn demo<B: Backend>(args: &DemoArgs, device: &B::Device) -> anyhow::Result<()> {
+    use dsmath_train::demo::{DemoOptions, DemoPlan, run};
+    // The shipped crawl lives in the repository; `cargo xtask` runs from its root.
+    let root = std::env::current_dir()?;
+    let root = if root.join("data/web").is_dir() { root } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..") };
+    let plan = match (&args.plan, args.quick) {
+        (Some(p), _) => DemoPlan::from_file(p)?,
+        (None, true) => DemoPlan::quick(),
+        (None, false) => DemoPlan::full(),
+    };
+    eprintln!("dsmath demo ({} plan) in {}: corpus -> tokenizer -> pretrain -> SFT -> GRPO, evaluated after each", plan.name, args.out.display());
+    let s = run::<B>(&DemoOptions { out: args.out.clone(), root, plan, progress: true }, device)?;
+    println!("\nAccuracy on {} held-out generated problems (greedy / maj@{}) and the first {} GSM8K test problems (greedy):", s.data["heldout_problems"], s.plan.maj_k, s.plan.gsm8k_problems);
+    for e in &s.evals {
+        println!("  {:<5} held-out {:>5.1}% / {:>5.1}%   GSM8K {:>5.1}%", e.model, e.heldout_greedy, e.heldout_maj, e.gsm8k_greedy);
+    }
+    println!(
+        "GRPO mean reward {:.3} -> {:.3}; stages took {:.0} s.",
+        s.grpo["reward_first_quarter"].as_f64().unwrap_or(0.0),
+        s.grpo["reward_last_quarter"].as_f64().unwrap_or(0.0),
+        s.seconds["total"].as_f64().unwrap_or(0.0)
+    );
+    println!("report: {}", args.out.join("report.md").display());
+    Ok(())
+}
