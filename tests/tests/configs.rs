@@ -14,7 +14,10 @@ fn every_config_parses() {
         }
         let name = p.file_name().unwrap().to_str().unwrap().to_string();
         let text = std::fs::read_to_string(&p).unwrap();
-        if name.starts_with("corpus") {
+        if name.starts_with("demo") {
+            let plan = dsmath_train::demo::DemoPlan::from_file(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(plan.pretrain_steps > 0 && plan.grpo_steps > 0, "{name}");
+        } else if name.starts_with("corpus") {
             dsmath_data::pipeline::CorpusConfig::from_file(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if text.contains("[grpo") {
             dsmath_train::grpo_train::GrpoConfig::from_file(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -23,5 +26,5 @@ fn every_config_parses() {
         }
         seen += 1;
     }
-    assert!(seen >= 8, "{seen} configs");
+    assert!(seen >= 10, "{seen} configs");
 }

@@ -31,7 +31,7 @@ fn quick_demo_runs_every_stage_reports_logged_numbers_and_resumes() {
 
     // Every stage's artefacts.
     for f in [
-        "plan.json", "summary.json", "report.md", "accuracy.svg",
+        "config.toml", "summary.json", "report.md", "accuracy.svg",
         "data/sft.jsonl", "data/rl.jsonl", "data/heldout.jsonl", "data/worked.jsonl",
         "corpus/run/DONE", "corpus/run/report.md", "corpus/run/iterate/iter-1/classifier.bin", "corpus/run/decontam/removals.jsonl",
         "corpus/run/tokenize/tokenizer.json", "corpus/run/tokenize/math.bin", "corpus/run/tokenize/worked.bin",
@@ -87,5 +87,5 @@ fn quick_demo_runs_every_stage_reports_logged_numbers_and_resumes() {
     let mut other = DemoPlan::quick();
     other.grpo_steps += 1;
     let err = run::<Flex>(&DemoOptions { plan: other, ..opts }, &dev).err().expect("another plan must be refused");
-    assert!(err.to_string().contains("plan.json"), "{err}");
+    assert!(err.to_string().contains("config.toml"), "{err}");
 }

@@ -38,9 +38,9 @@ use crate::trainer::{TrainConfig, Trainer, latest};
 /// The corpus recipe the demo runs (paths relative to the repository root).
 pub const CORPUS_CONFIG: &str = include_str!("../../configs/corpus-mini.toml");
 
-/// Every size and setting of a demo run; `full()` is `cargo xtask demo`, `quick()` its CI form.
+/// Every size and setting of a demo run (`configs/demo.toml`; `configs/demo-quick.toml` is the CI form).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct DemoPlan {
     pub name: String,
     pub seed: u64,
@@ -82,75 +82,51 @@ pub struct DemoPlan {
     pub maj_problems: usize,
 }
 
-impl Default for DemoPlan {
-    fn default() -> Self {
-        Self::full()
-    }
-}
+/// The demo's recipes (`[demo]` tables): `cargo xtask demo` and its `--quick` CI form.
+pub const FULL_PLAN: &str = include_str!("../../configs/demo.toml");
+pub const QUICK_PLAN: &str = include_str!("../../configs/demo-quick.toml");
 
 impl DemoPlan {
-    /// A plan from JSON (`--plan FILE`): the given fields over the full plan's.
+    /// A `[demo]` TOML text; keys it lacks come from `base` (another plan's TOML text).
+    pub fn parse(text: &str, base: Option<&str>, origin: &Path) -> Result<Self, TrainError> {
+        let table = |t: &str, o: &Path| -> Result<toml::Table, TrainError> {
+            let v: toml::Table = toml::from_str(t).map_err(|e| TrainError::Config(o.into(), e.to_string()))?;
+            match v.get("demo") {
+                Some(toml::Value::Table(d)) if v.len() == 1 => Ok(d.clone()),
+                _ => Err(TrainError::Config(o.into(), "expected one [demo] table".into())),
+            }
+        };
+        let mut merged = match base {
+            Some(b) => table(b, Path::new("configs/demo.toml"))?,
+            None => toml::Table::new(),
+        };
+        merged.extend(table(text, origin)?);
+        toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| TrainError::Config(origin.into(), e.to_string()))
+    }
+
+    /// A plan file: the fields it gives over `configs/demo.toml`'s.
     pub fn from_file(path: &Path) -> Result<Self, TrainError> {
-        let mut plan: DemoPlan = read_json(path)?;
-        if plan.name == "full" {
+        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+        let mut plan = Self::parse(&text, Some(FULL_PLAN), path)?;
+        if plan.name == "full" && !text.contains("name") {
             plan.name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("custom").to_string();
         }
         Ok(plan)
     }
 
     pub fn full() -> Self {
-        DemoPlan {
-            name: "full".into(),
-            seed: 0,
-            corpus_iterations: 4,
-            vocab_size: 1024,
-            preset: "tiny".into(),
-            seq_len: 128,
-            pretrain_problems: 20_000,
-            sft_problems: 4_000,
-            rl_problems: 2_000,
-            heldout_problems: 200,
-            sft_noise: 0.5,
-            corpus_weight: 0.1,
-            pretrain_steps: 500,
-            pretrain_lr: 3e-3,
-            sft_steps: 200,
-            sft_lr: 1e-3,
-            batch_size: 16,
-            grpo_steps: 60,
-            group_size: 8,
-            prompts_per_step: 8,
-            grpo_lr: 2e-4,
-            grpo_beta: 0.04,
-            grpo_temperature: 1.0,
-            max_new_tokens: 48,
-            gsm8k_problems: 50,
-            maj_k: 8,
-            maj_problems: 100,
-        }
+        Self::parse(FULL_PLAN, None, Path::new("configs/demo.toml")).expect("configs/demo.toml is a valid plan")
     }
 
     /// The reduced run of the integration test: every stage and artefact, small sizes.
     pub fn quick() -> Self {
-        DemoPlan {
-            name: "quick".into(),
-            corpus_iterations: 1,
-            pretrain_problems: 2_000,
-            sft_problems: 500,
-            rl_problems: 200,
-            heldout_problems: 24,
-            pretrain_steps: 8,
-            sft_steps: 6,
-            batch_size: 8,
-            grpo_steps: 2,
-            group_size: 4,
-            prompts_per_step: 2,
-            max_new_tokens: 24,
-            gsm8k_problems: 4,
-            maj_k: 2,
-            maj_problems: 8,
-            ..Self::full()
-        }
+        Self::parse(QUICK_PLAN, Some(FULL_PLAN), Path::new("configs/demo-quick.toml")).expect("configs/demo-quick.toml is a valid plan")
+    }
+
+    pub fn to_toml(&self) -> String {
+        let mut t = toml::Table::new();
+        t.insert("demo".into(), toml::Value::try_from(self).expect("a plan serialises"));
+        toml::to_string(&t).expect("a plan serialises")
     }
 }
 
@@ -235,13 +211,14 @@ pub fn run<B: Backend>(opts: &DemoOptions, device: &B::Device) -> Result<DemoSum
     let plan = &opts.plan;
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
-    let plan_path = out.join("plan.json");
-    match read_json::<DemoPlan>(&plan_path) {
-        Ok(old) if &old != plan => {
+    let plan_path = out.join("config.toml");
+    let old = std::fs::read_to_string(&plan_path).ok().map(|t| DemoPlan::parse(&t, None, &plan_path));
+    match old.transpose() {
+        Ok(Some(old)) if &old != plan => {
             return Err(TrainError::Config(plan_path, format!("{} holds a `{}` demo run with other settings: use another --out or delete it", out.display(), old.name)));
         }
-        Ok(_) => {}
-        Err(_) => write_json(&plan_path, plan)?,
+        Ok(Some(_)) => {}
+        Ok(None) | Err(_) => dsmath_model::checkpoint::write_atomic(&plan_path, plan.to_toml().as_bytes())?,
     }
     let p = opts.progress;
     let t_all = Instant::now();

@@ -49,6 +49,8 @@ pub struct GrpoLossConfig {
     pub sequence_ratio: bool,
     /// Divide advantages by the group std (off for Dr. GRPO).
     pub scale_by_std: bool,
+    /// Overlong masking (DAPO's overlong filtering): outputs cut at `max_new_tokens` get no loss.
+    pub mask_truncated: bool,
 }
 
 impl Default for GrpoLossConfig {
@@ -63,6 +65,7 @@ impl Default for GrpoLossConfig {
             max_len: 1024,
             sequence_ratio: false,
             scale_by_std: true,
+            mask_truncated: false,
         }
     }
 }

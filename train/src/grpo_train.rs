@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::TrainError;
 use crate::grpo::GrpoLossConfig;
 use crate::optim::{AdamW, AdamWConfig};
-use crate::rollout::{GrpoStepStats, explore, grpo_update};
+use crate::rollout::{GrpoStepStats, explore, grpo_update, informative_groups};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::trainer::{latest, write_checkpoint};
 
@@ -35,11 +35,28 @@ pub struct GrpoSection {
     pub top_p: f32,
     pub loss: GrpoLossConfig,
     pub reward: RewardConfig,
+    /// mu: policy updates per exploration (the paper: 1). Later updates see ratios != 1 and clip.
+    pub mu: usize,
+    /// Dynamic sampling (DAPO): drop groups whose rewards are all equal and explore more
+    /// questions, up to `max_refills` extra rounds, until `prompts_per_step` groups remain.
+    pub dynamic_sampling: bool,
+    pub max_refills: usize,
 }
 
 impl Default for GrpoSection {
     fn default() -> Self {
-        GrpoSection { group_size: 64, prompts_per_step: 16, max_new_tokens: 1024, temperature: 1.0, top_p: 1.0, loss: GrpoLossConfig::default(), reward: RewardConfig::default() }
+        GrpoSection {
+            group_size: 64,
+            prompts_per_step: 16,
+            max_new_tokens: 1024,
+            temperature: 1.0,
+            top_p: 1.0,
+            loss: GrpoLossConfig::default(),
+            reward: RewardConfig::default(),
+            mu: 1,
+            dynamic_sampling: false,
+            max_refills: 3,
+        }
     }
 }
 
@@ -127,7 +144,12 @@ pub struct GrpoRun<B: AutodiffBackend> {
     opt: AdamW<B::InnerBackend>,
     prompts: Vec<(Vec<u32>, String)>,
     pub step: u64,
+    /// The reward of (completion, gold); the grader with `[grpo.reward]` unless replaced.
+    reward: RewardFn,
 }
+
+/// A reward function: `(completion, gold) -> reward`.
+pub type RewardFn = std::sync::Arc<dyn Fn(&str, &str) -> f64 + Send + Sync + std::panic::RefUnwindSafe + std::panic::UnwindSafe>;
 
 impl<B: AutodiffBackend> GrpoRun<B> {
     pub fn new(cfg: GrpoConfig, out: &Path, device: &B::Device) -> Result<Self, TrainError> {
@@ -168,13 +190,25 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             }
             None => (AdamW::new(cfg.optim.clone()), 0),
         };
-        Ok(GrpoRun { out: out.to_path_buf(), policy: start.model, reference, tok, model_cfg: start.config, tokenizer_dir, opt, prompts, step, cfg })
+        let rcfg = cfg.grpo.reward;
+        let reward: RewardFn = std::sync::Arc::new(move |text: &str, gold: &str| dsmath_eval::reward_with(&rcfg, "", text, gold) as f64);
+        Ok(GrpoRun { out: out.to_path_buf(), policy: start.model, reference, tok, model_cfg: start.config, tokenizer_dir, opt, prompts, step, cfg, reward })
     }
 
-    /// The prompts of step `s`: a seeded permutation per pass over the data.
-    fn batch(&self, s: u64) -> Vec<(Vec<u32>, String)> {
-        let k = self.cfg.grpo.prompts_per_step.max(1);
+    /// Replace the reward (a reward model, a custom verifier).
+    pub fn with_reward(mut self, reward: RewardFn) -> Self {
+        self.reward = reward;
+        self
+    }
+
+    /// The prompts of step `s`: a seeded permutation per pass over the data. Dynamic sampling's
+    /// refill round `r` (>= 1) draws `k` questions from its own seeded stream.
+    fn batch(&self, s: u64, round: usize, k: usize) -> Vec<(Vec<u32>, String)> {
         let n = self.prompts.len();
+        if round > 0 {
+            let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.train.seed ^ s.wrapping_mul(0xA076_1D64_78BD_642F) ^ (round as u64).wrapping_mul(0xE703_7ED1_A0B4_28DB));
+            return (0..k).map(|_| self.prompts[rand::Rng::random_range(&mut rng, 0..n)].clone()).collect();
+        }
         (0..k)
             .map(|j| {
                 let flat = s as usize * k + j;
@@ -189,7 +223,7 @@ impl<B: AutodiffBackend> GrpoRun<B> {
     pub fn step_once(&mut self) -> Result<GrpoMetrics, TrainError> {
         let t0 = std::time::Instant::now();
         let g = &self.cfg.grpo;
-        let batch = self.batch(self.step);
+        let k = g.prompts_per_step.max(1);
         let params = SamplingParams {
             n: g.group_size,
             temperature: g.temperature,
@@ -200,16 +234,71 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             stop: vec![],
             ignore_eos: false,
         };
-        let rcfg = g.reward;
-        let reward = move |text: &str, gold: &str| dsmath_eval::reward_with(&rcfg, "", text, gold) as f64;
+        let rf = self.reward.clone();
+        let reward = move |text: &str, gold: &str| rf(text, gold);
         let inner = self.policy.valid();
-        let (rollouts, failed) = explore(&inner, &self.tok, &batch, g.group_size, &params, &reward)?;
+        // Explore; with dynamic sampling keep only informative groups and refill.
+        let (mut rollouts, mut failed, mut groups) = (vec![], 0, 0);
+        let (mut dropped, mut refills) = (0, 0);
+        for round in 0..=if g.dynamic_sampling { g.max_refills } else { 0 } {
+            let want = k - groups;
+            let batch = self.batch(self.step, round, want);
+            let mut p = params.clone();
+            p.seed = params.seed.wrapping_add(round as u64 * 0x51_7CC1);
+            let (rs, f) = explore(&inner, &self.tok, &batch, g.group_size, &p, &reward)?;
+            failed += f;
+            refills = round;
+            let keep: Vec<usize> = if g.dynamic_sampling { informative_groups(&rs, batch.len()) } else { (0..batch.len()).collect() };
+            dropped += batch.len() - keep.len();
+            for (new, &old) in keep.iter().enumerate() {
+                rollouts.extend(rs.iter().filter(|r| r.group == old).cloned().map(|mut r| {
+                    r.group = groups + new;
+                    r
+                }));
+            }
+            groups += keep.len();
+            if groups >= k {
+                break;
+            }
+        }
         let rollout_s = t0.elapsed().as_secs_f64();
         let tokens: usize = rollouts.iter().map(|r| r.tokens.len()).sum();
         let lr = self.cfg.schedule.lr(self.step, self.cfg.train.steps);
-        let policy = self.policy.clone();
-        let (policy, mut stats) = grpo_update(policy, &self.reference, &mut self.opt, &rollouts, batch.len(), &g.loss, lr, self.cfg.optim.grad_clip, self.tok.pad_id)?;
+        let mut policy = self.policy.clone();
+        let mut stats = None;
+        if groups > 0 {
+            for _ in 0..g.mu.max(1) {
+                let (p, st) = grpo_update(policy, &self.reference, &mut self.opt, &rollouts, groups, &g.loss, lr, self.cfg.optim.grad_clip, self.tok.pad_id)?;
+                policy = p;
+                // Rewards, lengths and the sampler mismatch are the first update's; loss, KL,
+                // clip fractions and grad norm the last one's.
+                stats = Some(match stats {
+                    None => st,
+                    Some(first) => GrpoStepStats { loss: st.loss, kl: st.kl, clip_low: st.clip_low, clip_high: st.clip_high, grad_norm: st.grad_norm, skipped: st.skipped, ..first },
+                });
+            }
+        }
+        let mut stats = stats.unwrap_or(GrpoStepStats {
+            reward_mean: 0.0,
+            reward_std: 0.0,
+            zero_std_groups: 1.0,
+            loss: 0.0,
+            kl: 0.0,
+            clip_low: 0.0,
+            clip_high: 0.0,
+            grad_norm: 0.0,
+            response_len_mean: 0.0,
+            response_len_max: 0,
+            truncated_share: 0.0,
+            logp_mismatch: 0.0,
+            failed_rewards: 0,
+            skipped: true,
+            dropped_groups: 0,
+            refills: 0,
+        });
         stats.failed_rewards = failed;
+        stats.dropped_groups = dropped;
+        stats.refills = refills;
         self.policy = policy;
         self.step += 1;
         Ok(GrpoMetrics { stage: "grpo", step: self.step, lr, rollout_tokens_per_s: tokens as f64 / rollout_s.max(1e-9), step_seconds: t0.elapsed().as_secs_f64(), stats })

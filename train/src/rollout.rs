@@ -108,6 +108,20 @@ pub struct GrpoStepStats {
     pub logp_mismatch: f64,
     pub failed_rewards: usize,
     pub skipped: bool,
+    /// Dynamic sampling: groups explored and dropped (equal rewards), extra exploration rounds.
+    pub dropped_groups: usize,
+    pub refills: usize,
+}
+
+/// Indices of the groups whose rewards are not all equal (dynamic sampling keeps only these:
+/// an all-equal group has zero advantages and teaches nothing).
+pub fn informative_groups(rollouts: &[Rollout], groups: usize) -> Vec<usize> {
+    (0..groups)
+        .filter(|&g| {
+            let rs: Vec<f64> = rollouts.iter().filter(|r| r.group == g).map(|r| r.reward).collect();
+            rs.windows(2).any(|w| w[0] != w[1])
+        })
+        .collect()
 }
 
 /// One policy update on `rollouts` (mu = 1): advantages, the GRPO loss against `reference`,
@@ -160,7 +174,8 @@ pub fn grpo_update<AB: AutodiffBackend>(
         for j in 0..r.tokens.len() {
             x.old_logp[i * t + j] = r.old_logp[j];
             x.advantages[i * t + j] = adv[i] as f32;
-            x.mask[i * t + j] = if r.old_logp[j].is_finite() { 1.0 } else { 0.0 };
+            let counts = r.old_logp[j].is_finite() && !(cfg.mask_truncated && r.truncated);
+            x.mask[i * t + j] = if counts { 1.0 } else { 0.0 };
         }
     }
     let logp = token_logp(&policy, rollouts, pad);
@@ -187,6 +202,8 @@ pub fn grpo_update<AB: AutodiffBackend>(
         logp_mismatch: mismatch,
         failed_rewards: 0,
         skipped: false,
+        dropped_groups: 0,
+        refills: 0,
     };
     if !loss_v.is_finite() {
         stats.skipped = true;

@@ -49,3 +49,48 @@ fn grpo_run_logs_checkpoints_and_resumes_exactly() {
     assert!(std::fs::read_to_string(tmp.path().join("a/reward.svg")).unwrap().contains("<svg"));
     assert_eq!(std::fs::read_to_string(tmp.path().join("a/metrics.jsonl")).unwrap().lines().count(), 3);
 }
+
+/// Dynamic sampling keeps only groups whose rewards differ (refilling from more questions), and
+/// a step whose every group is uninformative is skipped after `max_refills` rounds; mu = 2 makes
+/// a second update on the same samples.
+#[test]
+fn dynamic_sampling_drops_equal_groups_and_mu_updates_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = tmp.path().join("prompts.jsonl");
+    let lines: Vec<String> = (0..12).map(|i| serde_json::json!({"question": format!("Tell me about {i}"), "gold": "987654321"}).to_string()).collect();
+    std::fs::write(&prompts, lines.join("\n")).unwrap();
+    let dev = Default::default();
+    let contains_e: dsmath_train::grpo_train::RewardFn = std::sync::Arc::new(|t: &str, _: &str| if t.contains('e') { 1.0 } else { 0.0 });
+
+    // All rewards 0 (the grader on random text): every group dropped, the step skipped.
+    let mut c = config(&prompts);
+    c.train.steps = 1;
+    c.grpo.dynamic_sampling = true;
+    c.grpo.max_refills = 2;
+    let mut r = GrpoRun::<A>::new(c.clone(), &tmp.path().join("none"), &dev).unwrap();
+    let m = r.step_once().unwrap();
+    assert!(m.stats.skipped && m.stats.refills == 2 && m.stats.dropped_groups == 2 * 3, "{:?}", m.stats);
+
+    // Reward `contains e`: kept groups all have both kinds of reward.
+    let mut r = GrpoRun::<A>::new(c.clone(), &tmp.path().join("some"), &dev).unwrap().with_reward(contains_e.clone());
+    let m = r.step_once().unwrap();
+    assert!(!m.stats.skipped && m.stats.zero_std_groups == 0.0 && m.stats.grad_norm > 0.0, "{:?}", m.stats);
+
+    // mu = 2 moves the weights further than mu = 1 from the same samples.
+    let mut c1 = config(&prompts);
+    c1.train.steps = 1;
+    c1.grpo.group_size = 8;
+    let mut c2 = c1.clone();
+    c2.grpo.mu = 2;
+    let vals = |d: burn::tensor::TensorData| d.convert::<f32>().to_vec::<f32>().unwrap();
+    let w0 = vals(dsmath_model::load_model::<Flex>(Path::new(c1.model.init.as_ref().unwrap()), &dev).unwrap().model.named_tensors()[3].1.clone());
+    let dist = |c: GrpoConfig, name: &str| {
+        let mut r = GrpoRun::<A>::new(c, &tmp.path().join(name), &dev).unwrap().with_reward(contains_e.clone());
+        let m = r.step_once().unwrap();
+        assert!(!m.stats.skipped, "{:?}", m.stats);
+        let w = vals(burn::module::AutodiffModule::valid(&r.policy).named_tensors()[3].1.clone());
+        w.iter().zip(&w0).map(|(a, b)| (a - b).abs() as f64).sum::<f64>()
+    };
+    let (d1, d2) = (dist(c1, "mu1"), dist(c2, "mu2"));
+    assert!(d1 > 0.0 && d2 > d1 * 1.2, "mu=1 moved {d1}, mu=2 {d2}");
+}

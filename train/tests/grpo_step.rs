@@ -10,7 +10,7 @@ use burn_flex::Flex;
 use dsmath_model::{SamplingParams, load_model_and_tokenizer};
 use dsmath_train::grpo::GrpoLossConfig;
 use dsmath_train::optim::{AdamW, AdamWConfig};
-use dsmath_train::rollout::{explore, grpo_update, token_logp};
+use dsmath_train::rollout::{explore, grpo_update, informative_groups, token_logp};
 
 type A = Autodiff<Flex>;
 
@@ -57,7 +57,22 @@ fn grpo_step_moves_probability_towards_rewarded_outputs() {
     let mut o1 = AdamW::new(AdamWConfig::default());
     let mut o2 = AdamW::new(AdamWConfig::default());
     let (_, with) = grpo_update(policy.clone(), &reference, &mut o1, &rollouts2, 2, &cfg, 1e-3, 1.0, tok.pad_id).unwrap();
+    let policy_for_mask = policy.clone();
     let (_, without) = grpo_update(policy, &reference, &mut o2, &rollouts2, 2, &GrpoLossConfig { beta: 0.0, ..Default::default() }, 1e-3, 1.0, tok.pad_id).unwrap();
     assert!((with.grad_norm - without.grad_norm).abs() > 1e-6 * without.grad_norm.max(1e-12), "{with:?} vs {without:?}");
     assert_eq!(with.kl, 0.0, "KL is not in the loss when it is in the reward");
+
+    // Overlong masking: every sample ran into max_new_tokens (EOS ignored), so with
+    // `mask_truncated` no token counts and the update is zero.
+    assert!(rollouts2.iter().all(|r| r.truncated));
+    let masked = GrpoLossConfig { mask_truncated: true, ..Default::default() };
+    let mut o3 = AdamW::new(AdamWConfig::default());
+    let (_, m) = grpo_update(policy_for_mask, &reference, &mut o3, &rollouts2, 2, &masked, 1e-3, 1.0, tok.pad_id).unwrap();
+    assert!(m.grad_norm == 0.0 && m.loss == 0.0 && m.truncated_share == 1.0, "{m:?}");
+
+    // Dynamic sampling's filter keeps groups with differing rewards only.
+    let mut rs = rollouts2.clone();
+    rs.iter_mut().filter(|r| r.group == 1).for_each(|r| r.reward = 1.0);
+    rs.iter_mut().filter(|r| r.group == 0).enumerate().for_each(|(k, r)| r.reward = (k % 2) as f64);
+    assert_eq!(informative_groups(&rs, 2), vec![0]);
 }

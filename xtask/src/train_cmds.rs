@@ -157,7 +157,7 @@ pub struct DemoArgs {
     /// The reduced plan of the integration test: every stage and artefact, tiny sizes (~2 min)
     #[arg(long)]
     quick: bool,
-    /// A plan as JSON: any `DemoPlan` fields (train/src/demo.rs) over the full plan's
+    /// A plan file (TOML `[demo]` table): the fields it gives replace configs/demo.toml's
     #[arg(long, conflicts_with = "quick")]
     plan: Option<PathBuf>,
 }
