@@ -201,6 +201,19 @@ impl<B: Backend> LlamaForCausalLM<B> {
         input_ids: Tensor<B, 2, Int>,
         positions: Tensor<B, 2, Int>,
         mask: Option<Tensor<B, 4, Bool>>,
+        cache: Option<&mut KvCache<B>>,
+    ) -> Tensor<B, 3> {
+        let x = self.hidden_states(input_ids, positions, mask, cache); // [b, s, d]
+        let head = self.lm_head.as_ref().unwrap_or(&self.model.embed_tokens).val(); // [vocab, d]
+        hf_linear(x, head, None) // [b, s, vocab]
+    }
+
+    /// The body's output after the final norm, `[b, s, d]` (what the LM head or a reward head reads).
+    pub fn hidden_states(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        positions: Tensor<B, 2, Int>,
+        mask: Option<Tensor<B, 4, Bool>>,
         mut cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
         let (cos, sin) = self.rope_tables(positions);
@@ -211,9 +224,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
             x = x + attn;
             x = x.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(x));
         }
-        let x = self.model.norm.forward(x);
-        let head = self.lm_head.as_ref().unwrap_or(&self.model.embed_tokens).val(); // [vocab, d]
-        hf_linear(x, head, None) // [b, s, vocab]
+        self.model.norm.forward(x)
     }
 
     /// Logits for whole sequences with right or left padding (no cache): `valid[i][j]` says token

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::TrainError;
 use crate::grpo::GrpoLossConfig;
 use crate::optim::{AdamW, AdamWConfig};
-use crate::rollout::{GrpoStepStats, explore, grpo_update, informative_groups};
+use crate::reward_model::RewardModel;
+use crate::rollout::{GrpoStepStats, explore, grpo_update, informative_groups, step_ends};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::trainer::{latest, write_checkpoint};
 
@@ -41,6 +42,14 @@ pub struct GrpoSection {
     /// questions, up to `max_refills` extra rounds, until `prompts_per_step` groups remain.
     pub dynamic_sampling: bool,
     pub max_refills: usize,
+    /// A reward model directory (`RewardModel::save`): its probability replaces the grader's
+    /// reward (outcome supervision), or scores every step with `process = true`.
+    pub reward_model: Option<String>,
+    /// Process supervision (§4.1.3): per-step rewards from the reward model, token advantages
+    /// = sum of the group-normalised rewards of the steps from the token's own onward.
+    pub process: bool,
+    /// Steps end after this text (a PRM's step boundary).
+    pub step_delimiter: String,
 }
 
 impl Default for GrpoSection {
@@ -56,6 +65,9 @@ impl Default for GrpoSection {
             mu: 1,
             dynamic_sampling: false,
             max_refills: 3,
+            reward_model: None,
+            process: false,
+            step_delimiter: "\n".into(),
         }
     }
 }
@@ -146,6 +158,8 @@ pub struct GrpoRun<B: AutodiffBackend> {
     pub step: u64,
     /// The reward of (completion, gold); the grader with `[grpo.reward]` unless replaced.
     reward: RewardFn,
+    /// `[grpo] reward_model`, when given.
+    pub reward_model: Option<RewardModel<B::InnerBackend>>,
 }
 
 /// A reward function: `(completion, gold) -> reward`.
@@ -192,7 +206,18 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         };
         let rcfg = cfg.grpo.reward;
         let reward: RewardFn = std::sync::Arc::new(move |text: &str, gold: &str| dsmath_eval::reward_with(&rcfg, "", text, gold) as f64);
-        Ok(GrpoRun { out: out.to_path_buf(), policy: start.model, reference, tok, model_cfg: start.config, tokenizer_dir, opt, prompts, step, cfg, reward })
+        let reward_model = match &cfg.grpo.reward_model {
+            Some(dir) => {
+                let (rm, rc) = RewardModel::load(Path::new(dir), device)?;
+                if rc.vocab_size != start.config.vocab_size {
+                    return Err(TrainError::Config(dir.into(), format!("reward model vocabulary {} != policy's {}", rc.vocab_size, start.config.vocab_size)));
+                }
+                Some(rm)
+            }
+            None if cfg.grpo.process => return Err(TrainError::Config(out.join("config.toml"), "[grpo] process = true needs a reward_model".into())),
+            None => None,
+        };
+        Ok(GrpoRun { out: out.to_path_buf(), policy: start.model, reference, tok, model_cfg: start.config, tokenizer_dir, opt, prompts, step, cfg, reward, reward_model })
     }
 
     /// Replace the reward (a reward model, a custom verifier).
@@ -245,8 +270,11 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             let batch = self.batch(self.step, round, want);
             let mut p = params.clone();
             p.seed = params.seed.wrapping_add(round as u64 * 0x51_7CC1);
-            let (rs, f) = explore(&inner, &self.tok, &batch, g.group_size, &p, &reward)?;
+            let (mut rs, f) = explore(&inner, &self.tok, &batch, g.group_size, &p, &reward)?;
             failed += f;
+            if let Some(rm) = &self.reward_model {
+                score_with_rm(rm, &self.tok, &mut rs, g.process, &g.step_delimiter);
+            }
             refills = round;
             let keep: Vec<usize> = if g.dynamic_sampling { informative_groups(&rs, batch.len()) } else { (0..batch.len()).collect() };
             dropped += batch.len() - keep.len();
@@ -337,5 +365,28 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         crate::plots::line_chart(&self.out.join("reward.svg"), "GRPO reward", "mean reward", &[("reward", pts("reward_mean"), plotters::style::RGBColor(40, 90, 200))])?;
         crate::plots::line_chart(&self.out.join("kl.svg"), "KL to reference", "k3 KL", &[("kl", pts("kl"), plotters::style::RGBColor(220, 60, 40))])?;
         Ok(all)
+    }
+}
+
+/// Rewards from a reward model: the probability at the last token (outcome), or at the end of
+/// every step (process; the outcome reward is then the last step's, for metrics and dynamic
+/// sampling).
+pub fn score_with_rm<B: burn::tensor::backend::Backend>(rm: &RewardModel<B>, tok: &Tokenizer, rollouts: &mut [crate::rollout::Rollout], process: bool, delimiter: &str) {
+    for chunk in rollouts.chunks_mut(64) {
+        let rows: Vec<Vec<u32>> = chunk.iter().map(|r| r.prompt_ids.iter().chain(&r.tokens).copied().collect()).collect();
+        let mut at = vec![];
+        for r in chunk.iter_mut() {
+            let p = r.prompt_ids.len();
+            let (step_of, ends) = if process { step_ends(tok, &r.tokens, delimiter) } else { (vec![], vec![r.tokens.len().saturating_sub(1)]) };
+            r.step_of = step_of;
+            at.push(ends.iter().map(|e| p + e).collect::<Vec<usize>>());
+        }
+        let scores = rm.score_at(&rows, &at, tok.pad_id);
+        for (r, s) in chunk.iter_mut().zip(scores) {
+            r.reward = s.last().copied().unwrap_or(0.0);
+            if process {
+                r.step_rewards = Some(s);
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod grpo_train;
 pub mod error;
 pub mod optim;
 pub mod plots;
+pub mod reward_model;
 pub mod rollout;
 pub mod schedule;
 pub mod sft_data;

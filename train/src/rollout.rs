@@ -11,7 +11,7 @@ use dsmath_model::{LlamaForCausalLM, SamplingParams, Tokenizer, generate};
 use serde::Serialize;
 
 use crate::error::TrainError;
-use crate::grpo::{GrpoLossConfig, LossInputs, LossStats, grpo_loss, kl_value, outcome_advantages};
+use crate::grpo::{GrpoLossConfig, LossInputs, LossStats, grpo_loss, kl_value, outcome_advantages, process_advantages};
 use crate::optim::{AdamW, clip, collect_grads};
 
 /// One sampled output.
@@ -25,6 +25,31 @@ pub struct Rollout {
     pub text: String,
     pub reward: f64,
     pub truncated: bool,
+    /// Process supervision: a reward per reasoning step, and each token's step index.
+    pub step_rewards: Option<Vec<f64>>,
+    pub step_of: Vec<usize>,
+}
+
+/// Steps of a completion: each token's step index and the index of each step's last token.
+/// A step ends with the token that completes a `delimiter`; the final step ends at the last token.
+pub fn step_ends(tok: &Tokenizer, tokens: &[u32], delimiter: &str) -> (Vec<usize>, Vec<usize>) {
+    let mut step_of = Vec::with_capacity(tokens.len());
+    let mut ends = vec![];
+    let mut count = 0;
+    for t in 0..tokens.len() {
+        step_of.push(ends.len());
+        if !delimiter.is_empty() {
+            let c = tok.decode(&tokens[..=t]).map(|s| s.matches(delimiter).count()).unwrap_or(count);
+            if c > count {
+                ends.push(t);
+                count = c;
+            }
+        }
+    }
+    if !tokens.is_empty() && ends.last() != Some(&(tokens.len() - 1)) {
+        ends.push(tokens.len() - 1);
+    }
+    (step_of, ends)
 }
 
 /// Sample `g` outputs for each `(prompt_ids, gold)` and score them with `reward`.
@@ -60,6 +85,8 @@ pub fn explore<B: Backend>(
                 old_logp: s.logprobs,
                 text: s.text,
                 reward: r,
+                step_rewards: None,
+                step_of: vec![],
             }
         })
         .collect();
@@ -158,6 +185,7 @@ pub fn grpo_update<AB: AutodiffBackend>(
         })
         .collect();
     let mut adv = vec![0f64; n];
+    let mut token_adv: Vec<Option<Vec<f64>>> = vec![None; n];
     let mut zero_std = 0;
     for g in 0..groups {
         let idx: Vec<usize> = (0..n).filter(|&i| rollouts[i].group == g).collect();
@@ -165,15 +193,24 @@ pub fn grpo_update<AB: AutodiffBackend>(
         if rs.windows(2).all(|w| w[0] == w[1]) {
             zero_std += 1;
         }
-        for (k, a) in outcome_advantages(&rs, cfg.scale_by_std).into_iter().enumerate() {
-            adv[idx[k]] = a;
+        if !idx.is_empty() && idx.iter().all(|&i| rollouts[i].step_rewards.is_some()) {
+            // Process supervision: per-token advantages from the group's step rewards.
+            let steps: Vec<Vec<f64>> = idx.iter().map(|&i| rollouts[i].step_rewards.clone().unwrap_or_default()).collect();
+            let step_of: Vec<Vec<usize>> = idx.iter().map(|&i| rollouts[i].step_of.clone()).collect();
+            for (k, a) in process_advantages(&steps, &step_of).into_iter().enumerate() {
+                token_adv[idx[k]] = Some(a);
+            }
+        } else {
+            for (k, a) in outcome_advantages(&rs, cfg.scale_by_std).into_iter().enumerate() {
+                adv[idx[k]] = a;
+            }
         }
     }
     let mut x = LossInputs { n, t, old_logp: vec![0.0; n * t], ref_logp, advantages: vec![0.0; n * t], mask: vec![0.0; n * t] };
     for (i, r) in rollouts.iter().enumerate() {
         for j in 0..r.tokens.len() {
             x.old_logp[i * t + j] = r.old_logp[j];
-            x.advantages[i * t + j] = adv[i] as f32;
+            x.advantages[i * t + j] = token_adv[i].as_ref().and_then(|v| v.get(j).copied()).unwrap_or(adv[i]) as f32;
             let counts = r.old_logp[j].is_finite() && !(cfg.mask_truncated && r.truncated);
             x.mask[i * t + j] = if counts { 1.0 } else { 0.0 };
         }
