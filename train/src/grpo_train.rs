@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::TrainError;
 use crate::grpo::GrpoLossConfig;
 use crate::optim::{AdamW, AdamWConfig};
-use crate::reward_model::RewardModel;
+use crate::reward_model::{RewardModel, RmSample, RmTrainConfig, rm_optimizer, train_reward_model};
 use crate::rollout::{GrpoStepStats, explore, grpo_update, informative_groups, step_ends};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::trainer::{latest, write_checkpoint};
@@ -50,6 +50,12 @@ pub struct GrpoSection {
     pub process: bool,
     /// Steps end after this text (a PRM's step boundary).
     pub step_delimiter: String,
+    /// Iterative RL (Algorithm 1): every `iteration_steps` steps the reference becomes the
+    /// current policy and the reward model continues training on the iteration's policy samples
+    /// (labelled by the grader) plus `rm_replay` of the older ones. 0: one iteration.
+    pub iteration_steps: u64,
+    pub rm_replay: f64,
+    pub rm_lr: f64,
 }
 
 impl Default for GrpoSection {
@@ -68,6 +74,9 @@ impl Default for GrpoSection {
             reward_model: None,
             process: false,
             step_delimiter: "\n".into(),
+            iteration_steps: 0,
+            rm_replay: 0.1,
+            rm_lr: 1e-5,
         }
     }
 }
@@ -160,6 +169,24 @@ pub struct GrpoRun<B: AutodiffBackend> {
     reward: RewardFn,
     /// `[grpo] reward_model`, when given.
     pub reward_model: Option<RewardModel<B::InnerBackend>>,
+    /// Iterative RL: labelled policy samples `(step, sample)` for the reward model.
+    rm_samples: Vec<(u64, RmSample)>,
+    /// Where the current reward model is stored.
+    rm_dir: PathBuf,
+    device: B::Device,
+}
+
+/// The newest `<prefix>-<s>` directory of `out` with `s <= step`.
+fn newest_at(out: &Path, prefix: &str, step: u64) -> Option<PathBuf> {
+    std::fs::read_dir(out)
+        .ok()?
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().to_str()?.to_string();
+            let s: u64 = name.strip_prefix(prefix)?.strip_prefix('-')?.parse().ok()?;
+            (s <= step).then_some((s, out.join(name)))
+        })
+        .max_by_key(|x| x.0)
+        .map(|x| x.1)
 }
 
 /// A reward function: `(completion, gold) -> reward`.
@@ -170,7 +197,13 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         let init = PathBuf::from(cfg.model.init.clone().ok_or_else(|| TrainError::Config(out.join("config.toml"), "[model] init (the SFT model) is required".into()))?);
         std::fs::create_dir_all(out).map_err(|e| TrainError::Io(out.into(), e.to_string()))?;
         let resume = latest(out);
-        let reference = load_model::<B::InnerBackend>(&init, device)?.model;
+        // Iterative RL: the reference of the iteration the run is in.
+        let resumed = resume.as_ref().and_then(|d| {
+            let st: GrpoState = serde_json::from_str(&std::fs::read_to_string(d.join("trainer_state.json")).ok()?).ok()?;
+            Some(st.step)
+        });
+        let ref_dir = resumed.and_then(|s| newest_at(out, "reference", s)).unwrap_or(init.clone());
+        let reference = load_model::<B::InnerBackend>(&ref_dir, device)?.model;
         let start = load_model::<B>(resume.as_deref().unwrap_or(&init), device)?;
         let tokenizer_dir = cfg.model.tokenizer.clone().map(PathBuf::from).unwrap_or(init.clone());
         let tok = Tokenizer::from_dir(&tokenizer_dir, &start.config)?;
@@ -206,18 +239,33 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         };
         let rcfg = cfg.grpo.reward;
         let reward: RewardFn = std::sync::Arc::new(move |text: &str, gold: &str| dsmath_eval::reward_with(&rcfg, "", text, gold) as f64);
+        let mut rm_dir = PathBuf::new();
         let reward_model = match &cfg.grpo.reward_model {
             Some(dir) => {
-                let (rm, rc) = RewardModel::load(Path::new(dir), device)?;
+                let dir = resumed.and_then(|s| newest_at(out, "reward_model", s)).unwrap_or(PathBuf::from(dir));
+                let (rm, rc) = RewardModel::load(&dir, device)?;
+                rm_dir = dir.clone();
                 if rc.vocab_size != start.config.vocab_size {
-                    return Err(TrainError::Config(dir.into(), format!("reward model vocabulary {} != policy's {}", rc.vocab_size, start.config.vocab_size)));
+                    return Err(TrainError::Config(dir, format!("reward model vocabulary {} != policy's {}", rc.vocab_size, start.config.vocab_size)));
                 }
                 Some(rm)
             }
             None if cfg.grpo.process => return Err(TrainError::Config(out.join("config.toml"), "[grpo] process = true needs a reward_model".into())),
             None => None,
         };
-        Ok(GrpoRun { out: out.to_path_buf(), policy: start.model, reference, tok, model_cfg: start.config, tokenizer_dir, opt, prompts, step, cfg, reward, reward_model })
+        // Samples logged after the checkpoint we resume from are collected again.
+        let sp = out.join("rm_samples.jsonl");
+        let rm_samples: Vec<(u64, RmSample)> = std::fs::read_to_string(&sp)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<(u64, RmSample)>(l).ok())
+            .filter(|(s, _)| *s <= step)
+            .collect();
+        if sp.exists() {
+            let text: String = rm_samples.iter().map(|x| format!("{}\n", serde_json::to_string(x).unwrap_or_default())).collect();
+            dsmath_model::checkpoint::write_atomic(&sp, text.as_bytes())?;
+        }
+        Ok(GrpoRun { out: out.to_path_buf(), policy: start.model, reference, tok, model_cfg: start.config, tokenizer_dir, opt, prompts, step, cfg, reward, reward_model, rm_samples, rm_dir, device: device.clone() })
     }
 
     /// Replace the reward (a reward model, a custom verifier).
@@ -273,6 +321,16 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             let (mut rs, f) = explore(&inner, &self.tok, &batch, g.group_size, &p, &reward)?;
             failed += f;
             if let Some(rm) = &self.reward_model {
+                if g.iteration_steps > 0 {
+                    // The grader's verdicts on fresh policy samples: the RM's next training data.
+                    let sp = self.out.join("rm_samples.jsonl");
+                    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&sp).map_err(|e| TrainError::Io(sp.clone(), e.to_string()))?;
+                    for r in &rs {
+                        let x = (self.step + 1, RmSample { prompt: self.tok.decode(&r.prompt_ids)?, response: r.text.clone(), label: Some(if r.reward > 0.5 { 1.0 } else { 0.0 }), step_labels: None });
+                        writeln!(f, "{}", serde_json::to_string(&x).unwrap_or_default()).map_err(|e| TrainError::Io(sp.clone(), e.to_string()))?;
+                        self.rm_samples.push(x);
+                    }
+                }
                 score_with_rm(rm, &self.tok, &mut rs, g.process, &g.step_delimiter);
             }
             refills = round;
@@ -332,6 +390,43 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         Ok(GrpoMetrics { stage: "grpo", step: self.step, lr, rollout_tokens_per_s: tokens as f64 / rollout_s.max(1e-9), step_seconds: t0.elapsed().as_secs_f64(), stats })
     }
 
+    /// Algorithm 1's outer loop: pi_ref <- pi_theta (saved as `reference-<step>/`), and the reward
+    /// model (if any) trained one epoch on this iteration's samples plus `rm_replay` of the older
+    /// ones (saved as `reward_model-<step>/`). A resumed run loads the newest of each.
+    pub fn next_iteration(&mut self) -> Result<(), TrainError> {
+        let s = self.step;
+        self.reference = self.policy.valid();
+        let save_dir = |name: &str| -> (PathBuf, PathBuf) { (self.out.join(format!("{name}-{s}.tmp")), self.out.join(format!("{name}-{s}"))) };
+        let (tmp, dir) = save_dir("reference");
+        let _ = std::fs::remove_dir_all(&tmp);
+        dsmath_model::save_model(&tmp, &self.model_cfg, &self.reference, Some(&self.tokenizer_dir), dsmath_model::SaveDtype::F32)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?;
+        if let Some(rm) = self.reward_model.take() {
+            let it = self.cfg.grpo.iteration_steps;
+            let fresh: Vec<RmSample> = self.rm_samples.iter().filter(|(t, _)| *t + it > s).map(|x| x.1.clone()).collect();
+            let mut old: Vec<RmSample> = self.rm_samples.iter().filter(|(t, _)| *t + it <= s).map(|x| x.1.clone()).collect();
+            old.shuffle(&mut ChaCha8Rng::seed_from_u64(self.cfg.train.seed ^ s));
+            // The replay buffer: historical samples making up `rm_replay` of the training set.
+            let r = self.cfg.grpo.rm_replay.clamp(0.0, 0.99);
+            old.truncate(((fresh.len() as f64) * r / (1.0 - r)).round() as usize);
+            let data: Vec<RmSample> = fresh.into_iter().chain(old).collect();
+            let cfg = RmTrainConfig { process: false, lr: self.cfg.grpo.rm_lr, epochs: 1, seed: self.cfg.train.seed ^ s, ..Default::default() };
+            drop(rm);
+            let (ad, _) = RewardModel::<B>::load(&self.rm_dir, &self.device)?;
+            let (trained, _) = train_reward_model(ad, &self.tok, &data, &cfg, &mut rm_optimizer())?;
+            let trained = trained.valid();
+            let (tmp, dir) = save_dir("reward_model");
+            let _ = std::fs::remove_dir_all(&tmp);
+            trained.save(&tmp, &self.model_cfg, Some(&self.tokenizer_dir))?;
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::rename(&tmp, &dir).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?;
+            self.reward_model = Some(trained);
+            self.rm_dir = dir;
+        }
+        Ok(())
+    }
+
     fn checkpoint(&self) -> Result<PathBuf, TrainError> {
         let state = GrpoState { step: self.step, config: self.cfg.clone() };
         write_checkpoint(&self.out, self.step, &self.model_cfg, &self.policy.valid(), &self.tokenizer_dir, &self.opt, &state, self.cfg.train.keep_last)
@@ -352,6 +447,10 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             writeln!(f, "{}", serde_json::to_string(&m).unwrap_or_default()).map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?;
             bar.set_position(self.step);
             bar.set_message(format!("reward {:.3} kl {:.4}", m.stats.reward_mean, m.stats.kl));
+            let it = self.cfg.grpo.iteration_steps;
+            if it > 0 && self.step % it == 0 && self.step < total {
+                self.next_iteration()?;
+            }
             let every = self.cfg.train.checkpoint_every;
             if (every > 0 && self.step % every == 0) || self.step == total {
                 self.checkpoint()?;

@@ -94,3 +94,45 @@ fn dynamic_sampling_drops_equal_groups_and_mu_updates_twice() {
     let (d1, d2) = (dist(c1, "mu1"), dist(c2, "mu2"));
     assert!(d1 > 0.0 && d2 > d1 * 1.2, "mu=1 moved {d1}, mu=2 {d2}");
 }
+
+/// Iterative RL (Algorithm 1): with a reward model and `iteration_steps = 1`, after step 1 the
+/// reference is the policy (`reference-1/`) and the reward model has been trained on the step's
+/// samples labelled by the grader (`reward_model-1/`, its zero head moved); a restarted run loads both.
+#[test]
+fn iterative_rl_moves_the_reference_and_retrains_the_reward_model() {
+    use burn::module::AutodiffModule;
+    use dsmath_train::reward_model::RewardModel;
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = tmp.path().join("prompts.jsonl");
+    let lines: Vec<String> = (0..6).map(|i| serde_json::json!({"question": format!("Say something about {i}"), "gold": "x"}).to_string()).collect();
+    std::fs::write(&prompts, lines.join("\n")).unwrap();
+    let dev = Default::default();
+    let mut c = config(&prompts);
+    let init = Path::new(c.model.init.as_ref().unwrap()).to_path_buf();
+    let rm_dir = tmp.path().join("rm0");
+    let base = dsmath_model::load_model::<Flex>(&init, &dev).unwrap();
+    RewardModel::from_policy(base.model).save(&rm_dir, &base.config, Some(&init)).unwrap();
+    c.grpo.reward_model = Some(rm_dir.display().to_string());
+    c.grpo.iteration_steps = 1;
+    c.grpo.rm_lr = 1e-2;
+    c.train.steps = 2;
+    let contains_e: dsmath_train::grpo_train::RewardFn = std::sync::Arc::new(|t: &str, _: &str| if t.contains('e') { 1.0 } else { 0.0 });
+    let out = tmp.path().join("run");
+    let mut r = GrpoRun::<A>::new(c.clone(), &out, &dev).unwrap().with_reward(contains_e);
+    r.run(None, false).unwrap();
+    assert!(out.join("reference-1/model.safetensors").exists() && out.join("reward_model-1/score.safetensors").exists());
+    assert!(!out.join("reference-2").exists(), "no new iteration after the last step");
+    let logged = std::fs::read_to_string(out.join("rm_samples.jsonl")).unwrap().lines().count();
+    assert_eq!(logged, 2 * 2 * 4, "2 steps x 2 questions x 4 samples");
+    let (rm1, _) = RewardModel::<Flex>::load(&out.join("reward_model-1"), &dev).unwrap();
+    let head: Vec<f32> = rm1.score.val().into_data().to_vec().unwrap();
+    assert!(head.iter().any(|&x| x != 0.0), "the reward model was not trained");
+    // The reference is the policy after step 1, not the initial model.
+    let r1 = dsmath_model::load_model::<Flex>(&out.join("reference-1"), &dev).unwrap().model.named_tensors()[3].1.clone();
+    assert_ne!(r1, dsmath_model::load_model::<Flex>(&init, &dev).unwrap().model.named_tensors()[3].1.clone());
+    // A restart finds both.
+    let again = GrpoRun::<A>::new(c, &out, &dev).unwrap();
+    let h2: Vec<f32> = again.reward_model.as_ref().unwrap().score.val().into_data().to_vec().unwrap();
+    assert_eq!(h2, head);
+    let _ = again.policy.valid();
+}

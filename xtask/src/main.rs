@@ -37,6 +37,10 @@ enum Command {
     Grpo(train_cmds::GrpoArgs),
     /// Make RL prompts `{"question", "gold"}` from a benchmark-layout file (GSM8K train by default).
     RlPrompts(train_cmds::RlPromptsArgs),
+    /// Label policy samples for reward-model training: outcome by the grader, steps by rollouts (PRM).
+    RmData(train_cmds::RmDataArgs),
+    /// Train an outcome or process reward model (scalar head on the decoder) from labelled samples.
+    RmTrain(train_cmds::RmTrainArgs),
     /// Make SFT records from GSM8K train: chain-of-thought, program-of-thought or tool-integrated.
     SftData(train_cmds::SftDataArgs),
     /// Generate text from an HF model directory, streaming to the terminal.
@@ -63,6 +67,8 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, None)),
         Command::Pretrain(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("pretrain"))),
         Command::Sft(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("sft"))),
+        Command::RmData(args) => with_backend!(kind, |B, dev| train_cmds::rm_data::<B>(&args, &dev)),
+        Command::RmTrain(args) => with_backend!(kind, |B, dev| train_cmds::rm_train::<B>(&args, &dev)),
         Command::SftData(args) => train_cmds::sft_data(&args),
         Command::Grpo(args) => with_backend!(kind, |B, dev| train_cmds::grpo::<B>(&args, &dev)),
         Command::RlPrompts(args) => train_cmds::rl_prompts(&args),

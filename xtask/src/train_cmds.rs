@@ -187,3 +187,108 @@ pub fn demo<B: Backend>(args: &DemoArgs, device: &B::Device) -> anyhow::Result<(
     println!("report: {}", args.out.join("report.md").display());
     Ok(())
 }
+
+#[derive(Args)]
+pub struct RmDataArgs {
+    /// Policy model directory whose samples are labelled (usually the SFT model)
+    #[arg(long)]
+    model: PathBuf,
+    /// RL prompts JSONL `{"question", "gold"}` (cargo xtask rl-prompts)
+    #[arg(long)]
+    prompts: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    /// Samples per question
+    #[arg(long, default_value_t = 4)]
+    samples: usize,
+    /// Also label each step (PRM) with this many completions per step (Math-Shepherd); 0 = outcome only
+    #[arg(long, default_value_t = 0)]
+    prm_rollouts: usize,
+    #[arg(long, default_value = "\n")]
+    step_delimiter: String,
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long, default_value_t = 512)]
+    max_new_tokens: usize,
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+pub fn rm_data<B: Backend>(args: &RmDataArgs, device: &B::Device) -> anyhow::Result<()> {
+    let (ck, tok) = dsmath_model::load_model_and_tokenizer::<B>(&args.model, device)?;
+    let text = std::fs::read_to_string(&args.prompts).with_context(|| args.prompts.display().to_string())?;
+    let mut prompts = vec![];
+    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).take(args.limit.unwrap_or(usize::MAX)) {
+        let v: serde_json::Value = serde_json::from_str(l).with_context(|| format!("{}:{}", args.prompts.display(), i + 1))?;
+        let (Some(q), Some(g)) = (v["question"].as_str(), v.get("gold").map(|g| g.as_str().map(String::from).unwrap_or_else(|| g.to_string()))) else {
+            bail!("{}:{}: needs `question` and `gold`", args.prompts.display(), i + 1);
+        };
+        prompts.push((dsmath_eval::prompts::instruct(q), g));
+    }
+    let params = dsmath_model::SamplingParams { n: 1, temperature: args.temperature, top_p: 1.0, top_k: 0, max_new_tokens: args.max_new_tokens, seed: args.seed, stop: vec![], ignore_eos: false };
+    let bar = indicatif::ProgressBar::new(prompts.len() as u64);
+    let mut out = String::new();
+    let (mut n, mut good) = (0, 0);
+    for chunk in prompts.chunks(16) {
+        let s = dsmath_train::reward_model::label_samples(&ck.model, &tok, chunk, args.samples, args.prm_rollouts, &args.step_delimiter, &params)?;
+        for x in s {
+            n += 1;
+            good += (x.label == Some(1.0)) as usize;
+            out.push_str(&format!("{}\n", serde_json::to_string(&x)?));
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    dsmath_model::checkpoint::write_atomic(&args.out, out.as_bytes())?;
+    println!("{n} labelled samples ({good} correct) -> {}", args.out.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct RmTrainArgs {
+    /// Model the reward model starts from (the paper: the SFT model)
+    #[arg(long)]
+    init: PathBuf,
+    /// Labelled samples JSONL `{prompt, response, label, step_labels?}` (cargo xtask rm-data)
+    #[arg(long)]
+    data: PathBuf,
+    /// Output directory (HF model + score.safetensors); give it to [grpo] reward_model
+    #[arg(long)]
+    out: PathBuf,
+    /// pointwise (BCE) or pairwise
+    #[arg(long, default_value = "pointwise")]
+    objective: String,
+    /// Train a process reward model on step_labels
+    #[arg(long)]
+    process: bool,
+    #[arg(long, default_value_t = 2)]
+    epochs: usize,
+    #[arg(long, default_value_t = 1e-4)]
+    lr: f64,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+}
+
+pub fn rm_train<B: Backend>(args: &RmTrainArgs, device: &B::Device) -> anyhow::Result<()> {
+    use dsmath_train::reward_model::{RewardModel, RmSample, RmTrainConfig, rm_optimizer, train_reward_model};
+    type AB<B> = burn_autodiff::Autodiff<B>;
+    let (ck, tok) = dsmath_model::load_model_and_tokenizer::<AB<B>>(&args.init, device)?;
+    let text = std::fs::read_to_string(&args.data).with_context(|| args.data.display().to_string())?;
+    let samples: Vec<RmSample> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}", args.data.display(), i + 1)))
+        .collect::<anyhow::Result<_>>()?;
+    let cfg = RmTrainConfig { objective: args.objective.clone(), process: args.process, epochs: args.epochs, lr: args.lr, batch_size: args.batch_size, ..Default::default() };
+    let (rm, stats) = train_reward_model(RewardModel::from_policy(ck.model), &tok, &samples, &cfg, &mut rm_optimizer())?;
+    for s in &stats {
+        println!("epoch {}: loss {:.4} ({} samples)", s.epoch, s.loss, s.samples);
+    }
+    use burn::module::AutodiffModule;
+    rm.valid().save(&args.out, &ck.config, Some(&args.init))?;
+    println!("reward model -> {} (use it as [grpo] reward_model)", args.out.display());
+    Ok(())
+}
