@@ -91,8 +91,26 @@ impl Benchmark {
 
     /// The shipped test file (`eval/data/<name>/test.jsonl`).
     pub fn default_path(self) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("data").join(self.name()).join("test.jsonl")
+        data_dir().join(self.name()).join("test.jsonl")
     }
+}
+
+/// The benchmark files (`eval/data`): found from the working directory upwards (the checkout
+/// being run or tested), else where this crate was compiled. A build reused from another checkout
+/// of the same tree (a shared target directory) thus still reads its own checkout's files.
+pub fn data_dir() -> PathBuf {
+    if let Ok(mut d) = std::env::current_dir() {
+        loop {
+            let c = d.join("eval").join("data");
+            if c.join("SOURCES.md").is_file() {
+                return c;
+            }
+            if !d.pop() {
+                break;
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
 }
 
 /// One benchmark problem with its gold answer.

@@ -486,6 +486,10 @@ fn write_report(out: &Path, s: &DemoSummary) -> Result<(), TrainError> {
         md.push_str(&format!("| {k} | {} |\n", f(&s.data[k])));
     }
     md.push_str(&format!("| worked-solution tokens (pretraining shard) | {} |\n", f(&s.corpus["tokenize"]["extra"]["worked"]["tokens"])));
+    md.push_str(&format!(
+        "\n`sft_slips`: SFT records whose (deliberately imperfect) teacher reasons correctly but boxes the question's first number (`sft_noise` = {}); the GRPO reward is graded against the true answer.\n",
+        p.sft_noise
+    ));
     md.push_str(&format!("\nAn SFT record:\n\n```\n{}{}\n```\n\n", s.data["example"]["prompt"].as_str().unwrap_or(""), s.data["example"]["response"].as_str().unwrap_or("")));
     let c = &s.corpus;
     let g = |st: &str, k: &str| f(&c[st][k]);

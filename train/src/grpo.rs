@@ -32,9 +32,36 @@ pub enum Aggregation {
     ConstantNormalizer,
 }
 
+/// The algorithm of the update: DeepSeekMath §5.2.1's unified paradigm on one code path. They
+/// differ in the data source (samples of the SFT model = the frozen reference, or of the current
+/// policy) and the gradient coefficient of each output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Policy samples; group-normalised advantages, clipped ratio, KL to the reference.
+    Grpo,
+    /// Policy samples; coefficient 1 for correct outputs, 0 otherwise (log-likelihood).
+    OnlineRft,
+    /// Rejection-sampling fine-tuning: samples of the SFT model; coefficient 1 if correct.
+    Rft,
+    /// Direct preference optimisation on (correct, wrong) pairs of SFT-model samples of one
+    /// question, with the SFT model as reference.
+    Dpo,
+}
+
+impl Algorithm {
+    /// Explores with the frozen SFT model instead of the current policy.
+    pub fn offline(self) -> bool {
+        matches!(self, Algorithm::Rft | Algorithm::Dpo)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GrpoLossConfig {
+    pub algorithm: Algorithm,
+    /// DPO's beta.
+    pub dpo_beta: f64,
     pub epsilon_low: f64,
     pub epsilon_high: f64,
     /// KL coefficient (the paper: 0.04); 0 disables the reference.
@@ -56,6 +83,8 @@ pub struct GrpoLossConfig {
 impl Default for GrpoLossConfig {
     fn default() -> Self {
         GrpoLossConfig {
+            algorithm: Algorithm::Grpo,
+            dpo_beta: 0.1,
             epsilon_low: 0.2,
             epsilon_high: 0.2,
             beta: 0.04,
@@ -152,11 +181,16 @@ pub fn grpo_loss<B: Backend>(logp: Tensor<B, 2>, x: &LossInputs, cfg: &GrpoLossC
     } else {
         log_ratio.clone().exp()
     };
-    let clipped = ratio.clone().clamp(1.0 - cfg.epsilon_low, 1.0 + cfg.epsilon_high);
-    let surrogate = (ratio.clone() * adv.clone()).min_pair(clipped * adv.clone()); // [n, t]
+    let rft = matches!(cfg.algorithm, Algorithm::Rft | Algorithm::OnlineRft);
+    let surrogate = if rft {
+        logp.clone() * adv.clone() // gradient coefficient x grad log pi
+    } else {
+        let clipped = ratio.clone().clamp(1.0 - cfg.epsilon_low, 1.0 + cfg.epsilon_high);
+        (ratio.clone() * adv.clone()).min_pair(clipped * adv.clone()) // [n, t]
+    };
     let mut per_token = -surrogate;
     let mut stats = LossStats::default();
-    if cfg.beta > 0.0 && !cfg.kl_in_reward {
+    if cfg.beta > 0.0 && !cfg.kl_in_reward && !rft {
         let d = reference - logp; // log(pi_ref / pi)
         let kl = match cfg.kl {
             KlEstimator::K1 => -d,
@@ -303,4 +337,20 @@ mod tests {
         let (_, s) = grpo_loss(t, &x, &GrpoLossConfig::default());
         assert!((s.clip_high_fraction - 0.2).abs() < 1e-9 && (s.clip_low_fraction - 0.2).abs() < 1e-9, "{s:?}");
     }
+}
+
+/// DPO's loss over `pairs` (chosen, rejected) of outputs: `-log sigmoid(beta * ((lp_c - ref_c) -
+/// (lp_r - ref_r)))` averaged, with sequence log-probs summed over each output's counted tokens.
+pub fn dpo_loss<B: Backend>(logp: Tensor<B, 2>, x: &LossInputs, pairs: &[(usize, usize)], beta: f64) -> Tensor<B, 1> {
+    let device = logp.device();
+    let t2 = |v: &Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(v.clone(), [x.n, x.t]), &device);
+    let mask = t2(&x.mask);
+    let seq = (logp * mask.clone()).sum_dim(1).reshape([x.n]); // [n]
+    let seq_ref: Vec<f32> = (0..x.n).map(|i| (0..x.t).map(|j| x.ref_logp[i * x.t + j] * x.mask[i * x.t + j]).sum()).collect();
+    let idx = |v: Vec<i64>| Tensor::<B, 1, burn::tensor::Int>::from_data(TensorData::new(v, [pairs.len()]), &device);
+    let c = seq.clone().select(0, idx(pairs.iter().map(|p| p.0 as i64).collect()));
+    let r = seq.select(0, idx(pairs.iter().map(|p| p.1 as i64).collect()));
+    let ref_margin: Vec<f32> = pairs.iter().map(|p| seq_ref[p.0] - seq_ref[p.1]).collect();
+    let m = Tensor::<B, 1>::from_data(TensorData::new(ref_margin, [pairs.len()]), &device);
+    -burn::tensor::activation::log_sigmoid((c - r - m).mul_scalar(beta)).mean()
 }

@@ -309,7 +309,8 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         };
         let rf = self.reward.clone();
         let reward = move |text: &str, gold: &str| rf(text, gold);
-        let inner = self.policy.valid();
+        // Offline algorithms (RFT, DPO) learn from samples of the SFT model (the reference).
+        let inner = if g.loss.algorithm.offline() && g.iteration_steps == 0 { self.reference.clone() } else { self.policy.valid() };
         // Explore; with dynamic sampling keep only informative groups and refill.
         let (mut rollouts, mut failed, mut groups) = (vec![], 0, 0);
         let (mut dropped, mut refills) = (0, 0);

@@ -3,6 +3,7 @@
 
 pub mod arith;
 pub mod batches;
+pub mod compare;
 pub mod demo;
 pub mod engine;
 pub mod grpo;

@@ -11,7 +11,7 @@ use dsmath_model::{LlamaForCausalLM, SamplingParams, Tokenizer, generate};
 use serde::Serialize;
 
 use crate::error::TrainError;
-use crate::grpo::{GrpoLossConfig, LossInputs, LossStats, grpo_loss, kl_value, outcome_advantages, process_advantages};
+use crate::grpo::{Algorithm, GrpoLossConfig, LossInputs, LossStats, dpo_loss, grpo_loss, kl_value, outcome_advantages, process_advantages};
 use crate::optim::{AdamW, clip, collect_grads};
 
 /// One sampled output.
@@ -151,6 +151,30 @@ pub fn informative_groups(rollouts: &[Rollout], groups: usize) -> Vec<usize> {
         .collect()
 }
 
+/// Stats of a step that made no update (DPO without a single pair).
+fn grpo_update_stats_only(rollouts: &[Rollout], groups: usize, zero_std: usize, mismatch: f64) -> GrpoStepStats {
+    let n = rollouts.len().max(1) as f64;
+    let mean = rollouts.iter().map(|r| r.reward).sum::<f64>() / n;
+    GrpoStepStats {
+        reward_mean: mean,
+        reward_std: (rollouts.iter().map(|r| (r.reward - mean).powi(2)).sum::<f64>() / n).sqrt(),
+        zero_std_groups: zero_std as f64 / groups.max(1) as f64,
+        loss: 0.0,
+        kl: 0.0,
+        clip_low: 0.0,
+        clip_high: 0.0,
+        grad_norm: 0.0,
+        response_len_mean: rollouts.iter().map(|r| r.tokens.len()).sum::<usize>() as f64 / n,
+        response_len_max: rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(0),
+        truncated_share: rollouts.iter().filter(|r| r.truncated).count() as f64 / n,
+        logp_mismatch: mismatch,
+        failed_rewards: 0,
+        skipped: false,
+        dropped_groups: 0,
+        refills: 0,
+    }
+}
+
 /// One policy update on `rollouts` (mu = 1): advantages, the GRPO loss against `reference`,
 /// clipping, AdamW. Returns the updated policy and the step's stats.
 #[allow(clippy::too_many_arguments)]
@@ -167,7 +191,7 @@ pub fn grpo_update<AB: AutodiffBackend>(
 ) -> Result<(LlamaForCausalLM<AB>, GrpoStepStats), TrainError> {
     let n = rollouts.len();
     let t = rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(1).max(1);
-    let ref_logp: Vec<f32> = if cfg.beta > 0.0 { token_logp(reference, rollouts, pad).into_data().convert::<f32>().to_vec().unwrap_or_default() } else { vec![0.0; n * t] };
+    let ref_logp: Vec<f32> = if cfg.beta > 0.0 || cfg.algorithm == Algorithm::Dpo { token_logp(reference, rollouts, pad).into_data().convert::<f32>().to_vec().unwrap_or_default() } else { vec![0.0; n * t] };
     // PPO-style KL in the reward: r_i - beta * sum_t KL(pi_old || pi_ref) estimate.
     let rewards: Vec<f64> = rollouts
         .iter()
@@ -200,6 +224,10 @@ pub fn grpo_update<AB: AutodiffBackend>(
             for (k, a) in process_advantages(&steps, &step_of).into_iter().enumerate() {
                 token_adv[idx[k]] = Some(a);
             }
+        } else if matches!(cfg.algorithm, Algorithm::Rft | Algorithm::OnlineRft) {
+            for &i in &idx {
+                adv[i] = rewards[i]; // coefficient 1 for a correct output, 0 otherwise
+            }
         } else {
             for (k, a) in outcome_advantages(&rs, cfg.scale_by_std).into_iter().enumerate() {
                 adv[idx[k]] = a;
@@ -219,7 +247,24 @@ pub fn grpo_update<AB: AutodiffBackend>(
     let now: Vec<f32> = logp.clone().into_data().convert::<f32>().to_vec().unwrap_or_default();
     let counted: Vec<usize> = (0..n * t).filter(|&q| x.mask[q] > 0.0).collect();
     let mismatch = counted.iter().map(|&q| (now[q] - x.old_logp[q]).abs() as f64).sum::<f64>() / counted.len().max(1) as f64;
-    let (loss, ls): (Tensor<AB, 1>, LossStats) = grpo_loss(logp, &x, cfg);
+    let (loss, ls): (Tensor<AB, 1>, LossStats) = if cfg.algorithm == Algorithm::Dpo {
+        // Pairs: every correct output with every wrong one of the same question.
+        let mut pairs = vec![];
+        for g in 0..groups {
+            let idx: Vec<usize> = (0..n).filter(|&i| rollouts[i].group == g).collect();
+            for &c in idx.iter().filter(|&&i| rollouts[i].reward > 0.5) {
+                pairs.extend(idx.iter().filter(|&&i| rollouts[i].reward <= 0.5).map(|&w| (c, w)));
+            }
+        }
+        if pairs.is_empty() {
+            let mut st = grpo_update_stats_only(rollouts, groups, zero_std, mismatch);
+            st.skipped = true;
+            return Ok((policy, st));
+        }
+        (dpo_loss(logp, &x, &pairs, cfg.dpo_beta), LossStats::default())
+    } else {
+        grpo_loss(logp, &x, cfg)
+    };
     let loss_v: f64 = loss.clone().into_scalar().elem();
     let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
     let mean = rewards.iter().sum::<f64>() / n.max(1) as f64;

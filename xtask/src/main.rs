@@ -37,6 +37,8 @@ enum Command {
     Grpo(train_cmds::GrpoArgs),
     /// Make RL prompts `{"question", "gold"}` from a benchmark-layout file (GSM8K train by default).
     RlPrompts(train_cmds::RlPromptsArgs),
+    /// The paper's unified paradigm on the demo's task: RFT, Online RFT, DPO, GRPO from one SFT model.
+    RlCompare(train_cmds::RlCompareArgs),
     /// Label policy samples for reward-model training: outcome by the grader, steps by rollouts (PRM).
     RmData(train_cmds::RmDataArgs),
     /// Train an outcome or process reward model (scalar head on the decoder) from labelled samples.
@@ -67,6 +69,7 @@ fn main() -> anyhow::Result<()> {
         Command::Train(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, None)),
         Command::Pretrain(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("pretrain"))),
         Command::Sft(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("sft"))),
+        Command::RlCompare(args) => with_backend!(kind, |B, dev| train_cmds::rl_compare::<B>(&args, &dev)),
         Command::RmData(args) => with_backend!(kind, |B, dev| train_cmds::rm_data::<B>(&args, &dev)),
         Command::RmTrain(args) => with_backend!(kind, |B, dev| train_cmds::rm_train::<B>(&args, &dev)),
         Command::SftData(args) => train_cmds::sft_data(&args),

@@ -292,3 +292,45 @@ pub fn rm_train<B: Backend>(args: &RmTrainArgs, device: &B::Device) -> anyhow::R
     println!("reward model -> {} (use it as [grpo] reward_model)", args.out.display());
     Ok(())
 }
+
+#[derive(Args)]
+pub struct RlCompareArgs {
+    /// A finished demo run: its SFT model, RL prompts and held-out problems are used
+    #[arg(long, default_value = "runs/demo")]
+    demo: PathBuf,
+    #[arg(long, default_value = "runs/rl-compare")]
+    out: PathBuf,
+    /// Steps per algorithm
+    #[arg(long, default_value_t = 60)]
+    steps: u64,
+    /// Comma-separated: grpo, online_rft, rft, dpo
+    #[arg(long, default_value = "rft,online_rft,dpo,grpo")]
+    algorithms: String,
+}
+
+pub fn rl_compare<B: Backend>(args: &RlCompareArgs, device: &B::Device) -> anyhow::Result<()> {
+    use dsmath_train::compare::{CompareOptions, compare};
+    let plan = dsmath_train::demo::DemoPlan::parse(&std::fs::read_to_string(args.demo.join("config.toml")).with_context(|| format!("{}: run `cargo xtask demo` first", args.demo.display()))?, None, &args.demo.join("config.toml"))?;
+    let sft = dsmath_train::trainer::latest(&args.demo.join("sft")).with_context(|| format!("{}/sft has no checkpoint", args.demo.display()))?;
+    let algorithms = args
+        .algorithms
+        .split(',')
+        .map(|a| serde_json::from_value(serde_json::Value::String(a.trim().to_string())).with_context(|| format!("algorithm `{a}`: expected grpo, online_rft, rft or dpo")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut base = dsmath_train::grpo_train::GrpoConfig::default();
+    base.grpo.group_size = plan.group_size;
+    base.grpo.prompts_per_step = plan.prompts_per_step;
+    base.grpo.max_new_tokens = plan.max_new_tokens;
+    base.grpo.loss.beta = plan.grpo_beta;
+    base.schedule.peak_lr = plan.grpo_lr;
+    base.train.steps = args.steps;
+    base.train.checkpoint_every = args.steps;
+    base.train.keep_last = 1;
+    let o = CompareOptions { sft, prompts: args.demo.join("data/rl.jsonl"), heldout: args.demo.join("data/heldout.jsonl"), out: args.out.clone(), algorithms, base, progress: true };
+    let rows = compare::<B>(&o, device)?;
+    for r in rows {
+        println!("{:<11} held-out {:>5.1}%  reward {:.3} -> {:.3}", r.algorithm, r.heldout_greedy, r.reward_first, r.reward_last);
+    }
+    println!("report: {}", args.out.join("compare.md").display());
+    Ok(())
+}
