@@ -154,7 +154,7 @@ pub struct DemoArgs {
     /// Run directory (resumes a run left there)
     #[arg(long, default_value = "runs/demo")]
     out: PathBuf,
-    /// The reduced plan of the integration test: every stage and artefact, tiny sizes (~2 min)
+    /// The reduced plan of the integration test: every stage and artefact, tiny sizes (under a minute after the build)
     #[arg(long)]
     quick: bool,
     /// A plan file (TOML `[demo]` table): the fields it gives replace configs/demo.toml's
