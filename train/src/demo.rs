@@ -398,6 +398,7 @@ fn grpo_stage<B: Backend>(plan: &DemoPlan, init: &Path, prompts: &Path, dir: &Pa
         "steps": m.last().map(|v| v["step"].clone()),
         "reward_first_quarter": mean("reward_mean", head), "reward_last_quarter": mean("reward_mean", tail),
         "kl_last": m.last().map(|v| v["kl"].clone()),
+        "entropy_first": m.first().map(|v| v["entropy"].clone()), "entropy_last": m.last().map(|v| v["entropy"].clone()),
         "response_len_last": m.last().map(|v| v["response_len_mean"].clone()),
         "rollout_tokens_per_s": mean("rollout_tokens_per_s", &m),
         "step_seconds": mean("step_seconds", &m),
@@ -512,7 +513,7 @@ fn write_report(out: &Path, s: &DemoSummary) -> Result<(), TrainError> {
         md.push_str(&format!("| seconds | {:.0} |\n\n![{key} loss]({plot})\n\n", s.seconds[key].as_f64().unwrap_or(0.0)));
     }
     md.push_str("## 5. GRPO (§4.1)\n\n| | |\n|---|---|\n");
-    for k in ["steps", "reward_first_quarter", "reward_last_quarter", "kl_last", "response_len_last", "rollout_tokens_per_s", "step_seconds"] {
+    for k in ["steps", "reward_first_quarter", "reward_last_quarter", "kl_last", "entropy_first", "entropy_last", "response_len_last", "rollout_tokens_per_s", "step_seconds"] {
         md.push_str(&format!("| {k} | {} |\n", f(&s.grpo[k])));
     }
     md.push_str(&format!(

@@ -374,6 +374,7 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             clip_low: 0.0,
             clip_high: 0.0,
             grad_norm: 0.0,
+            entropy: 0.0,
             response_len_mean: 0.0,
             response_len_max: 0,
             truncated_share: 0.0,

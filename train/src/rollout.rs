@@ -96,6 +96,12 @@ pub fn explore<B: Backend>(
 /// Log-probs of each rollout's tokens under `model`: `[n, t_max]` (rows padded with 0).
 /// Prompts are left-padded so every completion starts at the same column.
 pub fn token_logp<B: Backend>(model: &LlamaForCausalLM<B>, rollouts: &[Rollout], pad: u32) -> Tensor<B, 2> {
+    token_logp_entropy(model, rollouts, pad).0
+}
+
+/// [`token_logp`] and the entropy of the model's next-token distribution at each of those
+/// positions, both `[n, t_max]`.
+pub fn token_logp_entropy<B: Backend>(model: &LlamaForCausalLM<B>, rollouts: &[Rollout], pad: u32) -> (Tensor<B, 2>, Tensor<B, 2>) {
     let device = model.model.embed_tokens.val().device();
     let p = rollouts.iter().map(|r| r.prompt_ids.len()).max().unwrap_or(1);
     let t = rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(1).max(1);
@@ -112,9 +118,10 @@ pub fn token_logp<B: Backend>(model: &LlamaForCausalLM<B>, rollouts: &[Rollout],
     }
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, p + t]), &device);
     let logits = model.forward_padded(input, &valid); // [n, p + t, V]
-    let logp = log_softmax(logits.narrow(1, p - 1, t), 2); // predicts completion tokens
+    let logp = log_softmax(logits.narrow(1, p - 1, t), 2); // [n, t, V]: predicts completion tokens
+    let entropy = -(logp.clone().exp() * logp.clone()).sum_dim(2).reshape([n, t]); // [n, t]
     let tg = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, t]), &device).reshape([n, t, 1]);
-    logp.gather(2, tg).reshape([n, t])
+    (logp.gather(2, tg).reshape([n, t]), entropy)
 }
 
 /// Metrics of one GRPO step.
@@ -128,6 +135,8 @@ pub struct GrpoStepStats {
     pub clip_low: f64,
     pub clip_high: f64,
     pub grad_norm: f64,
+    /// Mean entropy (nats) of the policy's next-token distribution over the sampled tokens.
+    pub entropy: f64,
     pub response_len_mean: f64,
     pub response_len_max: usize,
     pub truncated_share: f64,
@@ -164,6 +173,7 @@ fn grpo_update_stats_only(rollouts: &[Rollout], groups: usize, zero_std: usize, 
         clip_low: 0.0,
         clip_high: 0.0,
         grad_norm: 0.0,
+        entropy: 0.0,
         response_len_mean: rollouts.iter().map(|r| r.tokens.len()).sum::<usize>() as f64 / n,
         response_len_max: rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(0),
         truncated_share: rollouts.iter().filter(|r| r.truncated).count() as f64 / n,
@@ -243,9 +253,11 @@ pub fn grpo_update<AB: AutodiffBackend>(
             x.mask[i * t + j] = if counts { 1.0 } else { 0.0 };
         }
     }
-    let logp = token_logp(&policy, rollouts, pad);
+    let (logp, entropy) = token_logp_entropy(&policy, rollouts, pad);
     let now: Vec<f32> = logp.clone().into_data().convert::<f32>().to_vec().unwrap_or_default();
+    let ent: Vec<f32> = entropy.into_data().convert::<f32>().to_vec().unwrap_or_default();
     let counted: Vec<usize> = (0..n * t).filter(|&q| x.mask[q] > 0.0).collect();
+    let entropy = counted.iter().map(|&q| ent[q] as f64).sum::<f64>() / counted.len().max(1) as f64;
     let mismatch = counted.iter().map(|&q| (now[q] - x.old_logp[q]).abs() as f64).sum::<f64>() / counted.len().max(1) as f64;
     let (loss, ls): (Tensor<AB, 1>, LossStats) = if cfg.algorithm == Algorithm::Dpo {
         // Pairs: every correct output with every wrong one of the same question.
@@ -278,6 +290,7 @@ pub fn grpo_update<AB: AutodiffBackend>(
         clip_low: ls.clip_low_fraction,
         clip_high: ls.clip_high_fraction,
         grad_norm: 0.0,
+        entropy,
         response_len_mean: rollouts.iter().map(|r| r.tokens.len()).sum::<usize>() as f64 / n.max(1) as f64,
         response_len_max: rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(0),
         truncated_share: rollouts.iter().filter(|r| r.truncated).count() as f64 / n.max(1) as f64,

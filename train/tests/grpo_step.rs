@@ -19,6 +19,7 @@ fn grpo_step_moves_probability_towards_rewarded_outputs() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/llama_mha");
     let dev = Default::default();
     let (ck, tok) = load_model_and_tokenizer::<A>(&dir, &dev).unwrap();
+    let ck_vocab = ck.config.vocab_size;
     let policy = ck.model;
     let reference = policy.valid();
     let prompts: Vec<(Vec<u32>, String)> = ["Janet has 3 apples", "What is 2 + 2?"].iter().map(|p| (tok.encode(p).unwrap(), "x".to_string())).collect();
@@ -42,6 +43,8 @@ fn grpo_step_moves_probability_towards_rewarded_outputs() {
     let (policy, stats) = grpo_update(policy, &reference, &mut opt, &rollouts, 2, &GrpoLossConfig::default(), 1e-3, 1.0, tok.pad_id).unwrap();
     assert!(stats.logp_mismatch < 1e-4, "sampler vs trainer log-probs differ by {}", stats.logp_mismatch);
     assert!(!stats.skipped && stats.grad_norm > 0.0 && stats.kl.abs() < 1e-6, "{stats:?}");
+    // Random weights over a 100+-token vocabulary: next-token entropy well above 1 nat, below log V.
+    assert!(stats.entropy > 1.0 && stats.entropy <= (ck_vocab as f64).ln() + 1e-6, "{stats:?}");
     let after: Vec<f32> = token_logp(&policy.valid(), &rollouts, tok.pad_id).into_data().to_vec().unwrap();
     let t = before.len() / rollouts.len();
     let gain = |want: bool| {
