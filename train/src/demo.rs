@@ -123,6 +123,22 @@ impl DemoPlan {
         Self::parse(QUICK_PLAN, Some(FULL_PLAN), Path::new("configs/demo-quick.toml")).expect("configs/demo-quick.toml is a valid plan")
     }
 
+    /// The GRPO settings of this plan (model and prompts left to the caller).
+    pub fn grpo_config(&self) -> GrpoConfig {
+        let mut cfg = GrpoConfig::default();
+        cfg.grpo.group_size = self.group_size;
+        cfg.grpo.prompts_per_step = self.prompts_per_step;
+        cfg.grpo.max_new_tokens = self.max_new_tokens;
+        cfg.grpo.loss.beta = self.grpo_beta;
+        cfg.grpo.temperature = self.grpo_temperature;
+        cfg.schedule.peak_lr = self.grpo_lr;
+        cfg.train.steps = self.grpo_steps;
+        cfg.train.checkpoint_every = (self.grpo_steps / 4).max(1);
+        cfg.train.keep_last = 1;
+        cfg.train.seed = self.seed;
+        cfg
+    }
+
     pub fn to_toml(&self) -> String {
         let mut t = toml::Table::new();
         t.insert("demo".into(), toml::Value::try_from(self).expect("a plan serialises"));
@@ -375,19 +391,9 @@ fn train_stage<B: Backend>(mut cfg: TrainConfig, stage: &str, plan: &DemoPlan, s
 }
 
 fn grpo_stage<B: Backend>(plan: &DemoPlan, init: &Path, prompts: &Path, dir: &Path, progress: bool, device: &B::Device) -> Result<Value, TrainError> {
-    let mut cfg = GrpoConfig::default();
+    let mut cfg = plan.grpo_config();
     cfg.model.init = Some(init.display().to_string());
     cfg.data.prompts = prompts.display().to_string();
-    cfg.grpo.group_size = plan.group_size;
-    cfg.grpo.prompts_per_step = plan.prompts_per_step;
-    cfg.grpo.max_new_tokens = plan.max_new_tokens;
-    cfg.grpo.loss.beta = plan.grpo_beta;
-    cfg.grpo.temperature = plan.grpo_temperature;
-    cfg.schedule.peak_lr = plan.grpo_lr;
-    cfg.train.steps = plan.grpo_steps;
-    cfg.train.checkpoint_every = (plan.grpo_steps / 4).max(1);
-    cfg.train.keep_last = 1;
-    cfg.train.seed = plan.seed;
     let mut r = GrpoRun::<burn_autodiff::Autodiff<B>>::new(cfg, dir, device)?;
     r.run(None, progress)?;
     let m = read_metrics(&dir.join("metrics.jsonl"));

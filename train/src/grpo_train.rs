@@ -20,7 +20,7 @@ use crate::error::TrainError;
 use crate::grpo::GrpoLossConfig;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::reward_model::{RewardModel, RmSample, RmTrainConfig, rm_optimizer, train_reward_model};
-use crate::rollout::{GrpoStepStats, explore, grpo_update, informative_groups, step_ends};
+use crate::rollout::{GrpoStepStats, explore, grpo_update, informative_groups, stats_without_update, step_ends};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::trainer::{latest, write_checkpoint};
 
@@ -365,24 +365,10 @@ impl<B: AutodiffBackend> GrpoRun<B> {
                 });
             }
         }
-        let mut stats = stats.unwrap_or(GrpoStepStats {
-            reward_mean: 0.0,
-            reward_std: 0.0,
-            zero_std_groups: 1.0,
-            loss: 0.0,
-            kl: 0.0,
-            clip_low: 0.0,
-            clip_high: 0.0,
-            grad_norm: 0.0,
-            entropy: 0.0,
-            response_len_mean: 0.0,
-            response_len_max: 0,
-            truncated_share: 0.0,
-            logp_mismatch: 0.0,
-            failed_rewards: 0,
-            skipped: true,
-            dropped_groups: 0,
-            refills: 0,
+        let mut stats = stats.unwrap_or_else(|| {
+            let mut s = stats_without_update(&rollouts, 1, 1, 0.0);
+            s.skipped = true;
+            s
         });
         stats.failed_rewards = failed;
         stats.dropped_groups = dropped;

@@ -160,8 +160,8 @@ pub fn informative_groups(rollouts: &[Rollout], groups: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Stats of a step that made no update (DPO without a single pair).
-fn grpo_update_stats_only(rollouts: &[Rollout], groups: usize, zero_std: usize, mismatch: f64) -> GrpoStepStats {
+/// Stats of a step that made no update (DPO without a single pair, no informative group).
+pub fn stats_without_update(rollouts: &[Rollout], groups: usize, zero_std: usize, mismatch: f64) -> GrpoStepStats {
     let n = rollouts.len().max(1) as f64;
     let mean = rollouts.iter().map(|r| r.reward).sum::<f64>() / n;
     GrpoStepStats {
@@ -269,7 +269,7 @@ pub fn grpo_update<AB: AutodiffBackend>(
             }
         }
         if pairs.is_empty() {
-            let mut st = grpo_update_stats_only(rollouts, groups, zero_std, mismatch);
+            let mut st = stats_without_update(rollouts, groups, zero_std, mismatch);
             st.skipped = true;
             return Ok((policy, st));
         }

@@ -317,15 +317,9 @@ pub fn rl_compare<B: Backend>(args: &RlCompareArgs, device: &B::Device) -> anyho
         .split(',')
         .map(|a| serde_json::from_value(serde_json::Value::String(a.trim().to_string())).with_context(|| format!("algorithm `{a}`: expected grpo, online_rft, rft or dpo")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut base = dsmath_train::grpo_train::GrpoConfig::default();
-    base.grpo.group_size = plan.group_size;
-    base.grpo.prompts_per_step = plan.prompts_per_step;
-    base.grpo.max_new_tokens = plan.max_new_tokens;
-    base.grpo.loss.beta = plan.grpo_beta;
-    base.schedule.peak_lr = plan.grpo_lr;
+    let mut base = plan.grpo_config();
     base.train.steps = args.steps;
     base.train.checkpoint_every = args.steps;
-    base.train.keep_last = 1;
     let o = CompareOptions { sft, prompts: args.demo.join("data/rl.jsonl"), heldout: args.demo.join("data/heldout.jsonl"), out: args.out.clone(), algorithms, base, progress: true };
     let rows = compare::<B>(&o, device)?;
     for r in rows {
