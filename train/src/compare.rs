@@ -78,14 +78,12 @@ pub fn compare<B: Backend>(o: &CompareOptions, device: &B::Device) -> Result<Vec
         cfg.grpo.loss.algorithm = alg;
         let mut run = GrpoRun::<burn_autodiff::Autodiff<B>>::new(cfg, &dir, device)?;
         run.run(None, o.progress)?;
-        let m: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-        let q = (m.len() / 4).max(1).min(m.len().max(1));
-        let mean = |rs: &[serde_json::Value]| rs.iter().filter_map(|v| v["reward_mean"].as_f64()).sum::<f64>() / rs.len().max(1) as f64;
+        let (reward_first, reward_last) = crate::plots::quarter_means(&crate::plots::read_jsonl(&dir.join("metrics.jsonl")), "reward_mean");
         let row = CompareRow {
             algorithm: name(alg),
             heldout_greedy: heldout_accuracy(&run.policy.valid(), &tok, &o.heldout, mnt)?,
-            reward_first: mean(&m[..q.min(m.len())]),
-            reward_last: mean(&m[m.len().saturating_sub(q)..]),
+            reward_first,
+            reward_last,
             seconds: t0.elapsed().as_secs_f64(),
         };
         dsmath_model::checkpoint::write_atomic(&done, serde_json::to_string_pretty(&row).unwrap_or_default().as_bytes())?;

@@ -31,6 +31,7 @@ use crate::batches::SourceSpec;
 use crate::engine::ModelEngine;
 use crate::error::TrainError;
 use crate::grpo_train::{GrpoConfig, GrpoRun};
+use crate::plots::{mean_of, quarter_means, read_jsonl};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::sft_data::{Template, gsm8k_record};
 use crate::trainer::{TrainConfig, Trainer, latest};
@@ -196,10 +197,6 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TrainError>
     serde_json::from_str(&text).map_err(|e| io(path, e))
 }
 
-fn read_metrics(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
 /// A stage: skipped when `<dir>/_done` exists, else run and marked done with its stats.
 fn stage(out: &Path, name: &str, k: usize, total: usize, progress: bool, body: impl FnOnce(&Path) -> Result<Value, TrainError>) -> Result<(Value, f64), TrainError> {
     let dir = out.join(name);
@@ -327,7 +324,7 @@ fn corpus_stage(opts: &DemoOptions, dir: &Path) -> Result<Value, TrainError> {
         }
     })?;
     let mut report = run.report()?;
-    let iters: Vec<Value> = read_metrics(&dir.join("run/iterate/iterations.jsonl"));
+    let iters: Vec<Value> = read_jsonl(&dir.join("run/iterate/iterations.jsonl"));
     report["last_iteration"] = iters.last().cloned().unwrap_or(Value::Null);
     Ok(report)
 }
@@ -380,12 +377,11 @@ fn train_stage<B: Backend>(mut cfg: TrainConfig, stage: &str, plan: &DemoPlan, s
     cfg.train.seed = plan.seed;
     let mut t = Trainer::<burn_autodiff::Autodiff<B>>::new(cfg, dir, device)?;
     t.run(None, progress)?;
-    let m = read_metrics(&dir.join("metrics.jsonl"));
+    let m = read_jsonl(&dir.join("metrics.jsonl"));
     let (first, last) = (m.first().cloned().unwrap_or_default(), m.last().cloned().unwrap_or_default());
-    let tok_s: Vec<f64> = m.iter().filter_map(|v| v["tokens_per_s"].as_f64()).collect();
     Ok(json!({
         "steps": last["step"], "loss_first": first["loss"], "loss_last": last["loss"],
-        "tokens": last["tokens"], "tokens_per_s": tok_s.iter().sum::<f64>() / tok_s.len().max(1) as f64,
+        "tokens": last["tokens"], "tokens_per_s": mean_of(&m, "tokens_per_s"),
         "parameters": burn::module::Module::num_params(&t.model),
     }))
 }
@@ -396,18 +392,16 @@ fn grpo_stage<B: Backend>(plan: &DemoPlan, init: &Path, prompts: &Path, dir: &Pa
     cfg.data.prompts = prompts.display().to_string();
     let mut r = GrpoRun::<burn_autodiff::Autodiff<B>>::new(cfg, dir, device)?;
     r.run(None, progress)?;
-    let m = read_metrics(&dir.join("metrics.jsonl"));
-    let mean = |k: &str, rows: &[Value]| rows.iter().filter_map(|v| v[k].as_f64()).sum::<f64>() / rows.len().max(1) as f64;
-    let q = (m.len() / 4).max(1);
-    let (head, tail) = (&m[..q.min(m.len())], &m[m.len().saturating_sub(q)..]);
+    let m = read_jsonl(&dir.join("metrics.jsonl"));
+    let (reward_first, reward_last) = quarter_means(&m, "reward_mean");
     Ok(json!({
         "steps": m.last().map(|v| v["step"].clone()),
-        "reward_first_quarter": mean("reward_mean", head), "reward_last_quarter": mean("reward_mean", tail),
+        "reward_first_quarter": reward_first, "reward_last_quarter": reward_last,
         "kl_last": m.last().map(|v| v["kl"].clone()),
         "entropy_first": m.first().map(|v| v["entropy"].clone()), "entropy_last": m.last().map(|v| v["entropy"].clone()),
         "response_len_last": m.last().map(|v| v["response_len_mean"].clone()),
-        "rollout_tokens_per_s": mean("rollout_tokens_per_s", &m),
-        "step_seconds": mean("step_seconds", &m),
+        "rollout_tokens_per_s": mean_of(&m, "rollout_tokens_per_s"),
+        "step_seconds": mean_of(&m, "step_seconds"),
     }))
 }
 

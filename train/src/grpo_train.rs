@@ -22,7 +22,7 @@ use crate::optim::{AdamW, AdamWConfig};
 use crate::reward_model::{RewardModel, RmSample, RmTrainConfig, rm_optimizer, train_reward_model};
 use crate::rollout::{GrpoStepStats, explore, grpo_update, informative_groups, stats_without_update, step_ends};
 use crate::schedule::{Schedule, ScheduleKind};
-use crate::trainer::{latest, write_checkpoint};
+use crate::trainer::{latest, write_checkpoint, write_dir_atomic};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -176,6 +176,21 @@ pub struct GrpoRun<B: AutodiffBackend> {
     device: B::Device,
 }
 
+/// RL prompts: JSONL `{"question", "gold"}` (a numeric gold is taken as its text); a line
+/// without them is an error naming the file and line.
+pub fn read_rl_prompts(path: &Path) -> Result<Vec<(String, String)>, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
+    let mut out = vec![];
+    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(l).map_err(|e| TrainError::Io(path.into(), format!("line {}: {e}", i + 1)))?;
+        let (Some(q), Some(g)) = (v["question"].as_str(), v.get("gold").map(|g| g.as_str().map(String::from).unwrap_or_else(|| g.to_string()))) else {
+            return Err(TrainError::Io(path.into(), format!("line {}: needs `question` and `gold`", i + 1)));
+        };
+        out.push((q.to_string(), g));
+    }
+    Ok(out)
+}
+
 /// The newest `<prefix>-<s>` directory of `out` with `s <= step`.
 fn newest_at(out: &Path, prefix: &str, step: u64) -> Option<PathBuf> {
     std::fs::read_dir(out)
@@ -207,16 +222,11 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         let start = load_model::<B>(resume.as_deref().unwrap_or(&init), device)?;
         let tokenizer_dir = cfg.model.tokenizer.clone().map(PathBuf::from).unwrap_or(init.clone());
         let tok = Tokenizer::from_dir(&tokenizer_dir, &start.config)?;
-        let text = std::fs::read_to_string(&cfg.data.prompts).map_err(|e| TrainError::Io(cfg.data.prompts.clone().into(), e.to_string()))?;
         let mut prompts = vec![];
         let max_prompt = start.config.max_position_embeddings.saturating_sub(cfg.grpo.max_new_tokens).max(1);
         let mut too_long = 0;
-        for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let v: serde_json::Value = serde_json::from_str(l).map_err(|e| TrainError::Io(cfg.data.prompts.clone().into(), format!("line {}: {e}", i + 1)))?;
-            let (Some(q), Some(g)) = (v["question"].as_str(), v.get("gold").map(|g| g.as_str().map(String::from).unwrap_or_else(|| g.to_string()))) else {
-                return Err(TrainError::Io(cfg.data.prompts.clone().into(), format!("line {}: needs `question` and `gold`", i + 1)));
-            };
-            let ids = tok.encode(&dsmath_eval::prompts::instruct(q))?;
+        for (q, g) in read_rl_prompts(Path::new(&cfg.data.prompts))? {
+            let ids = tok.encode(&dsmath_eval::prompts::instruct(&q))?;
             if ids.len() > max_prompt {
                 too_long += 1; // reported, not trained on: it would not fit the context
                 continue;
@@ -384,12 +394,10 @@ impl<B: AutodiffBackend> GrpoRun<B> {
     pub fn next_iteration(&mut self) -> Result<(), TrainError> {
         let s = self.step;
         self.reference = self.policy.valid();
-        let save_dir = |name: &str| -> (PathBuf, PathBuf) { (self.out.join(format!("{name}-{s}.tmp")), self.out.join(format!("{name}-{s}"))) };
-        let (tmp, dir) = save_dir("reference");
-        let _ = std::fs::remove_dir_all(&tmp);
-        dsmath_model::save_model(&tmp, &self.model_cfg, &self.reference, Some(&self.tokenizer_dir), dsmath_model::SaveDtype::F32)?;
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&tmp, &dir).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?;
+        write_dir_atomic(&self.out.join(format!("reference-{s}")), |tmp| {
+            dsmath_model::save_model(tmp, &self.model_cfg, &self.reference, Some(&self.tokenizer_dir), dsmath_model::SaveDtype::F32)?;
+            Ok(())
+        })?;
         if let Some(rm) = self.reward_model.take() {
             let it = self.cfg.grpo.iteration_steps;
             let fresh: Vec<RmSample> = self.rm_samples.iter().filter(|(t, _)| *t + it > s).map(|x| x.1.clone()).collect();
@@ -404,11 +412,8 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             let (ad, _) = RewardModel::<B>::load(&self.rm_dir, &self.device)?;
             let (trained, _) = train_reward_model(ad, &self.tok, &data, &cfg, &mut rm_optimizer())?;
             let trained = trained.valid();
-            let (tmp, dir) = save_dir("reward_model");
-            let _ = std::fs::remove_dir_all(&tmp);
-            trained.save(&tmp, &self.model_cfg, Some(&self.tokenizer_dir))?;
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::rename(&tmp, &dir).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?;
+            let dir = self.out.join(format!("reward_model-{s}"));
+            write_dir_atomic(&dir, |tmp| trained.save(tmp, &self.model_cfg, Some(&self.tokenizer_dir)))?;
             self.reward_model = Some(trained);
             self.rm_dir = dir;
         }
@@ -446,8 +451,7 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             all.push(m);
         }
         bar.finish_and_clear();
-        let rows: Vec<serde_json::Value> =
-            std::fs::read_to_string(&mp).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        let rows = crate::plots::read_jsonl(&mp);
         let pts = |k: &str| rows.iter().filter_map(|v| Some((v["step"].as_f64()?, v[k].as_f64()?))).collect::<Vec<_>>();
         crate::plots::line_chart(&self.out.join("reward.svg"), "GRPO reward", "mean reward", &[("reward", pts("reward_mean"), plotters::style::RGBColor(40, 90, 200))])?;
         crate::plots::line_chart(&self.out.join("kl.svg"), "KL to reference", "k3 KL", &[("kl", pts("kl"), plotters::style::RGBColor(220, 60, 40))])?;

@@ -9,11 +9,24 @@ use serde_json::Value;
 use crate::error::TrainError;
 
 fn read(out: &Path) -> Vec<Value> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    read_jsonl(&out.join("metrics.jsonl"))
+}
+
+/// The JSON objects of a JSONL log (`metrics.jsonl`, `iterations.jsonl`); unreadable lines and a
+/// missing file give nothing.
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// Mean of `key` over `rows`.
+pub fn mean_of(rows: &[Value], key: &str) -> f64 {
+    rows.iter().filter_map(|v| v[key].as_f64()).sum::<f64>() / rows.len().max(1) as f64
+}
+
+/// Mean of `key` over the first and over the last quarter of `rows` (at least one row each).
+pub fn quarter_means(rows: &[Value], key: &str) -> (f64, f64) {
+    let q = (rows.len() / 4).max(1);
+    (mean_of(&rows[..q.min(rows.len())], key), mean_of(&rows[rows.len().saturating_sub(q)..], key))
 }
 
 /// A line chart of named series of (x, y) points.

@@ -160,7 +160,8 @@ pub fn informative_groups(rollouts: &[Rollout], groups: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Stats of a step that made no update (DPO without a single pair, no informative group).
+/// The stats of a step that do not depend on an update (rewards, lengths, truncation, mismatch);
+/// the whole stats of a step that made none (DPO without a pair, no informative group).
 pub fn stats_without_update(rollouts: &[Rollout], groups: usize, zero_std: usize, mismatch: f64) -> GrpoStepStats {
     let n = rollouts.len().max(1) as f64;
     let mean = rollouts.iter().map(|r| r.reward).sum::<f64>() / n;
@@ -278,27 +279,13 @@ pub fn grpo_update<AB: AutodiffBackend>(
         grpo_loss(logp, &x, cfg)
     };
     let loss_v: f64 = loss.clone().into_scalar().elem();
-    let rewards: Vec<f64> = rollouts.iter().map(|r| r.reward).collect();
-    let mean = rewards.iter().sum::<f64>() / n.max(1) as f64;
-    let std = (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n.max(1) as f64).sqrt();
     let mut stats = GrpoStepStats {
-        reward_mean: mean,
-        reward_std: std,
-        zero_std_groups: zero_std as f64 / groups.max(1) as f64,
         loss: loss_v,
         kl: ls.kl,
         clip_low: ls.clip_low_fraction,
         clip_high: ls.clip_high_fraction,
-        grad_norm: 0.0,
         entropy,
-        response_len_mean: rollouts.iter().map(|r| r.tokens.len()).sum::<usize>() as f64 / n.max(1) as f64,
-        response_len_max: rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(0),
-        truncated_share: rollouts.iter().filter(|r| r.truncated).count() as f64 / n.max(1) as f64,
-        logp_mismatch: mismatch,
-        failed_rewards: 0,
-        skipped: false,
-        dropped_groups: 0,
-        refills: 0,
+        ..stats_without_update(rollouts, groups, zero_std, mismatch)
     };
     if !loss_v.is_finite() {
         stats.skipped = true;

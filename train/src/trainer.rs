@@ -181,6 +181,16 @@ pub fn batch_loss<B: burn::tensor::backend::Backend>(model: &LlamaForCausalLM<B>
     causal_lm_loss(logits, input, weight)
 }
 
+/// Make directory `dir` appear whole or not at all: `fill` writes `<dir>.tmp` (cleared first),
+/// which then replaces `dir`.
+pub fn write_dir_atomic(dir: &Path, fill: impl FnOnce(&Path) -> Result<(), TrainError>) -> Result<(), TrainError> {
+    let tmp = PathBuf::from(format!("{}.tmp", dir.display()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    fill(&tmp)?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&tmp, dir).map_err(|e| TrainError::Io(dir.to_path_buf(), e.to_string()))
+}
+
 /// Write `out/step-<step>/` (HF model directory + `optimizer.safetensors` +
 /// `trainer_state.json` from `state`) as `step-<step>.tmp` then a rename, point `latest` at it,
 /// and keep the last `keep_last` checkpoints. Shared by training and GRPO.
@@ -197,14 +207,12 @@ pub fn write_checkpoint<B: burn::tensor::backend::Backend, S: Serialize>(
 ) -> Result<PathBuf, TrainError> {
     let name = format!("step-{step}");
     let dir = out.join(&name);
-    let tmp = out.join(format!("{name}.tmp"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    save_model(&tmp, model_cfg, model, Some(tokenizer_dir), SaveDtype::F32)?;
-    opt.save(&tmp.join("optimizer.safetensors"))?;
-    let st = serde_json::to_string_pretty(state).map_err(|e| TrainError::Backend(e.to_string()))?;
-    std::fs::write(tmp.join("trainer_state.json"), st).map_err(|e| TrainError::Io(tmp.clone(), e.to_string()))?;
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp, &dir).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?;
+    write_dir_atomic(&dir, |tmp| {
+        save_model(tmp, model_cfg, model, Some(tokenizer_dir), SaveDtype::F32)?;
+        opt.save(&tmp.join("optimizer.safetensors"))?;
+        let st = serde_json::to_string_pretty(state).map_err(|e| TrainError::Backend(e.to_string()))?;
+        std::fs::write(tmp.join("trainer_state.json"), st).map_err(|e| TrainError::Io(tmp.to_path_buf(), e.to_string()))
+    })?;
     dsmath_model::checkpoint::write_atomic(&out.join("latest"), name.as_bytes())?;
     // Keep the last K complete checkpoints.
     let mut steps: Vec<u64> = std::fs::read_dir(out)

@@ -9,21 +9,12 @@ use std::path::Path;
 use burn::module::AutodiffModule;
 use burn_autodiff::Autodiff;
 use burn_flex::Flex;
-use dsmath_eval::bench::Benchmark;
-use dsmath_eval::prompts::PromptKind;
-use dsmath_eval::run::{Mode, evaluate};
-use dsmath_model::{LlamaForCausalLM, SamplingParams, Tokenizer};
+use dsmath_model::Tokenizer;
 use dsmath_train::arith::{Split, problems};
+use dsmath_train::compare::heldout_accuracy;
 use dsmath_train::grpo_train::{GrpoConfig, GrpoRun};
 
 type A = Autodiff<Flex>;
-
-fn accuracy(model: &LlamaForCausalLM<Flex>, tok: &Tokenizer, heldout: &Path) -> f64 {
-    let probs = Benchmark::Gsm8k.load(heldout).unwrap();
-    let mut engine = dsmath_train::ModelEngine::new(model, tok, SamplingParams::greedy(48), 400);
-    let run = evaluate(&mut engine, Benchmark::Gsm8k, &probs, PromptKind::Cot, Mode::Greedy, None, 64, &mut |_| {}).unwrap();
-    run.accuracy()
-}
 
 #[test]
 fn grpo_raises_heldout_accuracy_of_the_sft_model_by_15_points() {
@@ -39,7 +30,7 @@ fn grpo_raises_heldout_accuracy_of_the_sft_model_by_15_points() {
     let dev = Default::default();
     let sft = dsmath_model::load_model::<Flex>(&fixture, &dev).unwrap();
     let tok = Tokenizer::from_dir(&fixture, &sft.config).unwrap();
-    let before = accuracy(&sft.model, &tok, &heldout);
+    let before = heldout_accuracy(&sft.model, &tok, &heldout, 48).unwrap();
 
     let mut cfg = GrpoConfig::default();
     cfg.model.init = Some(fixture.display().to_string());
@@ -52,7 +43,7 @@ fn grpo_raises_heldout_accuracy_of_the_sft_model_by_15_points() {
     cfg.train.checkpoint_every = 60;
     let mut run = GrpoRun::<A>::new(cfg, &tmp.path().join("grpo"), &dev).unwrap();
     let m = run.run(None, false).unwrap();
-    let after = accuracy(&run.policy.valid(), &tok, &heldout);
+    let after = heldout_accuracy(&run.policy.valid(), &tok, &heldout, 48).unwrap();
     let r = |s: &[dsmath_train::grpo_train::GrpoMetrics]| s.iter().map(|x| x.stats.reward_mean).sum::<f64>() / s.len() as f64;
     eprintln!("held-out greedy {before:.1}% -> {after:.1}%; reward {:.3} (first 10 steps) -> {:.3} (last 10)", r(&m[..10]), r(&m[50..]));
     assert!(after >= before + 15.0, "GRPO: {before:.1}% -> {after:.1}%");

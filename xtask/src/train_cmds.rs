@@ -218,15 +218,11 @@ pub struct RmDataArgs {
 
 pub fn rm_data<B: Backend>(args: &RmDataArgs, device: &B::Device) -> anyhow::Result<()> {
     let (ck, tok) = dsmath_model::load_model_and_tokenizer::<B>(&args.model, device)?;
-    let text = std::fs::read_to_string(&args.prompts).with_context(|| args.prompts.display().to_string())?;
-    let mut prompts = vec![];
-    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).take(args.limit.unwrap_or(usize::MAX)) {
-        let v: serde_json::Value = serde_json::from_str(l).with_context(|| format!("{}:{}", args.prompts.display(), i + 1))?;
-        let (Some(q), Some(g)) = (v["question"].as_str(), v.get("gold").map(|g| g.as_str().map(String::from).unwrap_or_else(|| g.to_string()))) else {
-            bail!("{}:{}: needs `question` and `gold`", args.prompts.display(), i + 1);
-        };
-        prompts.push((dsmath_eval::prompts::instruct(q), g));
-    }
+    let prompts: Vec<(String, String)> = dsmath_train::grpo_train::read_rl_prompts(&args.prompts)?
+        .into_iter()
+        .take(args.limit.unwrap_or(usize::MAX))
+        .map(|(q, g)| (dsmath_eval::prompts::instruct(&q), g))
+        .collect();
     let params = dsmath_model::SamplingParams { n: 1, temperature: args.temperature, top_p: 1.0, top_k: 0, max_new_tokens: args.max_new_tokens, seed: args.seed, stop: vec![], ignore_eos: false };
     let bar = indicatif::ProgressBar::new(prompts.len() as u64);
     let mut out = String::new();
