@@ -1,5 +1,5 @@
 //! The paper's unified paradigm as an experiment (DeepSeekMath §5.2.1, Figure 5): RFT, Online
-//! RFT, DPO and GRPO trained from one SFT model on the same prompts, with the same sampling
+//! RFT, DPO, PPO (with a value model) and GRPO trained from one SFT model on the same prompts, with the same sampling
 //! budget and steps, then evaluated greedy on the same held-out problems. `cargo xtask
 //! rl-compare` runs it on the demo's arithmetic task; each algorithm's run resumes.
 
@@ -90,7 +90,7 @@ pub fn compare<B: Backend>(o: &CompareOptions, device: &B::Device) -> Result<Vec
         rows.push(row);
     }
     let mut md = format!(
-        "# RL algorithms from one SFT model (DeepSeekMath §5.2.1)\n\nSFT model `{}`; {} steps each, {} questions x {} samples per step, lr {}; held-out: `{}` (greedy).\nRFT and DPO learn from samples of the SFT model, Online RFT and GRPO from the current policy's. Reward: mean over the first / last quarter of the steps (samples of the model that explores).\n\n| algorithm | held-out greedy (%) | reward first quarter | reward last quarter | seconds |\n|---|---|---|---|---|\n",
+        "# RL algorithms from one SFT model (DeepSeekMath §5.2.1)\n\nSFT model `{}`; {} steps each, {} questions x {} samples per step, lr {}; held-out: `{}` (greedy).\nRFT and DPO learn from samples of the SFT model, Online RFT, PPO and GRPO from the current policy's; PPO also trains a value model (the SFT model with a scalar head). Reward: mean over the first / last quarter of the steps (samples of the model that explores).\n\n| algorithm | held-out greedy (%) | reward first quarter | reward last quarter | seconds |\n|---|---|---|---|---|\n",
         o.sft.display(), o.base.train.steps, o.base.grpo.prompts_per_step, o.base.grpo.group_size, o.base.schedule.peak_lr, o.heldout.display()
     );
     for r in &rows {

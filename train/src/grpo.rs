@@ -47,6 +47,10 @@ pub enum Algorithm {
     /// Direct preference optimisation on (correct, wrong) pairs of SFT-model samples of one
     /// question, with the SFT model as reference.
     Dpo,
+    /// PPO (§4.1.1, Eq. 1-2): policy samples; a learned value model (the decoder with a scalar
+    /// head) as baseline, per-token rewards `-beta * KL` plus the outcome reward on the last
+    /// token, GAE advantages, the clipped objective, and a clipped value loss.
+    Ppo,
 }
 
 impl Algorithm {
@@ -78,6 +82,13 @@ pub struct GrpoLossConfig {
     pub scale_by_std: bool,
     /// Overlong masking (DAPO's overlong filtering): outputs cut at `max_new_tokens` get no loss.
     pub mask_truncated: bool,
+    /// PPO: GAE's discount and lambda (OpenRLHF / TRL defaults: 1.0 and 0.95).
+    pub gamma: f64,
+    pub gae_lambda: f64,
+    /// PPO: the value loss clips new values to `old +- value_clip`.
+    pub value_clip: f64,
+    /// PPO: the value model's learning rate as a multiple of the policy's (same schedule).
+    pub critic_lr_scale: f64,
 }
 
 impl Default for GrpoLossConfig {
@@ -95,6 +106,10 @@ impl Default for GrpoLossConfig {
             sequence_ratio: false,
             scale_by_std: true,
             mask_truncated: false,
+            gamma: 1.0,
+            gae_lambda: 0.95,
+            value_clip: 0.2,
+            critic_lr_scale: 2.0,
         }
     }
 }
@@ -134,6 +149,37 @@ pub fn process_advantages(steps: &[Vec<f64>], step_of: &[Vec<usize>]) -> Vec<Vec
             tok.iter().map(|&j| suffix[j.min(norm.len())]).collect()
         })
         .collect()
+}
+
+/// Generalised advantage estimation over one output's tokens (Schulman et al. 2016, as PPO uses
+/// it in §4.1.1): `delta_t = r_t + gamma V_{t+1} - V_t` with `V_T = 0` after the last token,
+/// `A_t = delta_t + gamma lambda A_{t+1}`. Returns the advantages and the value targets
+/// `A_t + V_t`.
+pub fn gae(rewards: &[f64], values: &[f64], gamma: f64, lambda: f64) -> (Vec<f64>, Vec<f64>) {
+    let n = rewards.len();
+    let mut adv = vec![0.0; n];
+    let mut next = 0.0; // A_{t+1}
+    for t in (0..n).rev() {
+        let v_next = if t + 1 < n { values[t + 1] } else { 0.0 };
+        let delta = rewards[t] + gamma * v_next - values[t];
+        next = delta + gamma * lambda * next;
+        adv[t] = next;
+    }
+    let returns = adv.iter().zip(values).map(|(a, v)| a + v).collect();
+    (adv, returns)
+}
+
+/// PPO's value loss (to minimise) from the value model's outputs `values` `[n, t]`: the token mean
+/// over `mask` of `0.5 * max((V - R)^2, (clip(V, V_old - c, V_old + c) - R)^2)`.
+pub fn value_loss<B: Backend>(values: Tensor<B, 2>, old_values: &[f32], returns: &[f32], mask: &[f32], clip: f64) -> Tensor<B, 1> {
+    let [n, t] = values.dims();
+    let device = values.device();
+    let t2 = |v: &[f32]| Tensor::<B, 2>::from_data(TensorData::new(v.to_vec(), [n, t]), &device);
+    let (old, ret, m) = (t2(old_values), t2(returns), t2(mask));
+    let clipped = old.clone() + (values.clone() - old).clamp(-clip, clip);
+    let a = (values - ret.clone()).powf_scalar(2.0);
+    let b = (clipped - ret).powf_scalar(2.0);
+    (a.max_pair(b) * m.clone()).sum().mul_scalar(0.5) / m.sum().clamp_min(1.0)
 }
 
 /// Per-token KL estimate from `log pi` and `log pi_ref`.
@@ -182,6 +228,8 @@ pub fn grpo_loss<B: Backend>(logp: Tensor<B, 2>, x: &LossInputs, cfg: &GrpoLossC
         log_ratio.clone().exp()
     };
     let rft = matches!(cfg.algorithm, Algorithm::Rft | Algorithm::OnlineRft);
+    // PPO has its KL in the per-token rewards.
+    let kl_in_loss = cfg.beta > 0.0 && !cfg.kl_in_reward && !rft && cfg.algorithm != Algorithm::Ppo;
     let surrogate = if rft {
         logp.clone() * adv.clone() // gradient coefficient x grad log pi
     } else {
@@ -190,7 +238,7 @@ pub fn grpo_loss<B: Backend>(logp: Tensor<B, 2>, x: &LossInputs, cfg: &GrpoLossC
     };
     let mut per_token = -surrogate;
     let mut stats = LossStats::default();
-    if cfg.beta > 0.0 && !cfg.kl_in_reward && !rft {
+    if kl_in_loss {
         let d = reference - logp; // log(pi_ref / pi)
         let kl = match cfg.kl {
             KlEstimator::K1 => -d,
@@ -246,6 +294,38 @@ mod tests {
         let s = (1.0f64 / 3.0).sqrt() + 1e-6;
         let (n1, n0) = ((1.0 - 1.0 / 3.0) / s, (0.0 - 1.0 / 3.0) / s);
         assert!((adv[0][0] - (n1 + n0)).abs() < 1e-12 && (adv[0][2] - n0).abs() < 1e-12 && (adv[1][1] - n0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn gae_by_hand() {
+        // Three tokens, rewards (KL penalties and the outcome on the last): -0.1, 0, 1;
+        // values 0.5, 0.6, 0.8; gamma 0.9, lambda 0.5.
+        let (r, v, g, l) = ([-0.1, 0.0, 1.0], [0.5, 0.6, 0.8], 0.9, 0.5);
+        let d2 = 1.0 - 0.8; // last token: V_T = 0
+        let d1 = 0.0 + g * 0.8 - 0.6;
+        let d0 = -0.1 + g * 0.6 - 0.5;
+        let a2 = d2;
+        let a1 = d1 + g * l * a2;
+        let a0 = d0 + g * l * a1;
+        let (adv, ret) = gae(&r, &v, g, l);
+        for (got, want) in adv.iter().zip([a0, a1, a2]) {
+            assert!((got - want).abs() < 1e-12, "{adv:?}");
+        }
+        assert!((ret[0] - (a0 + 0.5)).abs() < 1e-12 && (ret[2] - 1.0).abs() < 1e-12);
+        // lambda = 1, gamma = 1: the advantage is the return-to-go minus the value.
+        let (adv, ret) = gae(&r, &v, 1.0, 1.0);
+        assert!((adv[0] - (0.9 - 0.5)).abs() < 1e-12 && (ret[0] - 0.9).abs() < 1e-12 && (ret[1] - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn value_loss_clips_by_hand() {
+        // V_old 0, returns 1; new values 0.1 (inside the clip: both terms equal), 0.5 (clipped to
+        // 0.2: the larger clipped error counts), -0.5 (clipped to -0.2: the unclipped error is
+        // larger), and a masked token.
+        let values = Tensor::<Flex, 2>::from_data(TensorData::new(vec![0.1f32, 0.5, -0.5, 3.0], [2, 2]), &Default::default());
+        let loss: f32 = value_loss(values, &[0.0; 4], &[1.0; 4], &[1.0, 1.0, 1.0, 0.0], 0.2).into_scalar();
+        let want = 0.5 * (0.9f64.powi(2) + 0.8f64.powi(2) + 1.5f64.powi(2)) / 3.0;
+        assert!((loss as f64 - want).abs() < 1e-6, "{loss} vs {want}");
     }
 
     #[test]

@@ -20,7 +20,8 @@ use crate::error::TrainError;
 use crate::grpo::GrpoLossConfig;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::reward_model::{RewardModel, RmSample, RmTrainConfig, rm_optimizer, train_reward_model};
-use crate::rollout::{GrpoStepStats, explore, grpo_update, informative_groups, stats_without_update, step_ends};
+use crate::grpo::Algorithm;
+use crate::rollout::{Critic, GrpoStepStats, explore, grpo_update, informative_groups, ppo_update, stats_without_update, step_ends};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::trainer::{latest, write_checkpoint, write_dir_atomic};
 
@@ -149,6 +150,8 @@ pub struct GrpoMetrics {
     pub step: u64,
     pub lr: f64,
     pub rollout_tokens_per_s: f64,
+    /// Exploration (sampling and rewards) of the step; the rest of `step_seconds` is the update.
+    pub rollout_seconds: f64,
     pub step_seconds: f64,
     #[serde(flatten)]
     pub stats: GrpoStepStats,
@@ -173,6 +176,8 @@ pub struct GrpoRun<B: AutodiffBackend> {
     rm_samples: Vec<(u64, RmSample)>,
     /// Where the current reward model is stored.
     rm_dir: PathBuf,
+    /// PPO's value model (`algorithm = "ppo"`).
+    pub critic: Option<Critic<B>>,
     device: B::Device,
 }
 
@@ -275,7 +280,13 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             let text: String = rm_samples.iter().map(|x| format!("{}\n", serde_json::to_string(x).unwrap_or_default())).collect();
             dsmath_model::checkpoint::write_atomic(&sp, text.as_bytes())?;
         }
-        Ok(GrpoRun { out: out.to_path_buf(), policy: start.model, reference, tok, model_cfg: start.config, tokenizer_dir, opt, prompts, step, cfg, reward, reward_model, rm_samples, rm_dir, device: device.clone() })
+        // PPO's critic: from the checkpoint we resume, else the SFT model with a zero head.
+        let critic = match (cfg.grpo.loss.algorithm, &resume) {
+            (Algorithm::Ppo, Some(dir)) => Some(Critic { model: RewardModel::load(&dir.join("critic"), device)?.0, opt: AdamW::load(cfg.optim.clone(), &dir.join("critic_optimizer.safetensors"), device)? }),
+            (Algorithm::Ppo, None) => Some(Critic { model: RewardModel::from_policy(load_model::<B>(&init, device)?.model), opt: AdamW::new(cfg.optim.clone()) }),
+            _ => None,
+        };
+        Ok(GrpoRun { out: out.to_path_buf(), policy: start.model, reference, tok, model_cfg: start.config, tokenizer_dir, opt, prompts, step, cfg, reward, reward_model, rm_samples, rm_dir, critic, device: device.clone() })
     }
 
     /// Replace the reward (a reward model, a custom verifier).
@@ -365,13 +376,20 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         let mut stats = None;
         if groups > 0 {
             for _ in 0..g.mu.max(1) {
-                let (p, st) = grpo_update(policy, &self.reference, &mut self.opt, &rollouts, groups, &g.loss, lr, self.cfg.optim.grad_clip, self.tok.pad_id)?;
+                let (p, st) = match self.critic.take() {
+                    Some(critic) => {
+                        let (p, c, st) = ppo_update(policy, critic, &self.reference, &mut self.opt, &rollouts, groups, &g.loss, lr, self.cfg.optim.grad_clip, self.tok.pad_id)?;
+                        self.critic = Some(c);
+                        (p, st)
+                    }
+                    None => grpo_update(policy, &self.reference, &mut self.opt, &rollouts, groups, &g.loss, lr, self.cfg.optim.grad_clip, self.tok.pad_id)?,
+                };
                 policy = p;
                 // Rewards, lengths and the sampler mismatch are the first update's; loss, KL,
                 // clip fractions and grad norm the last one's.
                 stats = Some(match stats {
                     None => st,
-                    Some(first) => GrpoStepStats { loss: st.loss, kl: st.kl, clip_low: st.clip_low, clip_high: st.clip_high, grad_norm: st.grad_norm, skipped: st.skipped, ..first },
+                    Some(first) => GrpoStepStats { loss: st.loss, kl: st.kl, clip_low: st.clip_low, clip_high: st.clip_high, grad_norm: st.grad_norm, skipped: st.skipped, value_loss: st.value_loss, ..first },
                 });
             }
         }
@@ -385,7 +403,7 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         stats.refills = refills;
         self.policy = policy;
         self.step += 1;
-        Ok(GrpoMetrics { stage: "grpo", step: self.step, lr, rollout_tokens_per_s: tokens as f64 / rollout_s.max(1e-9), step_seconds: t0.elapsed().as_secs_f64(), stats })
+        Ok(GrpoMetrics { stage: "grpo", step: self.step, lr, rollout_tokens_per_s: tokens as f64 / rollout_s.max(1e-9), rollout_seconds: rollout_s, step_seconds: t0.elapsed().as_secs_f64(), stats })
     }
 
     /// Algorithm 1's outer loop: pi_ref <- pi_theta (saved as `reference-<step>/`), and the reward
@@ -422,7 +440,14 @@ impl<B: AutodiffBackend> GrpoRun<B> {
 
     fn checkpoint(&self) -> Result<PathBuf, TrainError> {
         let state = GrpoState { step: self.step, config: self.cfg.clone() };
-        write_checkpoint(&self.out, self.step, &self.model_cfg, &self.policy.valid(), &self.tokenizer_dir, &self.opt, &state, self.cfg.train.keep_last)
+        write_checkpoint(&self.out, self.step, &self.model_cfg, &self.policy.valid(), &self.tokenizer_dir, &self.opt, &state, self.cfg.train.keep_last, |tmp| {
+            if let Some(c) = &self.critic {
+                // PPO's value model and its optimizer travel with the policy.
+                c.model.valid().save(&tmp.join("critic"), &self.model_cfg, None)?;
+                c.opt.save(&tmp.join("critic_optimizer.safetensors"))?;
+            }
+            Ok(())
+        })
     }
 
     /// Run to `train.steps` (or `stop_after` more), logging `metrics.jsonl` and plotting rewards.

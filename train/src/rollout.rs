@@ -11,8 +11,9 @@ use dsmath_model::{LlamaForCausalLM, SamplingParams, Tokenizer, generate};
 use serde::Serialize;
 
 use crate::error::TrainError;
-use crate::grpo::{Algorithm, GrpoLossConfig, LossInputs, LossStats, dpo_loss, grpo_loss, kl_value, outcome_advantages, process_advantages};
+use crate::grpo::{Algorithm, GrpoLossConfig, LossInputs, LossStats, dpo_loss, gae, grpo_loss, kl_value, outcome_advantages, process_advantages, value_loss};
 use crate::optim::{AdamW, clip, collect_grads};
+use crate::reward_model::RewardModel;
 
 /// One sampled output.
 #[derive(Debug, Clone)]
@@ -144,6 +145,8 @@ pub struct GrpoStepStats {
     pub logp_mismatch: f64,
     pub failed_rewards: usize,
     pub skipped: bool,
+    /// PPO: the value model's loss on this batch (0 for critic-free algorithms).
+    pub value_loss: f64,
     /// Dynamic sampling: groups explored and dropped (equal rewards), extra exploration rounds.
     pub dropped_groups: usize,
     pub refills: usize,
@@ -181,6 +184,7 @@ pub fn stats_without_update(rollouts: &[Rollout], groups: usize, zero_std: usize
         logp_mismatch: mismatch,
         failed_rewards: 0,
         skipped: false,
+        value_loss: 0.0,
         dropped_groups: 0,
         refills: 0,
     }
@@ -200,10 +204,113 @@ pub fn grpo_update<AB: AutodiffBackend>(
     grad_clip: f64,
     pad: u32,
 ) -> Result<(LlamaForCausalLM<AB>, GrpoStepStats), TrainError> {
+    policy_update(policy, reference, opt, rollouts, groups, cfg, lr, grad_clip, pad, None).map(|u| (u.0, u.1))
+}
+
+/// PPO's value model (the decoder with a scalar head, started from the SFT model with a zero
+/// head) and its optimizer.
+pub struct Critic<AB: AutodiffBackend> {
+    pub model: RewardModel<AB>,
+    pub opt: AdamW<AB::InnerBackend>,
+}
+
+/// The value model's estimate `V(q, o_<t)` for each rollout token `t` (read at the position that
+/// predicts the token, as the policy's log-prob is): `[n, t_max]`, rows padded with the last value.
+pub fn token_values<B: Backend>(critic: &RewardModel<B>, rollouts: &[Rollout], pad: u32) -> Tensor<B, 2> {
+    let device = critic.score.val().device();
+    let rows: Vec<Vec<u32>> = rollouts.iter().map(|r| r.prompt_ids.iter().chain(&r.tokens).copied().collect()).collect();
+    let scores = critic.scores(&rows, pad); // [n, s], right-padded
+    let width = scores.dims()[1];
+    let (n, t) = (rollouts.len(), rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(1).max(1));
+    let idx: Vec<i64> = rollouts.iter().flat_map(|r| (0..t).map(move |j| (r.prompt_ids.len() + j.min(r.tokens.len().saturating_sub(1))).saturating_sub(1).min(width - 1) as i64)).collect();
+    scores.gather(1, Tensor::<B, 2, Int>::from_data(TensorData::new(idx, [n, t]), &device)) // [n, t]
+}
+
+/// One PPO update (§4.1.1): per-token rewards `-beta * KL(pi_old || pi_ref)` with the outcome
+/// reward added on each output's last token, values from the critic before the update, GAE
+/// advantages (whitened over the batch's tokens, as OpenRLHF / TRL do), the clipped policy
+/// objective, then one critic step on the clipped value loss against the GAE returns. Returns
+/// the updated policy and critic and the step's stats (`value_loss` is the critic's loss).
+#[allow(clippy::too_many_arguments)]
+pub fn ppo_update<AB: AutodiffBackend>(
+    policy: LlamaForCausalLM<AB>,
+    mut critic: Critic<AB>,
+    reference: &LlamaForCausalLM<AB::InnerBackend>,
+    opt: &mut AdamW<AB::InnerBackend>,
+    rollouts: &[Rollout],
+    groups: usize,
+    cfg: &GrpoLossConfig,
+    lr: f64,
+    grad_clip: f64,
+    pad: u32,
+) -> Result<(LlamaForCausalLM<AB>, Critic<AB>, GrpoStepStats), TrainError> {
+    use burn::module::AutodiffModule;
+    let old_values: Vec<f32> = token_values(&critic.model.valid(), rollouts, pad).into_data().convert::<f32>().to_vec().unwrap_or_default();
+    let (policy, mut stats, returns, mask) = policy_update(policy, reference, opt, rollouts, groups, cfg, lr, grad_clip, pad, Some(&old_values))?;
+    let loss = value_loss(token_values(&critic.model, rollouts, pad), &old_values, &returns, &mask, cfg.value_clip);
+    let v: f64 = loss.clone().into_scalar().elem();
+    stats.value_loss = v;
+    if v.is_finite() {
+        let (grads, norm) = clip(collect_grads(&critic.model, &loss.backward()), grad_clip);
+        if norm.is_finite() {
+            critic.model = critic.opt.step(critic.model, grads, lr * cfg.critic_lr_scale);
+        }
+    }
+    Ok((policy, critic, stats))
+}
+
+/// PPO's token advantages and value targets for each rollout from `old_values` `[n * t]`:
+/// rewards `-beta * KL` per token (the `cfg.kl` estimator on the sampler's log-probs) plus the
+/// outcome reward on the last token, GAE, then whitening over all response tokens of the batch.
+/// Also returns the mean per-token KL estimate.
+fn ppo_advantages(rollouts: &[Rollout], old_values: &[f32], ref_logp: &[f32], t: usize, cfg: &GrpoLossConfig) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, f64) {
+    let mut advs = vec![];
+    let mut rets = vec![];
+    let mut kl = (0.0, 0usize);
+    for (i, r) in rollouts.iter().enumerate() {
+        let k = r.tokens.len();
+        let kls: Vec<f64> = (0..k).map(|j| if r.old_logp[j].is_finite() { kl_value(r.old_logp[j] as f64, ref_logp[i * t + j] as f64, cfg.kl) } else { 0.0 }).collect();
+        kl.0 += kls.iter().sum::<f64>();
+        kl.1 += k;
+        let mut rw: Vec<f64> = kls.iter().map(|x| -cfg.beta * x).collect();
+        if let Some(last) = rw.last_mut() {
+            *last += r.reward;
+        }
+        let v: Vec<f64> = (0..k).map(|j| old_values[i * t + j] as f64).collect();
+        let (a, ret) = gae(&rw, &v, cfg.gamma, cfg.gae_lambda);
+        advs.push(a);
+        rets.push(ret);
+    }
+    let all: Vec<f64> = advs.iter().flatten().copied().collect();
+    let m = all.len().max(1) as f64;
+    let mean = all.iter().sum::<f64>() / m;
+    let std = (all.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / m).sqrt();
+    for a in advs.iter_mut().flatten() {
+        *a = (*a - mean) / (std + 1e-8);
+    }
+    (advs, rets, kl.0 / kl.1.max(1) as f64)
+}
+
+/// The policy update shared by GRPO, its variants, the RFT / DPO baselines and PPO (when
+/// `old_values` are given: GAE advantages instead of group ones). Also returns PPO's value
+/// targets and the token mask, both `[n * t]`.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn policy_update<AB: AutodiffBackend>(
+    policy: LlamaForCausalLM<AB>,
+    reference: &LlamaForCausalLM<AB::InnerBackend>,
+    opt: &mut AdamW<AB::InnerBackend>,
+    rollouts: &[Rollout],
+    groups: usize,
+    cfg: &GrpoLossConfig,
+    lr: f64,
+    grad_clip: f64,
+    pad: u32,
+    old_values: Option<&[f32]>,
+) -> Result<(LlamaForCausalLM<AB>, GrpoStepStats, Vec<f32>, Vec<f32>), TrainError> {
     let n = rollouts.len();
     let t = rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(1).max(1);
     let ref_logp: Vec<f32> = if cfg.beta > 0.0 || cfg.algorithm == Algorithm::Dpo { token_logp(reference, rollouts, pad).into_data().convert::<f32>().to_vec().unwrap_or_default() } else { vec![0.0; n * t] };
-    // PPO-style KL in the reward: r_i - beta * sum_t KL(pi_old || pi_ref) estimate.
+    // KL in the reward (`kl_in_reward`): r_i - beta * sum_t KL(pi_old || pi_ref) estimate.
     let rewards: Vec<f64> = rollouts
         .iter()
         .enumerate()
@@ -245,6 +352,18 @@ pub fn grpo_update<AB: AutodiffBackend>(
             }
         }
     }
+    let mut returns = vec![0f32; n * t];
+    let mut ppo_kl = 0.0;
+    if let Some(values) = old_values {
+        let (a, ret, kl) = ppo_advantages(rollouts, values, &ref_logp, t, cfg);
+        ppo_kl = kl;
+        for (i, (a, ret)) in a.into_iter().zip(ret).enumerate() {
+            for (j, r) in ret.iter().enumerate() {
+                returns[i * t + j] = *r as f32;
+            }
+            token_adv[i] = Some(a);
+        }
+    }
     let mut x = LossInputs { n, t, old_logp: vec![0.0; n * t], ref_logp, advantages: vec![0.0; n * t], mask: vec![0.0; n * t] };
     for (i, r) in rollouts.iter().enumerate() {
         for j in 0..r.tokens.len() {
@@ -272,7 +391,7 @@ pub fn grpo_update<AB: AutodiffBackend>(
         if pairs.is_empty() {
             let mut st = stats_without_update(rollouts, groups, zero_std, mismatch);
             st.skipped = true;
-            return Ok((policy, st));
+            return Ok((policy, st, returns, x.mask));
         }
         (dpo_loss(logp, &x, &pairs, cfg.dpo_beta), LossStats::default())
     } else {
@@ -281,7 +400,7 @@ pub fn grpo_update<AB: AutodiffBackend>(
     let loss_v: f64 = loss.clone().into_scalar().elem();
     let mut stats = GrpoStepStats {
         loss: loss_v,
-        kl: ls.kl,
+        kl: if old_values.is_some() { ppo_kl } else { ls.kl },
         clip_low: ls.clip_low_fraction,
         clip_high: ls.clip_high_fraction,
         entropy,
@@ -289,17 +408,17 @@ pub fn grpo_update<AB: AutodiffBackend>(
     };
     if !loss_v.is_finite() {
         stats.skipped = true;
-        return Ok((policy, stats));
+        return Ok((policy, stats, returns, x.mask));
     }
     let grads = collect_grads(&policy, &loss.backward());
     let (grads, norm) = clip(grads, grad_clip);
     stats.grad_norm = norm;
     if !norm.is_finite() {
         stats.skipped = true;
-        return Ok((policy, stats));
+        return Ok((policy, stats, returns, x.mask));
     }
     let policy = opt.step(policy, grads, lr);
-    Ok((policy, stats))
+    Ok((policy, stats, returns, x.mask))
 }
 
 use burn::tensor::ElementConversion;

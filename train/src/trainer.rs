@@ -74,6 +74,10 @@ pub struct TrainSection {
     pub seed: u64,
     /// Fault injection for tests and drills: these steps get a NaN loss.
     pub poison_steps: Vec<u64>,
+    /// Gradient checkpointing: activations of memory-bound ops (elementwise, norms, softmax) are
+    /// recomputed in the backward pass instead of kept (burn-autodiff's `BalancedCheckpointing`;
+    /// matmul outputs are still kept). `cargo xtask train` picks the autodiff backend from it.
+    pub gradient_checkpointing: bool,
 }
 
 impl Default for TrainSection {
@@ -90,6 +94,7 @@ impl Default for TrainSection {
             max_bad_steps: 5,
             seed: 0,
             poison_steps: vec![],
+            gradient_checkpointing: false,
         }
     }
 }
@@ -193,7 +198,8 @@ pub fn write_dir_atomic(dir: &Path, fill: impl FnOnce(&Path) -> Result<(), Train
 
 /// Write `out/step-<step>/` (HF model directory + `optimizer.safetensors` +
 /// `trainer_state.json` from `state`) as `step-<step>.tmp` then a rename, point `latest` at it,
-/// and keep the last `keep_last` checkpoints. Shared by training and GRPO.
+/// and keep the last `keep_last` checkpoints. `extra` adds files to the directory before the
+/// rename (PPO's critic). Shared by training and GRPO.
 #[allow(clippy::too_many_arguments)]
 pub fn write_checkpoint<B: burn::tensor::backend::Backend, S: Serialize>(
     out: &Path,
@@ -204,12 +210,14 @@ pub fn write_checkpoint<B: burn::tensor::backend::Backend, S: Serialize>(
     opt: &AdamW<B>,
     state: &S,
     keep_last: usize,
+    extra: impl FnOnce(&Path) -> Result<(), TrainError>,
 ) -> Result<PathBuf, TrainError> {
     let name = format!("step-{step}");
     let dir = out.join(&name);
     write_dir_atomic(&dir, |tmp| {
         save_model(tmp, model_cfg, model, Some(tokenizer_dir), SaveDtype::F32)?;
         opt.save(&tmp.join("optimizer.safetensors"))?;
+        extra(tmp)?;
         let st = serde_json::to_string_pretty(state).map_err(|e| TrainError::Backend(e.to_string()))?;
         std::fs::write(tmp.join("trainer_state.json"), st).map_err(|e| TrainError::Io(tmp.to_path_buf(), e.to_string()))
     })?;
@@ -400,7 +408,7 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Write `step-<N>/` atomically, point `latest` at it, keep the last K.
     pub fn checkpoint(&self) -> Result<PathBuf, TrainError> {
-        write_checkpoint(&self.out, self.state.step, &self.model_cfg, &self.model.valid(), &self.tokenizer_dir, &self.opt, &self.state, self.cfg.train.keep_last)
+        write_checkpoint(&self.out, self.state.step, &self.model_cfg, &self.model.valid(), &self.tokenizer_dir, &self.opt, &self.state, self.cfg.train.keep_last, |_| Ok(()))
     }
 
     /// Train until `train.steps` (or `stop_after` more steps, for tests and drills), logging to

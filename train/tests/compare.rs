@@ -32,14 +32,14 @@ fn every_algorithm_runs_from_one_sft_model_and_is_compared() {
         prompts: rl,
         heldout,
         out: tmp.path().join("cmp"),
-        algorithms: vec![Algorithm::Rft, Algorithm::OnlineRft, Algorithm::Dpo, Algorithm::Grpo],
+        algorithms: vec![Algorithm::Rft, Algorithm::OnlineRft, Algorithm::Dpo, Algorithm::Ppo, Algorithm::Grpo],
         base,
         progress: false,
     };
     let dev = Default::default();
     let rows = compare::<Flex>(&o, &dev).unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r.algorithm.as_str()).collect();
-    assert_eq!(names, ["sft", "rft", "online_rft", "dpo", "grpo"]);
+    assert_eq!(names, ["sft", "rft", "online_rft", "dpo", "ppo", "grpo"]);
     assert!(rows[0].heldout_greedy > 20.0, "the SFT fixture solves some problems: {rows:?}");
     let md = std::fs::read_to_string(tmp.path().join("cmp/compare.md")).unwrap();
     for r in &rows {

@@ -10,7 +10,7 @@ use burn_flex::Flex;
 use dsmath_model::{SamplingParams, load_model_and_tokenizer};
 use dsmath_train::grpo::GrpoLossConfig;
 use dsmath_train::optim::{AdamW, AdamWConfig};
-use dsmath_train::rollout::{explore, grpo_update, informative_groups, token_logp};
+use dsmath_train::rollout::{Critic, explore, grpo_update, informative_groups, ppo_update, token_logp, token_values};
 
 type A = Autodiff<Flex>;
 
@@ -78,4 +78,53 @@ fn grpo_step_moves_probability_towards_rewarded_outputs() {
     rs.iter_mut().filter(|r| r.group == 1).for_each(|r| r.reward = 1.0);
     rs.iter_mut().filter(|r| r.group == 0).enumerate().for_each(|(k, r)| r.reward = (k % 2) as f64);
     assert_eq!(informative_groups(&rs, 2), vec![0]);
+}
+
+/// PPO's critic regresses on the GAE returns: repeated updates on one batch shrink the value loss,
+/// and the values end up tracking the outcome (rewarded outputs' last-token values above the
+/// unrewarded ones'). The values are read where the policy's log-probs are (position p - 1 + t).
+#[test]
+fn ppo_critic_fits_the_returns() {
+    use dsmath_train::grpo::Algorithm;
+    use dsmath_train::reward_model::RewardModel;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/llama_mha");
+    let dev = Default::default();
+    let (ck, tok) = load_model_and_tokenizer::<A>(&dir, &dev).unwrap();
+    let mut policy = ck.model;
+    let reference = policy.valid();
+    let prompts: Vec<(Vec<u32>, String)> = ["Janet has 3 apples", "What is 2 + 2?"].iter().map(|p| (tok.encode(p).unwrap(), "x".to_string())).collect();
+    let params = SamplingParams { temperature: 1.0, max_new_tokens: 6, seed: 11, ignore_eos: true, ..SamplingParams::greedy(6) };
+    let reward = |text: &str, _: &str| if text.contains('e') { 1.0 } else { 0.0 };
+    let (rollouts, _) = explore(&reference, &tok, &prompts, 4, &params, &reward).unwrap();
+    // Values sit at the positions that predict each token: for the first rollout, equal to the
+    // critic's scores on prompt + completion shifted by one.
+    let rm = RewardModel::from_policy(load_model_and_tokenizer::<Flex>(&dir, &dev).unwrap().0.model);
+    let mut rm = rm;
+    rm.score = burn::module::Param::from_tensor(burn::tensor::Tensor::ones([1, ck.config.hidden_size], &dev));
+    let row: Vec<u32> = rollouts[0].prompt_ids.iter().chain(&rollouts[0].tokens).copied().collect();
+    let scores: Vec<f32> = rm.scores(&[row], tok.pad_id).into_data().to_vec().unwrap();
+    let values: Vec<f32> = token_values(&rm, &rollouts[..1], tok.pad_id).into_data().to_vec().unwrap();
+    let p = rollouts[0].prompt_ids.len();
+    for (j, v) in values.iter().enumerate() {
+        assert!((v - scores[p - 1 + j]).abs() < 1e-5, "token {j}: {v} vs {}", scores[p - 1 + j]);
+    }
+    let mut critic = Critic { model: RewardModel::from_policy(load_model_and_tokenizer::<A>(&dir, &dev).unwrap().0.model), opt: AdamW::new(AdamWConfig { weight_decay: 0.0, ..Default::default() }) };
+    let cfg = dsmath_train::grpo::GrpoLossConfig { algorithm: Algorithm::Ppo, critic_lr_scale: 30.0, ..Default::default() };
+    let mut opt = AdamW::new(AdamWConfig { weight_decay: 0.0, ..Default::default() });
+    let mut losses = vec![];
+    for _ in 0..10 {
+        let (p, c, st) = ppo_update(policy, critic, &reference, &mut opt, &rollouts, 2, &cfg, 1e-4, 1.0, tok.pad_id).unwrap();
+        assert!(!st.skipped && st.grad_norm > 0.0, "{st:?}");
+        (policy, critic) = (p, c);
+        losses.push(st.value_loss);
+    }
+    assert!(losses[9] < losses[0] * 0.3, "value loss did not fall: {losses:?}");
+    let v: Vec<f32> = token_values(&critic.model.valid(), &rollouts, tok.pad_id).into_data().to_vec().unwrap();
+    let t = v.len() / rollouts.len();
+    let last = |want: bool| {
+        let xs: Vec<f64> = rollouts.iter().enumerate().filter(|(_, r)| (r.reward > 0.0) == want).map(|(i, r)| v[i * t + r.tokens.len() - 1] as f64).collect();
+        xs.iter().sum::<f64>() / xs.len().max(1) as f64
+    };
+    assert!(rollouts.iter().any(|r| r.reward > 0.0) && rollouts.iter().any(|r| r.reward == 0.0));
+    assert!(last(true) > last(false) + 0.2, "rewarded {} vs not {}", last(true), last(false));
 }

@@ -164,3 +164,27 @@ fn sft_trains_on_responses_only_with_packing() {
     let s = dsmath_model::generate(&ck.model, &tk2, &[ids], &dsmath_model::SamplingParams::greedy(4), None).unwrap();
     assert_eq!(s.len(), 1);
 }
+
+/// Gradient checkpointing (burn-autodiff's `BalancedCheckpointing`, `train.gradient_checkpointing`)
+/// recomputes activations in the backward pass: the same losses, gradient norms and weights as
+/// keeping them.
+#[test]
+fn gradient_checkpointing_gives_the_same_training() {
+    use burn_autodiff::checkpoint::strategy::BalancedCheckpointing;
+    let tmp = tempfile::tempdir().unwrap();
+    let (tok, stem) = setup(tmp.path());
+    let dev = Default::default();
+    let mut c = config(&tok, &stem);
+    c.train.steps = 4;
+    c.train.checkpoint_every = 4;
+    let plain = Trainer::<B>::new(c.clone(), &tmp.path().join("plain"), &dev).unwrap().run(None, false).unwrap();
+    c.train.gradient_checkpointing = true;
+    let ckpt = Trainer::<Autodiff<Flex, BalancedCheckpointing>>::new(c, &tmp.path().join("ckpt"), &dev).unwrap().run(None, false).unwrap();
+    for (x, y) in plain.iter().zip(&ckpt) {
+        assert!((x.loss - y.loss).abs() < 1e-6 && (x.grad_norm - y.grad_norm).abs() < 1e-6 * x.grad_norm.max(1.0), "{x:?} vs {y:?}");
+    }
+    let (wa, wb) = (weights(&tmp.path().join("plain/step-4")), weights(&tmp.path().join("ckpt/step-4")));
+    for ((n, a), (_, b)) in wa.iter().zip(&wb) {
+        assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6), "{n} differs");
+    }
+}

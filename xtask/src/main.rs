@@ -2,10 +2,16 @@
 //! backend and calls the library crates.
 
 mod backend;
+mod bench_cmds;
 mod corpus_cmds;
 mod eval_cmds;
 mod model_cmds;
+mod peak_alloc;
 mod train_cmds;
+
+/// Counts heap bytes so `rl-bench` can report peak memory per phase.
+#[global_allocator]
+static ALLOC: peak_alloc::PeakAlloc = peak_alloc::PeakAlloc;
 
 use clap::{Parser, Subcommand};
 
@@ -37,8 +43,12 @@ enum Command {
     Grpo(train_cmds::GrpoArgs),
     /// Make RL prompts `{"question", "gold"}` from a benchmark-layout file (GSM8K train by default).
     RlPrompts(train_cmds::RlPromptsArgs),
-    /// The paper's unified paradigm on the demo's task: RFT, Online RFT, DPO, GRPO from one SFT model.
+    /// The paper's unified paradigm on the demo's task: RFT, Online RFT, DPO, PPO, GRPO from one SFT model.
     RlCompare(train_cmds::RlCompareArgs),
+    /// GRPO vs PPO (with critic): step time and peak memory from one SFT model in one run; rollout tok/s.
+    RlBench(bench_cmds::RlBenchArgs),
+    /// Training step throughput and peak memory of a preset model (used by scripts/bench_train_vs_torch.py).
+    TrainBench(bench_cmds::TrainBenchArgs),
     /// Label policy samples for reward-model training: outcome by the grader, steps by rollouts (PRM).
     RmData(train_cmds::RmDataArgs),
     /// Train an outcome or process reward model (scalar head on the decoder) from labelled samples.
@@ -70,6 +80,8 @@ fn main() -> anyhow::Result<()> {
         Command::Pretrain(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("pretrain"))),
         Command::Sft(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("sft"))),
         Command::RlCompare(args) => with_backend!(kind, |B, dev| train_cmds::rl_compare::<B>(&args, &dev)),
+        Command::RlBench(args) => with_backend!(kind, |B, dev| bench_cmds::rl_bench::<B>(&args, &dev)),
+        Command::TrainBench(args) => with_backend!(kind, |B, dev| bench_cmds::train_bench::<B>(&args, &dev, kind)),
         Command::RmData(args) => with_backend!(kind, |B, dev| train_cmds::rm_data::<B>(&args, &dev)),
         Command::RmTrain(args) => with_backend!(kind, |B, dev| train_cmds::rm_train::<B>(&args, &dev)),
         Command::SftData(args) => train_cmds::sft_data(&args),

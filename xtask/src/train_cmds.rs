@@ -32,8 +32,15 @@ pub fn train<B: Backend>(args: &TrainArgs, device: &B::Device, want: Option<&str
     if let Some(s) = args.steps {
         cfg.train.steps = s;
     }
-    type AB<B> = burn_autodiff::Autodiff<B>;
-    let mut t = Trainer::<AB<B>>::new(cfg, &args.out, device).with_context(|| format!("run directory {}", args.out.display()))?;
+    if cfg.train.gradient_checkpointing {
+        train_with::<burn_autodiff::Autodiff<B, burn_autodiff::checkpoint::strategy::BalancedCheckpointing>>(cfg, args, device)
+    } else {
+        train_with::<burn_autodiff::Autodiff<B>>(cfg, args, device)
+    }
+}
+
+fn train_with<AB: burn::tensor::backend::AutodiffBackend>(cfg: TrainConfig, args: &TrainArgs, device: &AB::Device) -> anyhow::Result<()> {
+    let mut t = Trainer::<AB>::new(cfg, &args.out, device).with_context(|| format!("run directory {}", args.out.display()))?;
     if t.state.step > 0 {
         eprintln!("resuming {} at step {}", args.out.display(), t.state.step);
     }
@@ -299,8 +306,8 @@ pub struct RlCompareArgs {
     /// Steps per algorithm
     #[arg(long, default_value_t = 60)]
     steps: u64,
-    /// Comma-separated: grpo, online_rft, rft, dpo
-    #[arg(long, default_value = "rft,online_rft,dpo,grpo")]
+    /// Comma-separated: rft, online_rft, dpo, ppo, grpo
+    #[arg(long, default_value = "rft,online_rft,dpo,ppo,grpo")]
     algorithms: String,
 }
 
@@ -311,7 +318,7 @@ pub fn rl_compare<B: Backend>(args: &RlCompareArgs, device: &B::Device) -> anyho
     let algorithms = args
         .algorithms
         .split(',')
-        .map(|a| serde_json::from_value(serde_json::Value::String(a.trim().to_string())).with_context(|| format!("algorithm `{a}`: expected grpo, online_rft, rft or dpo")))
+        .map(|a| serde_json::from_value(serde_json::Value::String(a.trim().to_string())).with_context(|| format!("algorithm `{a}`: expected rft, online_rft, dpo, ppo or grpo")))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut base = plan.grpo_config();
     base.train.steps = args.steps;
