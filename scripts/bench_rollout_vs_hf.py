@@ -7,7 +7,7 @@ item 9). Throughput counts generated tokens up to and including EOS (HF's paddin
 finishes is not counted).
 
     pip install torch transformers safetensors
-    python3 scripts/bench_rollout_vs_hf.py [--threads 2] [--reps 3]
+    python3 scripts/bench_rollout_vs_hf.py [--threads 2] [--reps 3] [--preset bench_25m]
 """
 import argparse
 import json
@@ -54,19 +54,22 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--preset", help="a random model of this preset (bench_25m) with the same tokenizer and prompts")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-    subprocess.run(["cargo", "build", "--release", "-p", "xtask"], cwd=ROOT, check=True, env=env)
+    subprocess.run(["cargo", "build", "--release", "-p", "xtask", "--features", "flex,ndarray"], cwd=ROOT, check=True, env=env)
     exe = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")) + "/release/xtask"
-    res = subprocess.run([exe, "rl-bench", "--rollout-only", "--reps", str(args.reps), "--model", str(MODEL)],
+    preset = ["--preset", args.preset] if args.preset else []
+    model_dir = ROOT / f"runs/bench/rl/model-{args.preset}" if args.preset else MODEL
+    res = subprocess.run([exe, "rl-bench", "--rollout-only", "--reps", str(args.reps), "--model", str(MODEL), *preset],
                          cwd=ROOT, check=True, env=env, capture_output=True, text=True)
     ds = json.loads(res.stdout.strip().splitlines()[-1])
-    model = LlamaForCausalLM.from_pretrained(MODEL, dtype=torch.float32).eval()
+    model = LlamaForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     eos = ds["eos"] if isinstance(ds["eos"], list) else [ds["eos"]]
     hf = hf_rollout(model, ds["prompt_ids"], ds["group"], ds["max_new_tokens"], eos, ds["pad"], args.reps)
     params = sum(p.numel() for p in model.parameters())
-    print(f"\nmodel {MODEL.name} ({params / 1e6:.2f}M params), {len(ds['prompt_ids'])} prompts x {ds['group']} samples, "
+    print(f"\nmodel {model_dir.name} ({params / 1e6:.2f}M params), {len(ds['prompt_ids'])} prompts x {ds['group']} samples, "
           f"<= {ds['max_new_tokens']} new tokens, T=1, {args.reps} timed reps, {args.threads} threads, torch {torch.__version__}")
     for r in (ds, hf):
         print(f"{r['engine']:<16} {r['tokens']:>7} tokens {r['seconds']:>8.3f} s {r['tok_s']:>10.1f} tok/s")

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
 use clap::Args;
 use dsmath_model::{SamplingParams, load_model_and_tokenizer};
@@ -23,6 +22,10 @@ pub struct RlBenchArgs {
     /// SFT model directory (default: the demo's SFT model, shipped as the GRPO test's fixture)
     #[arg(long, default_value = "train/tests/fixtures/arith_sft")]
     model: PathBuf,
+    /// Instead of `--model`'s weights, a random model of this preset (bench_25m, small) with its
+    /// tokenizer: the same shapes of work at a size where the critic's memory shows
+    #[arg(long)]
+    preset: Option<String>,
     /// Questions per step
     #[arg(long, default_value_t = 8)]
     prompts: usize,
@@ -60,8 +63,26 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
     let lines: String = probs.iter().map(|p| format!("{}\n", json!({"question": p.question, "gold": p.gold}))).collect();
     std::fs::write(&prompts_path, lines).with_context(|| format!("{}", prompts_path.display()))?;
 
+    let model_dir = match &args.preset {
+        None => args.model.clone(),
+        Some(p) => {
+            let (_, tok) = load_model_and_tokenizer::<B>(&args.model, device)?;
+            let vocab = tok.inner.get_vocab_size(true);
+            let mut cfg = match p.as_str() {
+                "bench_25m" => dsmath_model::LlamaConfig::bench_25m(vocab),
+                "small" => dsmath_model::LlamaConfig::small(vocab),
+                other => anyhow::bail!("unknown preset `{other}`"),
+            };
+            let base = dsmath_model::load_model::<B>(&args.model, device)?.config;
+            (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id) = (base.bos_token_id.clone(), base.eos_token_id.clone(), base.pad_token_id.clone());
+            let dir = args.out.join(format!("model-{p}"));
+            let m = dsmath_model::init_model::<B>(&cfg, 0, device)?;
+            dsmath_model::save_model(&dir, &cfg, &m, Some(&args.model), dsmath_model::SaveDtype::F32)?;
+            dir
+        }
+    };
     if args.rollout_only {
-        let (ck, tok) = load_model_and_tokenizer::<B>(&args.model, device)?;
+        let (ck, tok) = load_model_and_tokenizer::<B>(&model_dir, device)?;
         let ids: Vec<Vec<u32>> = probs[..args.prompts].iter().map(|p| tok.encode(&dsmath_eval::prompts::instruct(&p.question))).collect::<Result<_, _>>()?;
         let params = SamplingParams { n: args.group, temperature: 1.0, top_p: 1.0, top_k: 0, max_new_tokens: args.max_new_tokens, seed: 1, stop: vec![], ignore_eos: false };
         let mut runs = vec![];
@@ -87,7 +108,7 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
         let dir = args.out.join(alg.trim());
         let _ = std::fs::remove_dir_all(&dir);
         let mut cfg = GrpoConfig::default();
-        cfg.model.init = Some(args.model.display().to_string());
+        cfg.model.init = Some(model_dir.display().to_string());
         cfg.data.prompts = prompts_path.display().to_string();
         cfg.grpo.group_size = args.group;
         cfg.grpo.prompts_per_step = args.prompts;
@@ -105,7 +126,8 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
             m.push(run.step_once()?);
         }
         let peak = peak_alloc::peak();
-        let _ = run.policy.valid();
+        // What stays between steps: policy, reference, critic, optimizer states.
+        let state = peak_alloc::live();
         drop(run);
         let timed = &m[1..];
         let row = json!({
@@ -116,28 +138,30 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
             "rollout_tok_s": median(timed.iter().map(|x| x.rollout_tokens_per_s).collect()),
             "response_len": timed.iter().map(|x| x.stats.response_len_mean).sum::<f64>() / timed.len().max(1) as f64,
             "models_mib": (loaded.saturating_sub(before)) as f64 / (1 << 20) as f64,
+            "state_mib": (state.saturating_sub(before)) as f64 / (1 << 20) as f64,
             "peak_mib": (peak.saturating_sub(before)) as f64 / (1 << 20) as f64,
         });
         eprintln!("{row}");
         rows.push(row);
     }
-    println!("\n{} questions x {} samples, {} new tokens max, {} timed steps (median), {threads} threads; heap above the pre-run baseline", args.prompts, args.group, args.max_new_tokens, args.steps);
-    println!("{:<6} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}", "alg", "step s", "rollout s", "update s", "rollout t/s", "models MiB", "peak MiB");
+    println!("\nmodel {}: {} questions x {} samples, {} new tokens max, {} timed steps (median), {threads} threads; heap above the pre-run baseline", model_dir.display(), args.prompts, args.group, args.max_new_tokens, args.steps);
+    println!("{:<6} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12} {:>12}", "alg", "step s", "rollout s", "update s", "rollout t/s", "models MiB", "state MiB", "peak MiB");
     for r in &rows {
         println!(
-            "{:<6} {:>10.3} {:>10.3} {:>10.3} {:>12.1} {:>12.1} {:>12.1}",
+            "{:<6} {:>10.3} {:>10.3} {:>10.3} {:>12.1} {:>12.1} {:>12.1} {:>12.1}",
             r["algorithm"].as_str().unwrap_or(""),
             r["step_s"].as_f64().unwrap_or(0.0),
             r["rollout_s"].as_f64().unwrap_or(0.0),
             r["update_s"].as_f64().unwrap_or(0.0),
             r["rollout_tok_s"].as_f64().unwrap_or(0.0),
             r["models_mib"].as_f64().unwrap_or(0.0),
+            r["state_mib"].as_f64().unwrap_or(0.0),
             r["peak_mib"].as_f64().unwrap_or(0.0)
         );
     }
     if rows.len() == 2 {
         let f = |k: &str| rows[1][k].as_f64().unwrap_or(0.0) / rows[0][k].as_f64().unwrap_or(1.0).max(1e-12);
-        println!("{} / {}: step time {:.2}x, update time {:.2}x, peak heap {:.2}x", rows[1]["algorithm"], rows[0]["algorithm"], f("step_s"), f("update_s"), f("peak_mib"));
+        println!("{} / {}: step time {:.2}x, update time {:.2}x, state between steps {:.2}x, peak heap {:.2}x", rows[1]["algorithm"], rows[0]["algorithm"], f("step_s"), f("update_s"), f("state_mib"), f("peak_mib"));
     }
     println!("{}", json!({"rows": rows}));
     Ok(())
