@@ -355,6 +355,19 @@ impl LlamaConfig {
         cfg
     }
 
+    /// A ~1.1B-parameter LLaMA with TinyLlama-1.1B's shapes (22 layers, width 2048, SwiGLU 5632,
+    /// 32 heads, 4 KV heads): the GPU throughput check (`scripts/device_check.sh`).
+    pub fn llama_1b(vocab_size: usize) -> Self {
+        let mut cfg = Self::tiny(vocab_size);
+        cfg.hidden_size = 2048;
+        cfg.intermediate_size = 5632;
+        cfg.num_hidden_layers = 22;
+        cfg.num_attention_heads = 32;
+        cfg.num_key_value_heads = Some(4);
+        cfg.max_position_embeddings = 4096;
+        cfg
+    }
+
     /// A ~25M-parameter LLaMA used by the CPU benchmarks.
     pub fn bench_25m(vocab_size: usize) -> Self {
         let mut cfg = Self::tiny(vocab_size);

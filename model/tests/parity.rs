@@ -245,3 +245,5 @@ parity_tests!(flex, burn_flex::Flex);
 parity_tests!(ndarray, burn_ndarray::NdArray<f32>);
 #[cfg(feature = "test-wgpu")]
 parity_tests!(wgpu, burn_wgpu::Wgpu);
+#[cfg(feature = "test-cuda")]
+parity_tests!(cuda, burn_cuda::Cuda);

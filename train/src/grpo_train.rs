@@ -152,6 +152,8 @@ pub struct GrpoMetrics {
     pub rollout_tokens_per_s: f64,
     /// Exploration (sampling and rewards) of the step; the rest of `step_seconds` is the update.
     pub rollout_seconds: f64,
+    /// Completion tokens trained on per second of update (all `mu` updates; PPO's critic included).
+    pub train_tokens_per_s: f64,
     pub step_seconds: f64,
     #[serde(flatten)]
     pub stats: GrpoStepStats,
@@ -403,7 +405,12 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         stats.refills = refills;
         self.policy = policy;
         self.step += 1;
-        Ok(GrpoMetrics { stage: "grpo", step: self.step, lr, rollout_tokens_per_s: tokens as f64 / rollout_s.max(1e-9), rollout_seconds: rollout_s, step_seconds: t0.elapsed().as_secs_f64(), stats })
+        Ok(GrpoMetrics { stage: "grpo", step: self.step, lr, rollout_tokens_per_s: tokens as f64 / rollout_s.max(1e-9),
+            rollout_seconds: rollout_s,
+            train_tokens_per_s: (tokens * g.mu.max(1)) as f64 / (t0.elapsed().as_secs_f64() - rollout_s).max(1e-9),
+            step_seconds: t0.elapsed().as_secs_f64(),
+            stats,
+        })
     }
 
     /// Algorithm 1's outer loop: pi_ref <- pi_theta (saved as `reference-<step>/`), and the reward

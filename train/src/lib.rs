@@ -10,6 +10,7 @@ pub mod grpo;
 pub mod grpo_train;
 pub mod error;
 pub mod optim;
+pub mod parallel;
 pub mod plots;
 pub mod reward_model;
 pub mod rollout;

@@ -78,6 +78,9 @@ pub struct TrainSection {
     /// recomputed in the backward pass instead of kept (burn-autodiff's `BalancedCheckpointing`;
     /// matmul outputs are still kept). `cargo xtask train` picks the autodiff backend from it.
     pub gradient_checkpointing: bool,
+    /// Data parallel (`crate::parallel`): replicas on this many devices (GPUs 0..N; threads on
+    /// a CPU backend). `batch_size / micro_batch` must be a multiple of it.
+    pub devices: usize,
 }
 
 impl Default for TrainSection {
@@ -95,6 +98,7 @@ impl Default for TrainSection {
             seed: 0,
             poison_steps: vec![],
             gradient_checkpointing: false,
+            devices: 1,
         }
     }
 }
@@ -122,6 +126,9 @@ impl TrainConfig {
         let t = &self.train;
         if t.micro_batch == 0 || t.batch_size == 0 || t.batch_size % t.micro_batch != 0 {
             return Err(format!("train.batch_size ({}) must be a positive multiple of train.micro_batch ({})", t.batch_size, t.micro_batch));
+        }
+        if t.devices == 0 || (t.batch_size / t.micro_batch) % t.devices != 0 {
+            return Err(format!("train.devices ({}) must divide the micro-batches per step (batch_size / micro_batch = {})", t.devices, t.batch_size / t.micro_batch));
         }
         match t.stage.as_str() {
             "pretrain" if self.data.sources.is_empty() => Err("pretrain needs [[data.sources]]".into()),
@@ -246,6 +253,8 @@ pub struct Trainer<B: AutodiffBackend> {
     heldout: Option<Vec<Batch>>,
     pub state: TrainerState,
     device: B::Device,
+    /// Data parallel: this replica's rank among `world` (`crate::parallel`).
+    peer: Option<crate::parallel::Peer>,
 }
 
 /// The newest complete checkpoint of a run directory (`latest` names it).
@@ -276,7 +285,8 @@ impl<B: AutodiffBackend> Trainer<B> {
                     "tiny" => LlamaConfig::tiny(vocab),
                     "small" => LlamaConfig::small(vocab),
                     "bench_25m" => LlamaConfig::bench_25m(vocab),
-                    p => return Err(TrainError::Config(out.join("config.toml"), format!("unknown preset `{p}` (tiny, small, bench_25m)"))),
+                    "llama_1b" => LlamaConfig::llama_1b(vocab),
+                    p => return Err(TrainError::Config(out.join("config.toml"), format!("unknown preset `{p}` (tiny, small, bench_25m, llama_1b)"))),
                 };
                 mc.max_position_embeddings = mc.max_position_embeddings.max(cfg.train.seq_len);
                 if let Some(eos) = raw.token_to_id(dsmath_data::shards::EOS) {
@@ -326,7 +336,19 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         let text = toml::to_string_pretty(&cfg).map_err(|e| TrainError::Backend(e.to_string()))?;
         std::fs::write(out.join("config.toml"), text).map_err(|e| TrainError::Io(out.join("config.toml"), e.to_string()))?;
-        Ok(Trainer { cfg, out: out.to_path_buf(), model, model_cfg, tokenizer_dir, opt, data, heldout, state, device: device.clone() })
+        Ok(Trainer { cfg, out: out.to_path_buf(), model, model_cfg, tokenizer_dir, opt, data, heldout, state, device: device.clone(), peer: None })
+    }
+
+    /// Make this trainer one replica of a data-parallel group (`crate::parallel`): it runs
+    /// micro-batches `rank, rank + world, ...` of each step and sums gradients over the group;
+    /// only rank 0 writes metrics, checkpoints and plots.
+    pub fn with_peer(mut self, peer: crate::parallel::Peer) -> Self {
+        self.peer = Some(peer);
+        self
+    }
+
+    fn writes(&self) -> bool {
+        self.peer.is_none_or(|p| p.rank == 0)
     }
 
     /// Mean held-out loss (no gradients).
@@ -352,7 +374,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         let total_w = batch.target_weight().max(1.0);
         let mut grads = vec![];
         let mut loss_sum = 0.0;
-        for k in 0..t.batch_size / t.micro_batch {
+        let mine = |k: usize| self.peer.is_none_or(|p| k % p.world == p.rank);
+        for k in (0..t.batch_size / t.micro_batch).filter(|&k| mine(k)) {
             let mb = batch.rows(k * t.micro_batch, t.micro_batch);
             let share = mb.target_weight() / total_w;
             if share == 0.0 {
@@ -366,6 +389,9 @@ impl<B: AutodiffBackend> Trainer<B> {
             loss_sum += v;
             let g = loss.backward();
             accumulate(&mut grads, collect_grads(&self.model, &g));
+        }
+        if let Some(p) = self.peer {
+            (grads, loss_sum) = crate::parallel::all_reduce_grads(p, &self.model, grads, loss_sum, &self.device)?;
         }
         let lr = self.cfg.schedule.lr(step, t.steps);
         let (grads, norm) = clip(grads, self.cfg.optim.grad_clip);
@@ -422,20 +448,27 @@ impl<B: AutodiffBackend> Trainer<B> {
         );
         bar.set_position(self.state.step);
         let mpath = self.out.join("metrics.jsonl");
-        let mut mf = std::fs::OpenOptions::new().create(true).append(true).open(&mpath).map_err(|e| TrainError::Io(mpath.clone(), e.to_string()))?;
+        let mut mf = match self.writes() {
+            true => Some(std::fs::OpenOptions::new().create(true).append(true).open(&mpath).map_err(|e| TrainError::Io(mpath.clone(), e.to_string()))?),
+            false => None,
+        };
         let mut all = vec![];
         while self.state.step < until {
             let m = self.step(Instant::now())?;
-            writeln!(mf, "{}", serde_json::to_string(&m).unwrap_or_default()).map_err(|e| TrainError::Io(mpath.clone(), e.to_string()))?;
+            if let Some(mf) = mf.as_mut() {
+                writeln!(mf, "{}", serde_json::to_string(&m).unwrap_or_default()).map_err(|e| TrainError::Io(mpath.clone(), e.to_string()))?;
+            }
             bar.set_position(self.state.step);
             bar.set_message(format!("loss {:.4} lr {:.2e}", m.loss, m.lr));
             all.push(m);
-            if (t.checkpoint_every > 0 && self.state.step % t.checkpoint_every == 0) || self.state.step == t.steps {
+            if self.writes() && ((t.checkpoint_every > 0 && self.state.step % t.checkpoint_every == 0) || self.state.step == t.steps) {
                 self.checkpoint()?;
             }
         }
         bar.finish_and_clear();
-        crate::plots::training_curves(&self.out)?;
+        if self.writes() {
+            crate::plots::training_curves(&self.out)?;
+        }
         Ok(all)
     }
 }

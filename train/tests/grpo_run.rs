@@ -37,7 +37,7 @@ fn grpo_run_logs_checkpoints_and_resumes_exactly() {
     let dev = Default::default();
     let a = GrpoRun::<A>::new(config(&prompts), &tmp.path().join("a"), &dev).unwrap().run(None, false).unwrap();
     assert_eq!(a.len(), 3);
-    assert!(a.iter().all(|m| m.stats.logp_mismatch < 1e-4 && m.stats.response_len_max <= 6 && m.rollout_tokens_per_s > 0.0));
+    assert!(a.iter().all(|m| m.stats.logp_mismatch < 1e-4 && m.stats.response_len_max <= 6 && m.rollout_tokens_per_s > 0.0 && m.train_tokens_per_s > 0.0 && m.rollout_seconds < m.step_seconds));
     GrpoRun::<A>::new(config(&prompts), &tmp.path().join("b"), &dev).unwrap().run(Some(2), false).unwrap();
     let mut r = GrpoRun::<A>::new(config(&prompts), &tmp.path().join("b"), &dev).unwrap();
     assert_eq!(r.step, 2);

@@ -188,3 +188,34 @@ fn gradient_checkpointing_gives_the_same_training() {
         assert!(a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6), "{n} differs");
     }
 }
+
+/// Data parallel over burn-collective on the CPU: two peers (threads sharing the flex device),
+/// each running half of every step's micro-batches, all-reduce their gradients and make the same
+/// update as one device running the whole batch: same losses, gradient norms and weights. Only
+/// rank 0 writes (one metrics line per step).
+#[test]
+fn two_data_parallel_peers_equal_one_device() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (tok, stem) = setup(tmp.path());
+    let dev = Default::default();
+    let mut c = config(&tok, &stem);
+    c.train.steps = 3;
+    c.train.checkpoint_every = 3;
+    c.train.micro_batch = 1; // 4 micro-batches per step: 2 per peer
+    let one = Trainer::<B>::new(c.clone(), &tmp.path().join("one"), &dev).unwrap().run(None, false).unwrap();
+    let two = dsmath_train::parallel::train_data_parallel::<B>(c.clone(), &tmp.path().join("two"), vec![Default::default(); 2], None, false).unwrap();
+    assert_eq!(two.len(), 3);
+    for (x, y) in one.iter().zip(&two) {
+        assert!((x.loss - y.loss).abs() < 1e-6 * x.loss.abs() && (x.grad_norm - y.grad_norm).abs() < 1e-5 * x.grad_norm, "{x:?} vs {y:?}");
+    }
+    let (wa, wb) = (weights(&tmp.path().join("one/step-3")), weights(&tmp.path().join("two/step-3")));
+    for ((n, a), (_, b)) in wa.iter().zip(&wb) {
+        let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(d < 1e-6, "{n} differs by {d}");
+    }
+    assert_eq!(std::fs::read_to_string(tmp.path().join("two/metrics.jsonl")).unwrap().lines().count(), 3);
+    // Micro-batches that do not split over the devices are refused.
+    c.train.micro_batch = 4;
+    let e = dsmath_train::parallel::train_data_parallel::<B>(c, &tmp.path().join("bad"), vec![Default::default(); 2], None, false).unwrap_err();
+    assert!(e.to_string().contains("do not split over 2 devices"), "{e}");
+}

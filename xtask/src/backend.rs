@@ -13,6 +13,9 @@ pub enum BackendKind {
     Wgpu,
     /// burn-cuda: NVIDIA GPUs
     Cuda,
+    /// burn-cuda with bf16 as the float type: weights, activations, gradients and AdamW moments
+    /// in bf16 (no f32 master copy)
+    CudaBf16,
 }
 
 impl BackendKind {
@@ -30,6 +33,7 @@ impl BackendKind {
         }
         if cfg!(feature = "cuda") {
             v.push(BackendKind::Cuda);
+            v.push(BackendKind::CudaBf16);
         }
         v
     }
@@ -41,7 +45,7 @@ impl BackendKind {
             Some(b) if compiled.contains(&b) => Ok(b),
             Some(b) => anyhow::bail!(
                 "backend {b:?} is not compiled into this binary (compiled: {compiled:?}); rebuild with `--features {}`",
-                format!("{b:?}").to_lowercase()
+                if b == BackendKind::CudaBf16 { "cuda".to_string() } else { format!("{b:?}").to_lowercase() }
             ),
             None => compiled.first().copied().ok_or_else(|| anyhow::anyhow!("no backend compiled in")),
         }
@@ -78,7 +82,54 @@ macro_rules! with_backend {
                 let $dev: burn::tensor::Device<$B> = Default::default();
                 $body
             }
+            #[cfg(feature = "cuda")]
+            $crate::backend::BackendKind::CudaBf16 => {
+                type $B = burn_cuda::Cuda<half::bf16>;
+                let $dev: burn::tensor::Device<$B> = Default::default();
+                $body
+            }
             other => anyhow::bail!("backend {other:?} is not compiled in"),
         }
     }};
+}
+
+/// The devices of a data-parallel run (`train.devices = N`): GPUs 0..N, or N peers sharing the
+/// CPU (threads) on the CPU backends.
+pub trait DeviceList: burn::tensor::backend::Backend {
+    fn devices(n: usize) -> Vec<Self::Device>;
+}
+
+#[cfg(feature = "flex")]
+impl DeviceList for burn_flex::Flex {
+    fn devices(n: usize) -> Vec<Self::Device> {
+        vec![Default::default(); n]
+    }
+}
+
+#[cfg(feature = "ndarray")]
+impl DeviceList for burn_ndarray::NdArray<f32> {
+    fn devices(n: usize) -> Vec<Self::Device> {
+        vec![Default::default(); n]
+    }
+}
+
+#[cfg(feature = "wgpu")]
+impl DeviceList for burn_wgpu::Wgpu {
+    fn devices(n: usize) -> Vec<Self::Device> {
+        if n <= 1 { vec![Default::default()] } else { (0..n).map(burn_wgpu::WgpuDevice::DiscreteGpu).collect() }
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl DeviceList for burn_cuda::Cuda {
+    fn devices(n: usize) -> Vec<Self::Device> {
+        (0..n.max(1)).map(|index| burn_cuda::CudaDevice { index }).collect()
+    }
+}
+
+#[cfg(feature = "cuda")]
+impl DeviceList for burn_cuda::Cuda<half::bf16> {
+    fn devices(n: usize) -> Vec<Self::Device> {
+        (0..n.max(1)).map(|index| burn_cuda::CudaDevice { index }).collect()
+    }
 }

@@ -169,7 +169,7 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
 
 #[derive(Args)]
 pub struct TrainBenchArgs {
-    /// Model preset (random weights): bench_25m, small, tiny
+    /// Model preset (random weights): bench_25m, llama_1b, small, tiny
     #[arg(long, default_value = "bench_25m")]
     preset: String,
     #[arg(long, default_value_t = 8192)]
@@ -182,6 +182,9 @@ pub struct TrainBenchArgs {
     /// Timed steps, after one warm-up step
     #[arg(long, default_value_t = 3)]
     steps: usize,
+    /// Peak FLOP/s of the device (e.g. 989e12 for an H100/H200 in bf16): adds MFU to the output
+    #[arg(long)]
+    peak_flops: Option<f64>,
     /// Recompute memory-bound activations in the backward pass (`train.gradient_checkpointing`)
     #[arg(long)]
     checkpointing: bool,
@@ -212,6 +215,7 @@ fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenc
     use dsmath_train::trainer::batch_loss;
     let cfg = match args.preset.as_str() {
         "bench_25m" => LlamaConfig::bench_25m(args.vocab),
+        "llama_1b" => LlamaConfig::llama_1b(args.vocab),
         "small" => LlamaConfig::small(args.vocab),
         "tiny" => LlamaConfig::tiny(args.vocab),
         other => anyhow::bail!("unknown preset `{other}`"),
@@ -281,6 +285,7 @@ fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenc
         "matmul_gflops": matmul_gflops,
         "peak_heap_mib": peak_alloc::peak().saturating_sub(before) as f64 / (1 << 20) as f64,
         "peak_rss_mib": vm_hwm_mib(),
+        "mfu": args.peak_flops.map(|p| flops_per_token * tokens / step_s / p),
     });
     println!("{r}");
     Ok(())

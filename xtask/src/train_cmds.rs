@@ -22,7 +22,7 @@ pub struct TrainArgs {
     steps: Option<u64>,
 }
 
-pub fn train<B: Backend>(args: &TrainArgs, device: &B::Device, want: Option<&str>) -> anyhow::Result<()> {
+pub fn train<B: crate::backend::DeviceList>(args: &TrainArgs, device: &B::Device, want: Option<&str>) -> anyhow::Result<()> {
     let mut cfg = TrainConfig::from_file(&args.config)?;
     if let Some(w) = want
         && cfg.train.stage != w
@@ -32,23 +32,30 @@ pub fn train<B: Backend>(args: &TrainArgs, device: &B::Device, want: Option<&str
     if let Some(s) = args.steps {
         cfg.train.steps = s;
     }
+    let devices = if cfg.train.devices > 1 { B::devices(cfg.train.devices) } else { vec![device.clone()] };
     if cfg.train.gradient_checkpointing {
-        train_with::<burn_autodiff::Autodiff<B, burn_autodiff::checkpoint::strategy::BalancedCheckpointing>>(cfg, args, device)
+        train_with::<burn_autodiff::Autodiff<B, burn_autodiff::checkpoint::strategy::BalancedCheckpointing>>(cfg, args, devices)
     } else {
-        train_with::<burn_autodiff::Autodiff<B>>(cfg, args, device)
+        train_with::<burn_autodiff::Autodiff<B>>(cfg, args, devices)
     }
 }
 
-fn train_with<AB: burn::tensor::backend::AutodiffBackend>(cfg: TrainConfig, args: &TrainArgs, device: &AB::Device) -> anyhow::Result<()> {
-    let mut t = Trainer::<AB>::new(cfg, &args.out, device).with_context(|| format!("run directory {}", args.out.display()))?;
-    if t.state.step > 0 {
-        eprintln!("resuming {} at step {}", args.out.display(), t.state.step);
-    }
-    let m = t.run(None, true)?;
+fn train_with<AB: burn::tensor::backend::AutodiffBackend>(cfg: TrainConfig, args: &TrainArgs, devices: Vec<AB::Device>) -> anyhow::Result<()> {
+    let stage = cfg.train.stage.clone();
+    let m = if devices.len() > 1 {
+        eprintln!("data parallel over {} devices", devices.len());
+        dsmath_train::parallel::train_data_parallel::<AB>(cfg, &args.out, devices, None, true)?
+    } else {
+        let mut t = Trainer::<AB>::new(cfg, &args.out, &devices[0]).with_context(|| format!("run directory {}", args.out.display()))?;
+        if t.state.step > 0 {
+            eprintln!("resuming {} at step {}", args.out.display(), t.state.step);
+        }
+        t.run(None, true)?
+    };
     if let (Some(first), Some(last)) = (m.first(), m.last()) {
         println!(
             "{}: steps {}..{}, loss {:.4} -> {:.4}{}, {:.0} tok/s",
-            t.cfg.train.stage,
+            stage,
             first.step,
             last.step,
             first.loss,

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# GPU check for a session that is lent an NVIDIA machine (Training issue, item 9). One command,
+# under 10 minutes, logs in one folder ($1, default $OUT/device-check or runs/device-check):
+#   1. build xtask with --features cuda (release; also what the tests below link against)
+#   2. the HF parity tests on burn-cuda (logits, left padding, loss, generation, masks)
+#   3. a 2-3 minute bf16 training run of a ~1.1B LLaMA (TinyLlama shapes), tokens/s and MFU
+#      against the GPU's bf16 dense peak (PEAK_FLOPS, default 989e12: H100 / H200 SXM)
+#   4. with more than one GPU: data parallel over 2 GPUs (burn-collective all-reduce) gives the
+#      same losses as one GPU on the same batches
+# Each phase has its own time limit and its own log; summary.txt says what passed.
+set -u
+cd "$(dirname "$0")/.."
+LOG=${1:-${OUT:-runs}/device-check}
+mkdir -p "$LOG"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+PEAK_FLOPS=${PEAK_FLOPS:-989e12}
+S="$LOG/summary.txt"
+: > "$S"
+phase() { # name, limit (s), command...
+  local name=$1 limit=$2; shift 2
+  local t0=$(date +%s)
+  timeout "$limit" bash -c "$*" > "$LOG/$name.log" 2>&1
+  local rc=$?
+  echo "$name: rc=$rc ($(( $(date +%s) - t0 )) s)" | tee -a "$S"
+  return $rc
+}
+{ nvidia-smi; nvidia-smi -L; nproc; free -g; } > "$LOG/machine.txt" 2>&1
+NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+echo "gpus: $NGPU" | tee -a "$S"
+
+phase build 330 "cargo build --release -p xtask --features cuda" || { echo "build failed: see $LOG/build.log" | tee -a "$S"; exit 1; }
+phase parity 150 "cargo test --release -p dsmath-model --features test-cuda --test parity -- cuda:: --test-threads 1"
+grep -E '^test |test result' "$LOG/parity.log" >> "$S" 2>/dev/null
+X=$CARGO_TARGET_DIR/release/xtask
+# ~1.1B parameters (vocab 32000), batch 4 x 1024 tokens, bf16 throughout; ~40 timed steps.
+phase train_bf16 170 "$X --backend cuda-bf16 train-bench --preset llama_1b --vocab 32000 --batch 4 --seq-len 1024 --steps 40 --peak-flops $PEAK_FLOPS"
+tail -1 "$LOG/train_bf16.log" >> "$S"
+if [ "$NGPU" -gt 1 ]; then
+  "$X" sft-data --out "$LOG/dp_sft.jsonl" --limit 256 > "$LOG/dp_data.log" 2>&1
+  for n in 1 2; do
+    cat > "$LOG/dp$n.toml" <<TOML
+[model]
+preset = "small"
+tokenizer = "train/tests/fixtures/arith_sft"
+[data]
+sft = ["$LOG/dp_sft.jsonl"]
+[train]
+stage = "sft"
+steps = 5
+batch_size = 8
+micro_batch = 2
+seq_len = 128
+checkpoint_every = 5
+eval_every = 0
+devices = $n
+TOML
+    phase "dp_$n" 90 "$X --backend cuda train --config $LOG/dp$n.toml --out $LOG/dp-$n"
+  done
+  python3 - "$LOG" <<'PY' | tee -a "$S"
+import json, sys
+d = sys.argv[1]
+a = [json.loads(l)["loss"] for l in open(f"{d}/dp-1/metrics.jsonl")]
+b = [json.loads(l)["loss"] for l in open(f"{d}/dp-2/metrics.jsonl")]
+diff = max(abs(x - y) / abs(x) for x, y in zip(a, b))
+ok = diff < 1e-4 and len(a) == len(b) == 5
+print(f"data parallel, 2 GPUs vs 1: losses {a} vs {b}, max rel diff {diff:.2e}: {'OK' if ok else 'MISMATCH'}")
+PY
+fi
+echo "logs: $LOG" | tee -a "$S"
