@@ -39,22 +39,16 @@ pub struct RmSample {
 }
 
 /// Token ids of prompt + response, and the index of the last token of each step of the
-/// response (steps end after each `delimiter`; the final step at the last token).
+/// response. The prompt and the response are encoded separately (as a GRPO rollout holds them)
+/// and the steps are found on the response's tokens by [`crate::rollout::step_ends`], the same
+/// function GRPO's process rewards use, so a PRM is trained and queried at the same positions.
 pub fn encode_steps(tok: &Tokenizer, prompt: &str, response: &str, delimiter: &str) -> Result<(Vec<u32>, Vec<usize>), TrainError> {
     let mut ids = tok.encode(prompt)?;
-    let mut ends = vec![];
-    let parts: Vec<&str> = if delimiter.is_empty() { vec![response] } else { response.split_inclusive(delimiter).collect() };
-    for part in parts {
-        let piece = tok.encode(part)?;
-        if piece.is_empty() {
-            continue;
-        }
-        ids.extend(piece);
-        ends.push(ids.len() - 1);
-    }
-    if ends.is_empty() {
-        ends.push(ids.len().saturating_sub(1));
-    }
+    let resp = tok.encode(response)?;
+    let (_, ends) = crate::rollout::step_ends(tok, &resp, delimiter);
+    let p = ids.len();
+    ids.extend(resp);
+    let ends: Vec<usize> = if ends.is_empty() { vec![ids.len().saturating_sub(1)] } else { ends.iter().map(|e| p + e).collect() };
     Ok((ids, ends))
 }
 
@@ -292,22 +286,22 @@ pub fn label_samples<B: Backend>(
         let (prompt, gold) = &prompts[s.prompt];
         let label = if correct(&s.text, gold) { 1.0 } else { 0.0 };
         let step_labels = if prm_rollouts > 0 {
-            let steps: Vec<&str> = if delimiter.is_empty() { vec![s.text.as_str()] } else { s.text.split_inclusive(delimiter).collect() };
+            // Steps on the sampled tokens, as GRPO's process rewards and `encode_steps` find them.
+            let (_, ends) = crate::rollout::step_ends(tok, &s.tokens, delimiter);
             let mut labels = vec![];
-            let mut prefix = String::new();
-            for (j, st) in steps.iter().enumerate() {
-                prefix.push_str(st);
-                if j + 1 == steps.len() {
-                    labels.push(label); // the last step's label is the outcome's
+            for (j, &e) in ends.iter().enumerate() {
+                if j + 1 == ends.len() {
                     break;
                 }
-                let ctx = tok.encode(&format!("{prompt}{prefix}"))?;
+                let ctx: Vec<u32> = ids[s.prompt].iter().chain(&s.tokens[..=e]).copied().collect();
+                let prefix = tok.decode(&s.tokens[..=e])?;
                 let mut q = params.clone();
                 q.n = prm_rollouts;
                 q.seed = params.seed.wrapping_add(1 + j as u64);
                 let conts = dsmath_model::generate(model, tok, &[ctx], &q, None)?;
                 labels.push(if conts.iter().any(|c| correct(&format!("{prefix}{}", c.text), gold)) { 1.0 } else { 0.0 });
             }
+            labels.push(label); // the last step's label is the outcome's
             Some(labels)
         } else {
             None

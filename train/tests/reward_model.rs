@@ -80,6 +80,13 @@ fn prm_learns_step_labels_and_drives_process_advantages() {
     let rm = rm.valid();
     let enc: Vec<(Vec<u32>, Vec<usize>)> = samples.iter().map(|s| encode_steps(&tok, &s.prompt, &s.response, "\n").unwrap()).collect();
     assert!(enc.iter().all(|e| e.1.len() == 2));
+    // Training positions are GRPO's: prompt and completion encoded apart, steps by `step_ends`.
+    for (s, (ids, ends)) in samples.iter().zip(&enc) {
+        let (p, r) = (tok.encode(&s.prompt).unwrap(), tok.encode(&s.response).unwrap());
+        assert_eq!(ids, &p.iter().chain(&r).copied().collect::<Vec<u32>>());
+        let (_, want) = dsmath_train::rollout::step_ends(&tok, &r, "\n");
+        assert_eq!(ends, &want.iter().map(|e| p.len() + e).collect::<Vec<usize>>());
+    }
     let sc = rm.score_at(&enc.iter().map(|e| e.0.clone()).collect::<Vec<_>>(), &enc.iter().map(|e| e.1.clone()).collect::<Vec<_>>(), tok.pad_id);
     for (s, x) in samples.iter().zip(&sc) {
         let want = s.step_labels.as_ref().unwrap()[1];
@@ -115,4 +122,32 @@ fn prm_learns_step_labels_and_drives_process_advantages() {
     let last = |i: usize| *adv[i].last().unwrap();
     assert!(last(0) > last(1), "right output's final step {} vs wrong {}", last(0), last(1));
     assert!(first(0) > first(1) && first(1) > last(1), "{adv:?}");
+}
+
+/// Math-Shepherd labelling on the demo's SFT model: one step label per step that `encode_steps`
+/// finds (the steps GRPO scores), the last equal to the outcome label; and a labelled sample
+/// trains a PRM without being dropped for a step-count mismatch.
+#[test]
+fn math_shepherd_labels_match_the_training_steps() {
+    use dsmath_train::arith::{Split, problems};
+    let dev = Default::default();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arith_sft");
+    let (ck, tok) = load_model_and_tokenizer::<Flex>(&dir, &dev).unwrap();
+    let prompts: Vec<(String, String)> = problems(5, 3, Split::Train).into_iter().map(|p| (dsmath_eval::prompts::instruct(&p.question), p.gold)).collect();
+    let params = dsmath_model::SamplingParams { temperature: 1.0, max_new_tokens: 48, seed: 3, ..dsmath_model::SamplingParams::greedy(48) };
+    let samples = dsmath_train::reward_model::label_samples(&ck.model, &tok, &prompts, 2, 2, "\n", &params).unwrap();
+    assert_eq!(samples.len(), 6);
+    let mut multi = 0;
+    for s in &samples {
+        let labels = s.step_labels.as_ref().unwrap();
+        let (_, ends) = encode_steps(&tok, &s.prompt, &s.response, "\n").unwrap();
+        assert_eq!(labels.len(), ends.len(), "{:?}", s.response);
+        assert_eq!(labels.last(), s.label.as_ref());
+        multi += (labels.len() > 1) as usize;
+    }
+    assert!(multi > 0, "the model's solutions have several lines");
+    let (ad, _) = load_model_and_tokenizer::<A>(&dir, &dev).unwrap();
+    let cfg = RmTrainConfig { process: true, epochs: 1, ..Default::default() };
+    let (_, stats) = train_reward_model(RewardModel::from_policy(ad.model), &tok, &samples, &cfg, &mut rm_optimizer()).unwrap();
+    assert_eq!(stats[0].samples, 6, "{stats:?}");
 }
