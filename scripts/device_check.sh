@@ -1,15 +1,32 @@
 #!/usr/bin/env bash
 # GPU check for a session that is lent an NVIDIA machine (Training issue, item 9). One command,
 # under 10 minutes, logs in one folder ($1, default $OUT/device-check or runs/device-check):
-#   1. build xtask with --features cuda (release; also what the tests below link against)
+#   1. build xtask with --features cuda (release) and the CUDA parity test binary
 #   2. the HF parity tests on burn-cuda (logits, left padding, loss, generation, masks)
 #   3. a 2-3 minute bf16 training run of a ~1.1B LLaMA (TinyLlama shapes), tokens/s and MFU
-#      against the GPU's bf16 dense peak (PEAK_FLOPS, default 989e12: H100 / H200 SXM)
+#      against the GPU's bf16 dense peak (PEAK_FLOPS, default 989e12: H100 / H200 SXM datasheet)
 #   4. with more than one GPU: data parallel over 2 GPUs (burn-collective all-reduce) gives the
 #      same losses as one GPU on the same batches
 # Each phase has its own time limit and its own log; summary.txt says what passed.
+#
+# A machine without a Rust toolchain or crates.io (the lent H200s have neither) runs binaries
+# built beforehand on an x86-64 Linux machine that has them:
+#   scripts/device_check.sh --prepare gpu-bin      # here: builds and copies xtask + the parity test
+#   DSMATH_BIN_DIR=gpu-bin scripts/device_check.sh  # there (carry gpu-bin with the tree)
 set -u
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--prepare" ]; then
+  D=${2:?usage: device_check.sh --prepare DIR}
+  mkdir -p "$D"
+  export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+  cargo build --release -p xtask --features cuda || exit 1
+  cargo test --release --no-run -p dsmath-model --features test-cuda --test parity || exit 1
+  cp "$CARGO_TARGET_DIR/release/xtask" "$D/xtask"
+  cp "$(ls -t "$CARGO_TARGET_DIR"/release/deps/parity-* | grep -v '\.d$' | head -1)" "$D/parity"
+  strip "$D/xtask" "$D/parity" 2>/dev/null
+  ls -la "$D"
+  exit 0
+fi
 LOG=${1:-${OUT:-runs}/device-check}
 mkdir -p "$LOG"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -28,22 +45,32 @@ phase() { # name, limit (s), command...
 NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 echo "gpus: $NGPU" | tee -a "$S"
 
-phase build 330 "cargo build --release -p xtask --features cuda" || { echo "build failed: see $LOG/build.log" | tee -a "$S"; exit 1; }
-phase parity 150 "cargo test --release -p dsmath-model --features test-cuda --test parity -- cuda:: --test-threads 1"
+if [ -n "${DSMATH_BIN_DIR:-}" ]; then
+  X=$DSMATH_BIN_DIR/xtask
+  PARITY=$DSMATH_BIN_DIR/parity
+  echo "prebuilt binaries from $DSMATH_BIN_DIR" | tee -a "$S"
+else
+  phase build 420 "cargo build --release -p xtask --features cuda && cargo test --release --no-run -p dsmath-model --features test-cuda --test parity" \
+    || { echo "build failed: see $LOG/build.log" | tee -a "$S"; exit 1; }
+  X=$CARGO_TARGET_DIR/release/xtask
+  PARITY=$(ls -t "$CARGO_TARGET_DIR"/release/deps/parity-* | grep -v '\.d$' | head -1)
+fi
+# The parity test reads its fixtures relative to the crate (model/tests/fixtures).
+phase parity 150 "cd model && $PARITY cuda:: --test-threads 1"
 grep -E '^test |test result' "$LOG/parity.log" >> "$S" 2>/dev/null
-X=$CARGO_TARGET_DIR/release/xtask
 # ~1.1B parameters (vocab 32000), batch 4 x 1024 tokens, bf16 throughout; ~40 timed steps.
 phase train_bf16 170 "$X --backend cuda-bf16 train-bench --preset llama_1b --vocab 32000 --batch 4 --seq-len 1024 --steps 40 --peak-flops $PEAK_FLOPS"
 tail -1 "$LOG/train_bf16.log" >> "$S"
 if [ "$NGPU" -gt 1 ]; then
-  "$X" sft-data --out "$LOG/dp_sft.jsonl" --limit 256 > "$LOG/dp_data.log" 2>&1
+  W=$(mktemp -d)  # run directories stay out of the log folder
+  "$X" sft-data --out "$W/dp_sft.jsonl" --limit 256 > "$W/dp_data.log" 2>&1
   for n in 1 2; do
-    cat > "$LOG/dp$n.toml" <<TOML
+    cat > "$W/dp$n.toml" <<TOML
 [model]
 preset = "small"
 tokenizer = "train/tests/fixtures/arith_sft"
 [data]
-sft = ["$LOG/dp_sft.jsonl"]
+sft = ["$W/dp_sft.jsonl"]
 [train]
 stage = "sft"
 steps = 5
@@ -54,9 +81,9 @@ checkpoint_every = 5
 eval_every = 0
 devices = $n
 TOML
-    phase "dp_$n" 90 "$X --backend cuda train --config $LOG/dp$n.toml --out $LOG/dp-$n"
+    phase "dp_$n" 90 "$X --backend cuda train --config $W/dp$n.toml --out $W/dp-$n"
   done
-  python3 - "$LOG" <<'PY' | tee -a "$S"
+  python3 - "$W" <<'PY' | tee -a "$S"
 import json, sys
 d = sys.argv[1]
 a = [json.loads(l)["loss"] for l in open(f"{d}/dp-1/metrics.jsonl")]
