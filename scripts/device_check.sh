@@ -3,7 +3,7 @@
 # under 10 minutes, logs in one folder ($1, default $OUT/device-check or runs/device-check):
 #   1. build xtask with --features cuda (release) and the CUDA parity test binary
 #   2. the HF parity tests on burn-cuda (logits, left padding, loss, generation, masks)
-#   3. a 2-3 minute bf16 training run of a ~1.1B LLaMA (TinyLlama shapes), tokens/s and MFU
+#   3. a 2-3 minute bf16 mixed-precision training run of a ~1.1B LLaMA (TinyLlama shapes), tokens/s and MFU
 #      against the GPU's bf16 dense peak (PEAK_FLOPS, default 989e12: H100 / H200 SXM datasheet)
 #   4. with more than one GPU: data parallel over 2 GPUs (burn-collective all-reduce) gives the
 #      same losses as one GPU on the same batches
@@ -58,8 +58,9 @@ fi
 # The parity test reads its fixtures relative to the crate (model/tests/fixtures).
 phase parity 150 "cd model && $PARITY cuda:: --test-threads 1"
 grep -E '^test |test result' "$LOG/parity.log" >> "$S" 2>/dev/null
-# ~1.1B parameters (vocab 32000), batch 4 x 1024 tokens, bf16 throughout; ~40 timed steps.
-phase train_bf16 170 "$X --backend cuda-bf16 train-bench --preset llama_1b --vocab 32000 --batch 4 --seq-len 1024 --steps 40 --peak-flops $PEAK_FLOPS"
+# ~1.1B parameters (vocab 32000), batch 4 x 1024 tokens, bf16 mixed precision (f32 master weights
+# and AdamW, `train.dtype = "bf16"`); ~40 timed steps.
+phase train_bf16 170 "$X --backend cuda train-bench --preset llama_1b --vocab 32000 --batch 4 --seq-len 1024 --steps 40 --dtype bf16 --peak-flops $PEAK_FLOPS"
 tail -1 "$LOG/train_bf16.log" >> "$S"
 if [ "$NGPU" -gt 1 ]; then
   W=$(mktemp -d)  # run directories stay out of the log folder

@@ -6,7 +6,7 @@ use burn::module::{Module, Param};
 use burn::tensor::activation::silu;
 use burn::tensor::module::{attention, embedding};
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Bool, DType, Int, Tensor, TensorData, backend::Backend};
 
 use crate::config::{LlamaConfig, Rope};
 use crate::weights::{Init, WeightSource};
@@ -46,8 +46,13 @@ pub struct RmsNorm<B: Backend> {
 
 impl<B: Backend> RmsNorm<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        // As HF: the statistics in f32 whatever the activations' dtype (bf16 training).
+        let dtype = x.dtype();
+        let x = if dtype == DType::F32 { x } else { x.cast(DType::F32) };
         let rms = (x.clone().square().mean_dim(2) + self.eps).sqrt(); // [b, s, 1]
-        (x / rms) * self.weight.val().unsqueeze::<3>()
+        let normed = x / rms;
+        let normed = if dtype == DType::F32 { normed } else { normed.cast(dtype) };
+        normed * self.weight.val().unsqueeze::<3>()
     }
 }
 
@@ -218,6 +223,9 @@ impl<B: Backend> LlamaForCausalLM<B> {
     ) -> Tensor<B, 3> {
         let (cos, sin) = self.rope_tables(positions);
         let mut x = embedding(self.model.embed_tokens.val(), input_ids); // [b, s, d]
+        // Reduced-precision weights (bf16 training): the rotary tables follow the activations.
+        let dtype = x.dtype();
+        let (cos, sin) = if dtype == DType::F32 { (cos, sin) } else { (cos.cast(dtype), sin.cast(dtype)) };
         for (i, layer) in self.model.layers.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.layers[i]);
             let attn = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, mask.clone(), slot);

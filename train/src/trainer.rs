@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
 use dsmath_model::{LlamaConfig, LlamaForCausalLM, SaveDtype, causal_lm_loss, init_model, load_model, save_model};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -81,6 +81,10 @@ pub struct TrainSection {
     /// Data parallel (`crate::parallel`): replicas on this many devices (GPUs 0..N; threads on
     /// a CPU backend). `batch_size / micro_batch` must be a multiple of it.
     pub devices: usize,
+    /// Compute dtype: `f32`, or mixed precision `bf16` / `f16`: every step runs forward and
+    /// backward on a reduced-precision cast of the f32 master weights (norm statistics and the
+    /// loss in f32), and the gradients, clipping and AdamW stay f32.
+    pub dtype: String,
 }
 
 impl Default for TrainSection {
@@ -99,6 +103,7 @@ impl Default for TrainSection {
             poison_steps: vec![],
             gradient_checkpointing: false,
             devices: 1,
+            dtype: "f32".into(),
         }
     }
 }
@@ -126,6 +131,9 @@ impl TrainConfig {
         let t = &self.train;
         if t.micro_batch == 0 || t.batch_size == 0 || t.batch_size % t.micro_batch != 0 {
             return Err(format!("train.batch_size ({}) must be a positive multiple of train.micro_batch ({})", t.batch_size, t.micro_batch));
+        }
+        if compute_dtype(&t.dtype).is_err() {
+            return Err(format!("train.dtype `{}`: expected f32, bf16 or f16", t.dtype));
         }
         if t.devices == 0 || (t.batch_size / t.micro_batch) % t.devices != 0 {
             return Err(format!("train.devices ({}) must divide the micro-batches per step (batch_size / micro_batch = {})", t.devices, t.batch_size / t.micro_batch));
@@ -179,6 +187,35 @@ fn rss_mb() -> f64 {
         .map_or(0.0, |pages| pages * 4096.0 / (1 << 20) as f64)
 }
 
+/// `train.dtype` as a Burn dtype (`None` for f32: no cast).
+pub fn compute_dtype(name: &str) -> Result<Option<DType>, ()> {
+    match name {
+        "f32" | "" => Ok(None),
+        "bf16" => Ok(Some(DType::BF16)),
+        "f16" => Ok(Some(DType::F16)),
+        _ => Err(()),
+    }
+}
+
+/// Mixed precision: the model with every weight cast to `dtype`, a differentiable view of the f32
+/// master weights (the cast's backward hands f32 gradients to them).
+struct CastParams(DType);
+
+impl<B: burn::tensor::backend::Backend> burn::module::ModuleMapper<B> for CastParams {
+    fn map_float<const D: usize>(&mut self, param: burn::module::Param<Tensor<B, D>>) -> burn::module::Param<Tensor<B, D>> {
+        let dtype = self.0;
+        param.map(|t| t.cast(dtype))
+    }
+}
+
+/// `model` for the forward pass in `dtype` (unchanged for f32).
+pub fn in_dtype<B: burn::tensor::backend::Backend>(model: &LlamaForCausalLM<B>, dtype: Option<DType>) -> LlamaForCausalLM<B> {
+    match dtype {
+        None => model.clone(),
+        Some(d) => burn::module::Module::map(model.clone(), &mut CastParams(d)),
+    }
+}
+
 /// Loss of a batch (mean over its target tokens); `scale` multiplies it (accumulation share).
 pub fn batch_loss<B: burn::tensor::backend::Backend>(model: &LlamaForCausalLM<B>, b: &Batch, device: &B::Device) -> Tensor<B, 1> {
     let (n, s) = (b.ids.len(), b.ids[0].len());
@@ -190,6 +227,7 @@ pub fn batch_loss<B: burn::tensor::backend::Backend>(model: &LlamaForCausalLM<B>
     let w: Vec<f32> = b.weight.iter().flatten().copied().collect();
     let weight = Tensor::<B, 2>::from_data(TensorData::new(w, [n, s]), device);
     let logits = model.forward(input.clone(), positions, Some(mask), None);
+    let logits = if logits.dtype() == DType::F32 { logits } else { logits.cast(DType::F32) }; // the loss in f32
     causal_lm_loss(logits, input, weight)
 }
 
@@ -375,13 +413,16 @@ impl<B: AutodiffBackend> Trainer<B> {
         let mut grads = vec![];
         let mut loss_sum = 0.0;
         let mine = |k: usize| self.peer.is_none_or(|p| k % p.world == p.rank);
+        // Mixed precision: a reduced-precision view of the f32 weights for this step.
+        let dtype = compute_dtype(&t.dtype).ok().flatten();
+        let fwd = in_dtype(&self.model, dtype);
         for k in (0..t.batch_size / t.micro_batch).filter(|&k| mine(k)) {
             let mb = batch.rows(k * t.micro_batch, t.micro_batch);
             let share = mb.target_weight() / total_w;
             if share == 0.0 {
                 continue;
             }
-            let mut loss = batch_loss(&self.model, &mb, &self.device).mul_scalar(share);
+            let mut loss = batch_loss(&fwd, &mb, &self.device).mul_scalar(share);
             if t.poison_steps.contains(&step) {
                 loss = loss.mul_scalar(f64::NAN);
             }

@@ -188,6 +188,9 @@ pub struct TrainBenchArgs {
     /// Recompute memory-bound activations in the backward pass (`train.gradient_checkpointing`)
     #[arg(long)]
     checkpointing: bool,
+    /// Compute dtype (`train.dtype`): f32, or mixed precision bf16 / f16
+    #[arg(long, default_value = "f32")]
+    dtype: String,
 }
 
 /// One JSON line: training tokens/s, step time, peak heap and process peak RSS, achieved FLOP/s
@@ -252,9 +255,11 @@ fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenc
     };
     let mut times = vec![];
     let mut loss0 = 0.0;
+    let dtype = dsmath_train::trainer::compute_dtype(&args.dtype).map_err(|_| anyhow::anyhow!("--dtype {}: expected f32, bf16 or f16", args.dtype))?;
     for step in 0..=args.steps {
         let t = Instant::now();
-        let loss = batch_loss(&model, &batch, device);
+        let fwd = dsmath_train::trainer::in_dtype(&model, dtype);
+        let loss = batch_loss(&fwd, &batch, device);
         let l: f64 = burn::tensor::ElementConversion::elem(loss.clone().into_scalar());
         let (grads, _) = clip(collect_grads(&model, &loss.backward()), 1.0);
         model = opt.step(model, grads, 1e-4);
@@ -274,6 +279,7 @@ fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenc
         "engine": "dsmath",
         "backend": format!("{kind:?}").to_lowercase(),
         "checkpointing": args.checkpointing,
+        "dtype": args.dtype,
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "params": params,
         "batch": args.batch,
