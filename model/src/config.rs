@@ -329,6 +329,20 @@ impl LlamaConfig {
         .expect("preset is valid")
     }
 
+    /// The names [`LlamaConfig::preset`] knows.
+    pub const PRESETS: [&str; 4] = ["tiny", "small", "bench_25m", "llama_1b"];
+
+    /// A preset by name (random-weight models for tests, the demo, benchmarks), `None` if unknown.
+    pub fn preset(name: &str, vocab_size: usize) -> Option<Self> {
+        match name {
+            "tiny" => Some(Self::tiny(vocab_size)),
+            "small" => Some(Self::small(vocab_size)),
+            "bench_25m" => Some(Self::bench_25m(vocab_size)),
+            "llama_1b" => Some(Self::llama_1b(vocab_size)),
+            _ => None,
+        }
+    }
+
     /// A tiny LLaMA (GQA, untied) for tests and the CPU demo.
     pub fn tiny(vocab_size: usize) -> Self {
         let mut cfg = Self::from_json(

@@ -27,7 +27,8 @@ use crate::schedule::Schedule;
 pub struct ModelSection {
     /// Start from this HF model directory...
     pub init: Option<String>,
-    /// ...or from a preset (`tiny`, `small`, `bench_25m`) with random weights.
+    /// ...or from a preset (`LlamaConfig::PRESETS`: `tiny`, `small`, `bench_25m`, `llama_1b`) with
+    /// random weights.
     pub preset: Option<String>,
     /// Directory with tokenizer.json (and tokenizer_config.json); defaults to `init`.
     pub tokenizer: Option<String>,
@@ -319,12 +320,8 @@ impl<B: AutodiffBackend> Trainer<B> {
                 let raw = tokenizers::Tokenizer::from_file(&tp).map_err(|e| TrainError::Io(tp.clone(), e.to_string()))?;
                 let vocab = raw.get_vocab_size(true);
                 let preset = cfg.model.preset.as_deref().unwrap_or("");
-                let mut mc = match preset {
-                    "tiny" => LlamaConfig::tiny(vocab),
-                    "small" => LlamaConfig::small(vocab),
-                    "bench_25m" => LlamaConfig::bench_25m(vocab),
-                    "llama_1b" => LlamaConfig::llama_1b(vocab),
-                    p => return Err(TrainError::Config(out.join("config.toml"), format!("unknown preset `{p}` (tiny, small, bench_25m, llama_1b)"))),
+                let Some(mut mc) = LlamaConfig::preset(preset, vocab) else {
+                    return Err(TrainError::Config(out.join("config.toml"), format!("unknown preset `{preset}` ({})", LlamaConfig::PRESETS.join(", "))));
                 };
                 mc.max_position_embeddings = mc.max_position_embeddings.max(cfg.train.seq_len);
                 if let Some(eos) = raw.token_to_id(dsmath_data::shards::EOS) {

@@ -22,7 +22,7 @@ pub struct RlBenchArgs {
     /// SFT model directory (default: the demo's SFT model, shipped as the GRPO test's fixture)
     #[arg(long, default_value = "train/tests/fixtures/arith_sft")]
     model: PathBuf,
-    /// Instead of `--model`'s weights, a random model of this preset (bench_25m, small) with its
+    /// Instead of `--model`'s weights, a random model of this preset (bench_25m, small, ...) with its
     /// tokenizer: the same shapes of work at a size where the critic's memory shows
     #[arg(long)]
     preset: Option<String>,
@@ -49,6 +49,11 @@ pub struct RlBenchArgs {
     out: PathBuf,
 }
 
+/// A model preset by name, or an error listing the known ones.
+fn preset(name: &str, vocab: usize) -> anyhow::Result<dsmath_model::LlamaConfig> {
+    dsmath_model::LlamaConfig::preset(name, vocab).ok_or_else(|| anyhow::anyhow!("unknown preset `{name}` ({})", dsmath_model::LlamaConfig::PRESETS.join(", ")))
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
@@ -66,14 +71,10 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
     let model_dir = match &args.preset {
         None => args.model.clone(),
         Some(p) => {
-            let (_, tok) = load_model_and_tokenizer::<B>(&args.model, device)?;
+            let (base, tok) = load_model_and_tokenizer::<B>(&args.model, device)?;
+            let base = base.config;
             let vocab = tok.inner.get_vocab_size(true);
-            let mut cfg = match p.as_str() {
-                "bench_25m" => dsmath_model::LlamaConfig::bench_25m(vocab),
-                "small" => dsmath_model::LlamaConfig::small(vocab),
-                other => anyhow::bail!("unknown preset `{other}`"),
-            };
-            let base = dsmath_model::load_model::<B>(&args.model, device)?.config;
+            let mut cfg = preset(p, vocab)?;
             (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id) = (base.bos_token_id.clone(), base.eos_token_id.clone(), base.pad_token_id.clone());
             let dir = args.out.join(format!("model-{p}"));
             let m = dsmath_model::init_model::<B>(&cfg, 0, device)?;
@@ -212,17 +213,10 @@ fn vm_hwm_mib() -> f64 {
 
 fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenchArgs, device: &AB::Device, kind: crate::backend::BackendKind) -> anyhow::Result<()> {
     use burn::tensor::{Distribution, Tensor};
-    use dsmath_model::LlamaConfig;
     use dsmath_train::batches::Batch;
     use dsmath_train::optim::{AdamW, clip, collect_grads};
     use dsmath_train::trainer::batch_loss;
-    let cfg = match args.preset.as_str() {
-        "bench_25m" => LlamaConfig::bench_25m(args.vocab),
-        "llama_1b" => LlamaConfig::llama_1b(args.vocab),
-        "small" => LlamaConfig::small(args.vocab),
-        "tiny" => LlamaConfig::tiny(args.vocab),
-        other => anyhow::bail!("unknown preset `{other}`"),
-    };
+    let cfg = preset(&args.preset, args.vocab)?;
     // Matmul peak of this backend: best of 5 square f32 matmuls of 1024.
     let n = 1024;
     let a = Tensor::<AB::InnerBackend, 2>::random([n, n], Distribution::Default, device);
