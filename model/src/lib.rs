@@ -15,6 +15,6 @@ pub use config::LlamaConfig;
 pub use error::ModelError;
 pub use generate::{FinishReason, Sample, SamplingParams, generate, score};
 pub use loss::causal_lm_loss;
-pub use model::{KvCache, LlamaForCausalLM};
+pub use model::{AttnMask, KvCache, LlamaForCausalLM};
 pub use tokenizer::Tokenizer;
 pub use weights::SaveDtype;

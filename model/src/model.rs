@@ -126,7 +126,7 @@ impl<B: Backend> Attention<B> {
         x: Tensor<B, 3>,
         cos: &Tensor<B, 4>,
         sin: &Tensor<B, 4>,
-        mask: Option<Tensor<B, 4, Bool>>,
+        mask: Option<AttnMask<B>>,
         cache: Option<&mut Option<LayerCache<B>>>,
     ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
@@ -151,10 +151,38 @@ impl<B: Backend> Attention<B> {
                 x.unsqueeze_dim::<5>(2).expand([b, kvh, h / kvh, t, hd]).reshape([b, h, t, hd])
             }
         };
-        let mask = mask.map(|m| m.expand([b, h, s, t]));
         let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
-        let out = attention(q, repeat(k), repeat(v), mask, None, options); // [b, h, s, hd]
+        let (mask, bias) = match mask {
+            Some(AttnMask::Blocked(m)) => (Some(m.expand([b, h, s, t])), None),
+            Some(AttnMask::Bias(m)) => (None, Some(m.expand([b, h, s, t]))),
+            None => (None, None),
+        };
+        let out = attention(q, repeat(k), repeat(v), mask, bias, options); // [b, h, s, hd]
         self.o_proj.forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
+    }
+}
+
+/// How attention learns which keys a query may not see.
+#[derive(Debug, Clone)]
+pub enum AttnMask<B: Backend> {
+    /// `[b, 1, s, t]`, true = blocked (inference: the backends' fused attention reads it).
+    Blocked(Tensor<B, 4, Bool>),
+    /// `[b, 1, s, t]` added to the scores: 0 or -inf (training: under autodiff the attention is
+    /// decomposed, and an added constant costs nothing in backward where a mask fill is
+    /// re-materialised over all heads in both passes).
+    Bias(Tensor<B, 4>),
+}
+
+impl<B: Backend> AttnMask<B> {
+    /// The form suited to the backend: [`AttnMask::Bias`] in `dtype` when it differentiates.
+    pub fn new(blocked: Tensor<B, 4, Bool>, dtype: DType) -> Self {
+        if B::ad_enabled(&blocked.device()) {
+            let zeros = Tensor::<B, 4>::zeros(blocked.dims(), &blocked.device());
+            let bias = zeros.mask_fill(blocked, f32::NEG_INFINITY);
+            Self::Bias(if dtype == DType::F32 { bias } else { bias.cast(dtype) })
+        } else {
+            Self::Blocked(blocked)
+        }
     }
 }
 
@@ -226,6 +254,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
         // Reduced-precision weights (bf16 training): the rotary tables follow the activations.
         let dtype = x.dtype();
         let (cos, sin) = if dtype == DType::F32 { (cos, sin) } else { (cos.cast(dtype), sin.cast(dtype)) };
+        let mask = mask.map(|m| AttnMask::new(m, dtype));
         for (i, layer) in self.model.layers.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.layers[i]);
             let attn = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, mask.clone(), slot);

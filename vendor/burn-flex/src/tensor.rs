@@ -252,7 +252,14 @@ impl FlexTensor {
     pub fn empty(shape: Shape, dtype: DType) -> Self {
         let num_elements = shape.num_elements();
         let elem_size = dtype_size(dtype);
-        let bytes = Bytes::from_bytes_vec(alloc::vec![0u8; num_elements * elem_size]);
+        // dsmath patch: allocate element-typed zeros. A `Vec<u8>` has alignment 1, so
+        // `Bytes::from_bytes_vec` copied every new buffer a second time to realign it.
+        let bytes = match elem_size {
+            8 => Bytes::from_elems(alloc::vec![0u64; num_elements]),
+            4 => Bytes::from_elems(alloc::vec![0u32; num_elements]),
+            2 => Bytes::from_elems(alloc::vec![0u16; num_elements]),
+            _ => Bytes::from_elems(alloc::vec![0u8; num_elements * elem_size]),
+        };
         let layout = Layout::contiguous(shape);
         Self {
             data: Arc::new(bytes),
@@ -374,9 +381,17 @@ impl FlexTensor {
             // SAFETY: capacity is n; `copy_2d_tiled` writes every
             // `(row, col)` position exactly once.
             unsafe { dst.set_len(n) };
-            copy_2d_tiled(
+            copy_2d_tiled_par(
                 &mut dst, src, offset, shape[0], shape[1], strides[0], strides[1],
             );
+        } else if all_positive {
+            // dsmath patch: N-D positive-stride layouts (attention head swaps
+            // `[b, h, s, d] <-> [b, s, h, d]`, batched transposes) copy whole
+            // innermost runs, or 2-D tiles of the last two dims, split over
+            // rayon, instead of the scalar `StridedIter` walk below.
+            // SAFETY: capacity is n; `copy_nd` writes every position once.
+            unsafe { dst.set_len(n) };
+            copy_nd(&mut dst, src, offset, shape, strides);
         } else {
             // General fallback: covers negative strides (flipped
             // tensors) and ND layouts that can't collapse to ≤2D.
@@ -601,6 +616,83 @@ fn copy_2d_tiled<E: Copy>(
                 }
             }
         }
+    }
+}
+
+/// dsmath patch: elements below which copies stay on the calling thread.
+#[cfg(feature = "rayon")]
+const PAR_COPY_MIN: usize = 1 << 15;
+
+/// dsmath patch: [`copy_2d_tiled`] split into row blocks over rayon for large copies.
+fn copy_2d_tiled_par<E: Copy + Send + Sync>(
+    dst: &mut [E],
+    src: &[E],
+    offset: isize,
+    rows: usize,
+    cols: usize,
+    row_stride: isize,
+    col_stride: isize,
+) {
+    #[cfg(feature = "rayon")]
+    if rows * cols >= PAR_COPY_MIN && rows >= 32 {
+        use rayon::prelude::*;
+        let block = rows.div_ceil(rayon::current_num_threads() * 4).next_multiple_of(16);
+        dst.par_chunks_mut(block * cols).enumerate().for_each(|(i, chunk)| {
+            let r0 = i * block;
+            let n_rows = chunk.len() / cols;
+            copy_2d_tiled(chunk, src, offset + r0 as isize * row_stride, n_rows, cols, row_stride, col_stride);
+        });
+        return;
+    }
+    copy_2d_tiled(dst, src, offset, rows, cols, row_stride, col_stride)
+}
+
+/// dsmath patch: contiguous copy of an N-D (N >= 3, collapsed) positive-stride layout.
+/// With a unit innermost stride every innermost run is one `copy_from_slice`; otherwise
+/// each matrix of the last two dims is a [`copy_2d_tiled`] transpose. Outer blocks go
+/// to rayon when the tensor is large.
+fn copy_nd<E: Copy + Send + Sync>(dst: &mut [E], src: &[E], offset: isize, shape: &[usize], strides: &[isize]) {
+    let nd = shape.len();
+    let (inner_dims, block_len) = if strides[nd - 1] == 1 {
+        (1, shape[nd - 1])
+    } else {
+        (2, shape[nd - 2] * shape[nd - 1])
+    };
+    if block_len == 0 {
+        return;
+    }
+    let outer_shape = &shape[..nd - inner_dims];
+    let outer_strides = &strides[..nd - inner_dims];
+    let base = |mut o: usize| -> isize {
+        let mut off = offset;
+        for d in (0..outer_shape.len()).rev() {
+            off += (o % outer_shape[d]) as isize * outer_strides[d];
+            o /= outer_shape[d];
+        }
+        off
+    };
+    let copy_block = |o: usize, out: &mut [E]| {
+        let start = base(o);
+        if inner_dims == 1 {
+            let start = start as usize;
+            out.copy_from_slice(&src[start..start + block_len]);
+        } else {
+            copy_2d_tiled(out, src, start, shape[nd - 2], shape[nd - 1], strides[nd - 2], strides[nd - 1]);
+        }
+    };
+    #[cfg(feature = "rayon")]
+    if dst.len() >= PAR_COPY_MIN {
+        use rayon::prelude::*;
+        let per_task = (PAR_COPY_MIN / 4 / block_len).max(1);
+        dst.par_chunks_mut(per_task * block_len).enumerate().for_each(|(t, chunk)| {
+            for (j, out) in chunk.chunks_mut(block_len).enumerate() {
+                copy_block(t * per_task + j, out);
+            }
+        });
+        return;
+    }
+    for (o, out) in dst.chunks_mut(block_len).enumerate() {
+        copy_block(o, out);
     }
 }
 

@@ -1,0 +1,128 @@
+//! The patched burn-flex (vendor/burn-flex/PATCHES.md) against burn-ndarray, an independent CPU
+//! backend: strided copies (head swaps, permutes, batched transposes, expanded operands),
+//! element-wise ops on views, and the rayon-split element-wise paths, each below and above the
+//! size at which the patches go parallel.
+
+use burn::tensor::{Distribution, Int, Tensor, TensorData, backend::Backend};
+use burn_flex::Flex;
+use burn_ndarray::NdArray;
+
+type F = Flex;
+type N = NdArray<f32>;
+
+fn data(shape: [usize; 4], seed: u64) -> Vec<f32> {
+    // Deterministic, distinct values (no RNG backend differences).
+    let n: usize = shape.iter().product();
+    (0..n).map(|i| ((i as u64 * 2654435761 + seed * 97) % 10007) as f32 / 1000.0 - 5.0).collect()
+}
+
+fn pair(shape: [usize; 4], seed: u64) -> (Tensor<F, 4>, Tensor<N, 4>) {
+    let v = data(shape, seed);
+    (
+        Tensor::from_data(TensorData::new(v.clone(), shape), &Default::default()),
+        Tensor::from_data(TensorData::new(v, shape), &Default::default()),
+    )
+}
+
+fn same(a: Tensor<F, 4>, b: Tensor<N, 4>, tol: f32, what: &str) {
+    assert_eq!(a.dims(), b.dims(), "{what}: shapes");
+    let (a, b) = (a.into_data().to_vec::<f32>().unwrap(), b.into_data().to_vec::<f32>().unwrap());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{what}: element {i}: flex {x} vs ndarray {y}");
+    }
+}
+
+/// Small (single-threaded paths) and large (rayon paths: >= 32768 elements) shapes.
+const SHAPES: [[usize; 4]; 2] = [[2, 3, 5, 7], [4, 8, 64, 40]];
+
+#[test]
+fn strided_copies_match_ndarray() {
+    for shape in SHAPES {
+        let (f, n) = pair(shape, 1);
+        let [b, h, s, d] = shape;
+        // Attention head swap then merge: [b, h, s, d] -> [b, s, h*d].
+        same(
+            f.clone().swap_dims(1, 2).reshape([b, s, h * d, 1]),
+            n.clone().swap_dims(1, 2).reshape([b, s, h * d, 1]),
+            0.0,
+            "swap(1,2)+reshape",
+        );
+        // Batched transpose of the last two dims (innermost stride != 1).
+        same(f.clone().swap_dims(2, 3), n.clone().swap_dims(2, 3), 0.0, "swap(2,3)");
+        same(f.clone().swap_dims(2, 3).reshape([b, h, d * s, 1]), n.clone().swap_dims(2, 3).reshape([b, h, d * s, 1]), 0.0, "swap(2,3)+reshape");
+        // A full permutation and a sliced view.
+        same(f.clone().permute([3, 1, 0, 2]), n.clone().permute([3, 1, 0, 2]), 0.0, "permute");
+        same(f.clone().narrow(3, 1, d - 2).swap_dims(1, 2), n.clone().narrow(3, 1, d - 2).swap_dims(1, 2), 0.0, "narrow+swap");
+        // 2-D transpose (the tiled 2-D copy, split over rayon when large).
+        let (f2, n2) = (f.clone().reshape([b * h, s * d]), n.clone().reshape([b * h, s * d]));
+        same(f2.transpose().reshape([1, 1, s * d, b * h]), n2.transpose().reshape([1, 1, s * d, b * h]), 0.0, "2-D transpose");
+        // Integer tensors take the same copy.
+        let fi: Tensor<F, 4, Int> = f.clone().int().swap_dims(1, 3);
+        let ni: Tensor<N, 4, Int> = n.clone().int().swap_dims(1, 3);
+        assert_eq!(fi.into_data().convert::<i64>().to_vec::<i64>().unwrap(), ni.into_data().convert::<i64>().to_vec::<i64>().unwrap(), "int swap");
+    }
+}
+
+#[test]
+fn element_wise_ops_on_views_match_ndarray() {
+    for shape in SHAPES {
+        let (fa, na) = pair(shape, 2);
+        let (fb, nb) = pair(shape, 3);
+        let [_, _, s, d] = shape;
+        // Both operands strided, same shape.
+        same(fa.clone().swap_dims(1, 2) * fb.clone().swap_dims(1, 2), na.clone().swap_dims(1, 2) * nb.clone().swap_dims(1, 2), 0.0, "view * view");
+        same(fa.clone().swap_dims(1, 2) - fb.clone().swap_dims(2, 1), na.clone().swap_dims(1, 2) - nb.clone().swap_dims(2, 1), 0.0, "view - view");
+        // Strided lhs, broadcast rhs [1, s, 1, d] (RoPE tables against swapped heads).
+        let cos = data([1, s, 1, d], 4);
+        let fc = Tensor::<F, 4>::from_data(TensorData::new(cos.clone(), [1, s, 1, d]), &Default::default());
+        let nc = Tensor::<N, 4>::from_data(TensorData::new(cos, [1, s, 1, d]), &Default::default());
+        same(fa.clone().swap_dims(1, 2) * fc.clone(), na.clone().swap_dims(1, 2) * nc.clone(), 0.0, "view * broadcast");
+        // Contiguous lhs, strided rhs.
+        same(fa.clone() + fb.clone().swap_dims(0, 1).swap_dims(0, 1), na.clone() + nb.clone(), 0.0, "contiguous + view");
+        // Contiguous in-place paths (split over rayon when large): binary, scalar, unary.
+        same(fa.clone() * fb.clone(), na.clone() * nb.clone(), 0.0, "contiguous * contiguous");
+        same(fa.clone() / (fb.clone().abs() + 1.0), na.clone() / (nb.clone().abs() + 1.0), 1e-6, "div");
+        same(fa.clone() * 0.37 - 2.0, na.clone() * 0.37 - 2.0, 1e-6, "scalar ops");
+        same(fa.clone().exp(), na.clone().exp(), 1e-5, "exp");
+        same(burn::tensor::activation::silu(fa.clone()), burn::tensor::activation::silu(na.clone()), 1e-5, "silu");
+    }
+}
+
+#[test]
+fn matmul_outputs_and_random_fill_are_sound() {
+    // Fresh outputs come from `FlexTensor::empty` (patched to typed, aligned allocations).
+    let (fa, na) = pair([2, 4, 48, 32], 5);
+    let (fb, nb) = pair([2, 4, 32, 24], 6);
+    same(fa.clone().matmul(fb.clone()), na.matmul(nb), 1e-4, "matmul");
+    let z = Tensor::<F, 4>::zeros([3, 5, 7, 11], &Default::default());
+    assert!(z.into_data().to_vec::<f32>().unwrap().iter().all(|&x| x == 0.0));
+    let r = Tensor::<F, 2>::random([300, 200], Distribution::Uniform(-1.0, 1.0), &Default::default());
+    let v = r.into_data().to_vec::<f32>().unwrap();
+    assert!(v.iter().all(|x| (-1.0..=1.0).contains(x)) && v.iter().any(|&x| x != v[0]));
+    let _ = <F as Backend>::name(&Default::default());
+}
+
+#[test]
+fn additive_mask_under_autodiff_matches_blocked_mask() {
+    // Training (autodiff) reads the attention mask as an additive 0 / -inf bias, inference as
+    // a boolean mask for the fused kernel: same logits, with padding and packed segments.
+    use burn_autodiff::Autodiff;
+    use dsmath_model::{LlamaConfig, init_model};
+    let cfg = LlamaConfig::tiny(64);
+    let dev = Default::default();
+    let plain = init_model::<F>(&cfg, 7, &dev).unwrap();
+    let grad = init_model::<Autodiff<F>>(&cfg, 7, &dev).unwrap();
+    let (b, s) = (3, 12);
+    let ids: Vec<i64> = (0..b * s).map(|i| (i * 7 % 64) as i64).collect();
+    // Row 0 full, row 1 left-padded by 4, row 2 right-padded by 3.
+    let valid: Vec<Vec<bool>> = vec![vec![true; s], (0..s).map(|j| j >= 4).collect(), (0..s).map(|j| j < s - 3).collect()];
+    let a = plain.forward_padded(Tensor::from_data(TensorData::new(ids.clone(), [b, s]), &dev), &valid);
+    let g = grad.forward_padded(Tensor::from_data(TensorData::new(ids, [b, s]), &dev), &valid);
+    let (a, g) = (a.into_data().to_vec::<f32>().unwrap(), g.into_data().to_vec::<f32>().unwrap());
+    for (i, (x, y)) in a.iter().zip(&g).enumerate() {
+        let (row, pos) = (i / (s * 64), i / 64 % s);
+        if valid[row][pos] {
+            assert!((x - y).abs() < 1e-4, "logit {i}: blocked mask {x} vs additive mask {y}");
+        }
+    }
+}

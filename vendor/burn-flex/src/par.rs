@@ -1,0 +1,37 @@
+//! dsmath patch: split element-wise work over rayon when a tensor is large enough to pay
+//! for it (burn-flex 0.21 runs element-wise ops on the calling thread only).
+
+/// Elements below which element-wise work stays on the calling thread.
+#[cfg(feature = "rayon")]
+pub(crate) const PAR_MIN: usize = 1 << 15;
+
+#[cfg(feature = "rayon")]
+fn chunk_len(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads() * 4).next_multiple_of(64).max(4096)
+}
+
+/// `f` over disjoint chunks of `data`, in parallel for large slices.
+pub(crate) fn chunks_mut<E: Send>(data: &mut [E], f: impl Fn(&mut [E]) + Sync + Send) {
+    #[cfg(feature = "rayon")]
+    if data.len() >= PAR_MIN {
+        use rayon::prelude::*;
+        let c = chunk_len(data.len());
+        data.par_chunks_mut(c).for_each(|chunk| f(chunk));
+        return;
+    }
+    f(data)
+}
+
+/// `f` over matching chunks of `a` (written) and `b` (read, same length), in parallel for
+/// large slices.
+pub(crate) fn zip_chunks_mut<E: Send, R: Sync>(a: &mut [E], b: &[R], f: impl Fn(&mut [E], &[R]) + Sync + Send) {
+    debug_assert_eq!(a.len(), b.len());
+    #[cfg(feature = "rayon")]
+    if a.len() >= PAR_MIN {
+        use rayon::prelude::*;
+        let c = chunk_len(a.len());
+        a.par_chunks_mut(c).zip(b.par_chunks(c)).for_each(|(x, y)| f(x, y));
+        return;
+    }
+    f(a, b)
+}
