@@ -77,6 +77,13 @@ fn element_wise_ops_on_views_match_ndarray() {
         let fc = Tensor::<F, 4>::from_data(TensorData::new(cos.clone(), [1, s, 1, d]), &Default::default());
         let nc = Tensor::<N, 4>::from_data(TensorData::new(cos, [1, s, 1, d]), &Default::default());
         same(fa.clone().swap_dims(1, 2) * fc.clone(), na.clone().swap_dims(1, 2) * nc.clone(), 0.0, "view * broadcast");
+        // Row broadcasts (RMSNorm, softmax): one scalar per row, one row for all rows.
+        let (fr, nr) = (fb.clone().abs().sum_dim(3) + 1.0, nb.clone().abs().sum_dim(3) + 1.0);
+        same(fa.clone() / fr.clone(), na.clone() / nr.clone(), 1e-6, "per-row scalar div");
+        same(fa.clone() - fr, na.clone() - nr, 1e-6, "per-row scalar sub");
+        let (fw, nw) = (fb.clone().narrow(0, 0, 1).narrow(1, 0, 1).narrow(2, 0, 1), nb.clone().narrow(0, 0, 1).narrow(1, 0, 1).narrow(2, 0, 1));
+        same(fa.clone() * fw.clone(), na.clone() * nw.clone(), 0.0, "shared row mul");
+        same(fa.clone() + fw, na.clone() + nw, 0.0, "shared row add");
         // Contiguous lhs, strided rhs.
         same(fa.clone() + fb.clone().swap_dims(0, 1).swap_dims(0, 1), na.clone() + nb.clone(), 0.0, "contiguous + view");
         // Contiguous in-place paths (split over rayon when large): binary, scalar, unary.

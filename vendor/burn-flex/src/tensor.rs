@@ -590,7 +590,7 @@ fn copy_2d_tiled<E: Copy>(
                         // SAFETY: caller set `dst.len() == rows * cols`
                         // and each `(row, col)` is visited once.
                         unsafe {
-                            *dst.get_unchecked_mut(row * cols + col) = src[idx];
+                            *dst.get_unchecked_mut(row * cols + col) = *src.get_unchecked(idx);
                         }
                     }
                 }
@@ -609,8 +609,10 @@ fn copy_2d_tiled<E: Copy>(
                     for c in 0..(col_end - col_tile) {
                         let idx = (row_base + c as isize * col_stride) as usize;
                         // SAFETY: same as above.
+                        // dsmath patch: unchecked read (the caller's layout keeps every
+                        // index inside `src`, as for the write).
                         unsafe {
-                            *dst.get_unchecked_mut(dst_base + c) = src[idx];
+                            *dst.get_unchecked_mut(dst_base + c) = *src.get_unchecked(idx);
                         }
                     }
                 }

@@ -272,6 +272,46 @@ fn run_broadcast_pattern_f32(
     simd_op: BinaryOp,
     pattern: BroadcastView,
 ) {
+    // dsmath patch: large broadcasts (RMSNorm, softmax, RoPE) split whole rows over rayon.
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        let (outer_count, row_len) = match pattern {
+            BroadcastView::SharedRow { outer_count, row_len, .. }
+            | BroadcastView::PerRowScalar { outer_count, row_len, .. } => (outer_count, row_len),
+        };
+        if outer_count >= 2 && row_len > 0 && outer_count * row_len >= crate::par::PAR_MIN {
+            let rows = outer_count.div_ceil(rayon::current_num_threads() * 4);
+            dst[..outer_count * row_len]
+                .par_chunks_mut(rows * row_len)
+                .enumerate()
+                .for_each(|(i, chunk)| {
+                    let n = chunk.len() / row_len;
+                    let sub = match pattern {
+                        BroadcastView::SharedRow { rhs_row_offset, .. } => {
+                            BroadcastView::SharedRow { outer_count: n, row_len, rhs_row_offset }
+                        }
+                        BroadcastView::PerRowScalar { rhs_scalar_base, .. } => BroadcastView::PerRowScalar {
+                            outer_count: n,
+                            row_len,
+                            rhs_scalar_base: rhs_scalar_base + i * rows,
+                        },
+                    };
+                    run_broadcast_rows_f32(chunk, rhs_storage, simd_op, sub);
+                });
+            return;
+        }
+    }
+    run_broadcast_rows_f32(dst, rhs_storage, simd_op, pattern)
+}
+
+#[cfg(feature = "simd")]
+fn run_broadcast_rows_f32(
+    dst: &mut [f32],
+    rhs_storage: &[f32],
+    simd_op: BinaryOp,
+    pattern: BroadcastView,
+) {
     match pattern {
         BroadcastView::SharedRow {
             outer_count,
