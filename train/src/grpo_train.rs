@@ -21,9 +21,9 @@ use crate::grpo::GrpoLossConfig;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::reward_model::{RewardModel, RmSample, RmTrainConfig, rm_optimizer, train_reward_model};
 use crate::grpo::Algorithm;
-use crate::rollout::{Critic, GrpoStepStats, explore, grpo_update, informative_groups, ppo_update, stats_without_update, step_ends};
+use crate::rollout::{Critic, GrpoStepStats, UpdateArgs, explore, grpo_update, informative_groups, ppo_update, stats_without_update, step_ends};
 use crate::schedule::{Schedule, ScheduleKind};
-use crate::trainer::{latest, write_checkpoint, write_dir_atomic};
+use crate::trainer::{compute_dtype, in_dtype, latest, write_checkpoint, write_dir_atomic};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -96,11 +96,15 @@ pub struct GrpoTrain {
     pub checkpoint_every: u64,
     pub keep_last: usize,
     pub seed: u64,
+    /// Compute dtype, as `[train] dtype` of pretraining / SFT: `f32`, or mixed precision `bf16` /
+    /// `f16`: sampling, the reference's and the policy's log-probs (and the policy's backward) run
+    /// on a cast view of the f32 weights; log-probs, the loss and AdamW stay f32.
+    pub dtype: String,
 }
 
 impl Default for GrpoTrain {
     fn default() -> Self {
-        GrpoTrain { steps: 100, checkpoint_every: 50, keep_last: 2, seed: 0 }
+        GrpoTrain { steps: 100, checkpoint_every: 50, keep_last: 2, seed: 0, dtype: "f32".into() }
     }
 }
 
@@ -217,6 +221,9 @@ pub type RewardFn = std::sync::Arc<dyn Fn(&str, &str) -> f64 + Send + Sync + std
 impl<B: AutodiffBackend> GrpoRun<B> {
     pub fn new(cfg: GrpoConfig, out: &Path, device: &B::Device) -> Result<Self, TrainError> {
         let init = PathBuf::from(cfg.model.init.clone().ok_or_else(|| TrainError::Config(out.join("config.toml"), "[model] init (the SFT model) is required".into()))?);
+        if compute_dtype(&cfg.train.dtype).is_err() {
+            return Err(TrainError::Config(out.join("config.toml"), format!("train.dtype `{}`: expected f32, bf16 or f16", cfg.train.dtype)));
+        }
         std::fs::create_dir_all(out).map_err(|e| TrainError::Io(out.into(), e.to_string()))?;
         let resume = latest(out);
         // Iterative RL: the reference of the iteration the run is in.
@@ -333,7 +340,9 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         let rf = self.reward.clone();
         let reward = move |text: &str, gold: &str| rf(text, gold);
         // Offline algorithms (RFT, DPO) learn from samples of the SFT model (the reference).
+        let dtype = compute_dtype(&self.cfg.train.dtype).ok().flatten();
         let inner = if g.loss.algorithm.offline() && g.iteration_steps == 0 { self.reference.clone() } else { self.policy.valid() };
+        let inner = in_dtype(&inner, dtype);
         // Explore; with dynamic sampling keep only informative groups and refill.
         let (mut rollouts, mut failed, mut groups) = (vec![], 0, 0);
         let (mut dropped, mut refills) = (0, 0);
@@ -377,14 +386,15 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         let mut policy = self.policy.clone();
         let mut stats = None;
         if groups > 0 {
+            let args = UpdateArgs { groups, loss: g.loss.clone(), lr, grad_clip: self.cfg.optim.grad_clip, pad: self.tok.pad_id, dtype };
             for _ in 0..g.mu.max(1) {
                 let (p, st) = match self.critic.take() {
                     Some(critic) => {
-                        let (p, c, st) = ppo_update(policy, critic, &self.reference, &mut self.opt, &rollouts, groups, &g.loss, lr, self.cfg.optim.grad_clip, self.tok.pad_id)?;
+                        let (p, c, st) = ppo_update(policy, critic, &self.reference, &mut self.opt, &rollouts, &args)?;
                         self.critic = Some(c);
                         (p, st)
                     }
-                    None => grpo_update(policy, &self.reference, &mut self.opt, &rollouts, groups, &g.loss, lr, self.cfg.optim.grad_clip, self.tok.pad_id)?,
+                    None => grpo_update(policy, &self.reference, &mut self.opt, &rollouts, &args)?,
                 };
                 policy = p;
                 // Rewards, lengths and the sampler mismatch are the first update's; loss, KL,

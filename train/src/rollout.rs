@@ -6,7 +6,7 @@
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{DType, Int, Tensor, TensorData};
 use dsmath_model::{LlamaForCausalLM, SamplingParams, Tokenizer, generate};
 use serde::Serialize;
 
@@ -14,6 +14,30 @@ use crate::error::TrainError;
 use crate::grpo::{Algorithm, GrpoLossConfig, LossInputs, LossStats, dpo_loss, gae, grpo_loss, kl_value, outcome_advantages, process_advantages, value_loss};
 use crate::optim::{AdamW, clip, collect_grads};
 use crate::reward_model::RewardModel;
+use crate::trainer::in_dtype;
+
+/// What one policy update needs besides the models, the optimizer and the rollouts.
+#[derive(Debug, Clone)]
+pub struct UpdateArgs {
+    /// Questions in the batch (rollout `group` indices run `0..groups`).
+    pub groups: usize,
+    pub loss: GrpoLossConfig,
+    pub lr: f64,
+    /// Global gradient-norm clip.
+    pub grad_clip: f64,
+    pub pad: u32,
+    /// Mixed precision (`train.dtype`): the policy's and the reference's forward (and the
+    /// policy's backward) run on a view of the f32 weights cast to this dtype; log-probs, the loss
+    /// and the optimizer stay f32. `None`: f32 throughout.
+    pub dtype: Option<DType>,
+}
+
+impl UpdateArgs {
+    /// f32, gradient clip 1.0.
+    pub fn new(groups: usize, loss: GrpoLossConfig, lr: f64, pad: u32) -> Self {
+        UpdateArgs { groups, loss, lr, grad_clip: 1.0, pad, dtype: None }
+    }
+}
 
 /// One sampled output.
 #[derive(Debug, Clone)]
@@ -119,6 +143,7 @@ pub fn token_logp_entropy<B: Backend>(model: &LlamaForCausalLM<B>, rollouts: &[R
     }
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, p + t]), &device);
     let logits = model.forward_padded(input, &valid); // [n, p + t, V]
+    let logits = if logits.dtype() == DType::F32 { logits } else { logits.cast(DType::F32) }; // log-probs in f32
     let logp = log_softmax(logits.narrow(1, p - 1, t), 2); // [n, t, V]: predicts completion tokens
     let entropy = -(logp.clone().exp() * logp.clone()).sum_dim(2).reshape([n, t]); // [n, t]
     let tg = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [n, t]), &device).reshape([n, t, 1]);
@@ -192,19 +217,14 @@ pub fn stats_without_update(rollouts: &[Rollout], groups: usize, zero_std: usize
 
 /// One policy update on `rollouts` (mu = 1): advantages, the GRPO loss against `reference`,
 /// clipping, AdamW. Returns the updated policy and the step's stats.
-#[allow(clippy::too_many_arguments)]
 pub fn grpo_update<AB: AutodiffBackend>(
     policy: LlamaForCausalLM<AB>,
     reference: &LlamaForCausalLM<AB::InnerBackend>,
     opt: &mut AdamW<AB::InnerBackend>,
     rollouts: &[Rollout],
-    groups: usize,
-    cfg: &GrpoLossConfig,
-    lr: f64,
-    grad_clip: f64,
-    pad: u32,
+    args: &UpdateArgs,
 ) -> Result<(LlamaForCausalLM<AB>, GrpoStepStats), TrainError> {
-    policy_update(policy, reference, opt, rollouts, groups, cfg, lr, grad_clip, pad, None).map(|u| (u.0, u.1))
+    policy_update(policy, reference, opt, rollouts, args, None).map(|u| (u.0, u.1))
 }
 
 /// PPO's value model (the decoder with a scalar head, started from the SFT model with a zero
@@ -231,22 +251,18 @@ pub fn token_values<B: Backend>(critic: &RewardModel<B>, rollouts: &[Rollout], p
 /// advantages (whitened over the batch's tokens, as OpenRLHF / TRL do), the clipped policy
 /// objective, then one critic step on the clipped value loss against the GAE returns. Returns
 /// the updated policy and critic and the step's stats (`value_loss` is the critic's loss).
-#[allow(clippy::too_many_arguments)]
 pub fn ppo_update<AB: AutodiffBackend>(
     policy: LlamaForCausalLM<AB>,
     mut critic: Critic<AB>,
     reference: &LlamaForCausalLM<AB::InnerBackend>,
     opt: &mut AdamW<AB::InnerBackend>,
     rollouts: &[Rollout],
-    groups: usize,
-    cfg: &GrpoLossConfig,
-    lr: f64,
-    grad_clip: f64,
-    pad: u32,
+    args: &UpdateArgs,
 ) -> Result<(LlamaForCausalLM<AB>, Critic<AB>, GrpoStepStats), TrainError> {
     use burn::module::AutodiffModule;
+    let (pad, cfg, lr, grad_clip) = (args.pad, &args.loss, args.lr, args.grad_clip);
     let old_values: Vec<f32> = token_values(&critic.model.valid(), rollouts, pad).into_data().convert::<f32>().to_vec().unwrap_or_default();
-    let (policy, mut stats, returns, mask) = policy_update(policy, reference, opt, rollouts, groups, cfg, lr, grad_clip, pad, Some(&old_values))?;
+    let (policy, mut stats, returns, mask) = policy_update(policy, reference, opt, rollouts, args, Some(&old_values))?;
     let loss = value_loss(token_values(&critic.model, rollouts, pad), &old_values, &returns, &mask, cfg.value_clip);
     let v: f64 = loss.clone().into_scalar().elem();
     stats.value_loss = v;
@@ -294,22 +310,19 @@ fn ppo_advantages(rollouts: &[Rollout], old_values: &[f32], ref_logp: &[f32], t:
 /// The policy update shared by GRPO, its variants, the RFT / DPO baselines and PPO (when
 /// `old_values` are given: GAE advantages instead of group ones). Also returns PPO's value
 /// targets and the token mask, both `[n * t]`.
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+#[allow(clippy::type_complexity)]
 fn policy_update<AB: AutodiffBackend>(
     policy: LlamaForCausalLM<AB>,
     reference: &LlamaForCausalLM<AB::InnerBackend>,
     opt: &mut AdamW<AB::InnerBackend>,
     rollouts: &[Rollout],
-    groups: usize,
-    cfg: &GrpoLossConfig,
-    lr: f64,
-    grad_clip: f64,
-    pad: u32,
+    args: &UpdateArgs,
     old_values: Option<&[f32]>,
 ) -> Result<(LlamaForCausalLM<AB>, GrpoStepStats, Vec<f32>, Vec<f32>), TrainError> {
+    let (groups, cfg, lr, grad_clip, pad) = (args.groups, &args.loss, args.lr, args.grad_clip, args.pad);
     let n = rollouts.len();
     let t = rollouts.iter().map(|r| r.tokens.len()).max().unwrap_or(1).max(1);
-    let ref_logp: Vec<f32> = if cfg.beta > 0.0 || cfg.algorithm == Algorithm::Dpo { token_logp(reference, rollouts, pad).into_data().convert::<f32>().to_vec().unwrap_or_default() } else { vec![0.0; n * t] };
+    let ref_logp: Vec<f32> = if cfg.beta > 0.0 || cfg.algorithm == Algorithm::Dpo { token_logp(&in_dtype(reference, args.dtype), rollouts, pad).into_data().convert::<f32>().to_vec().unwrap_or_default() } else { vec![0.0; n * t] };
     // KL in the reward (`kl_in_reward`): r_i - beta * sum_t KL(pi_old || pi_ref) estimate.
     let rewards: Vec<f64> = rollouts
         .iter()
@@ -373,7 +386,7 @@ fn policy_update<AB: AutodiffBackend>(
             x.mask[i * t + j] = if counts { 1.0 } else { 0.0 };
         }
     }
-    let (logp, entropy) = token_logp_entropy(&policy, rollouts, pad);
+    let (logp, entropy) = token_logp_entropy(&in_dtype(&policy, args.dtype), rollouts, pad);
     let now: Vec<f32> = logp.clone().into_data().convert::<f32>().to_vec().unwrap_or_default();
     let ent: Vec<f32> = entropy.into_data().convert::<f32>().to_vec().unwrap_or_default();
     let counted: Vec<usize> = (0..n * t).filter(|&q| x.mask[q] > 0.0).collect();

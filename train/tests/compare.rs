@@ -58,7 +58,7 @@ fn rft_coefficients_and_dpo_pairs() {
     use burn::module::AutodiffModule;
     use dsmath_model::load_model_and_tokenizer;
     use dsmath_train::optim::AdamW;
-    use dsmath_train::rollout::{Rollout, grpo_update, token_logp};
+    use dsmath_train::rollout::{Rollout, UpdateArgs, grpo_update, token_logp};
     type A = Autodiff<Flex>;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/arith_sft");
     let dev = Default::default();
@@ -74,14 +74,14 @@ fn rft_coefficients_and_dpo_pairs() {
     let wrong = vec![mk(" 3", 0.0), mk(" 4", 0.0)];
     let cfg = |a| GrpoLossConfig { algorithm: a, ..Default::default() };
     // RFT: wrong outputs have coefficient 0, so nothing moves; DPO: no correct/wrong pair, skipped.
-    let (_, st) = grpo_update(ck.model.clone(), &reference, &mut AdamW::new(Default::default()), &wrong, 1, &cfg(Algorithm::Rft), 1e-3, 1.0, tok.pad_id).unwrap();
+    let (_, st) = grpo_update(ck.model.clone(), &reference, &mut AdamW::new(Default::default()), &wrong, &UpdateArgs::new(1, cfg(Algorithm::Rft), 1e-3, tok.pad_id)).unwrap();
     assert_eq!(st.grad_norm, 0.0, "{st:?}");
-    let (_, st) = grpo_update(ck.model.clone(), &reference, &mut AdamW::new(Default::default()), &wrong, 1, &cfg(Algorithm::Dpo), 1e-3, 1.0, tok.pad_id).unwrap();
+    let (_, st) = grpo_update(ck.model.clone(), &reference, &mut AdamW::new(Default::default()), &wrong, &UpdateArgs::new(1, cfg(Algorithm::Dpo), 1e-3, tok.pad_id)).unwrap();
     assert!(st.skipped, "{st:?}");
     // With one right output, RFT raises its log-prob; DPO raises its margin over the wrong ones.
     let mixed = vec![mk(" 2", 1.0), mk(" 3", 0.0), mk(" 4", 0.0)];
     for a in [Algorithm::Rft, Algorithm::OnlineRft, Algorithm::Dpo] {
-        let (p, st) = grpo_update(ck.model.clone(), &reference, &mut AdamW::new(Default::default()), &mixed, 1, &cfg(a), 1e-2, 1.0, tok.pad_id).unwrap();
+        let (p, st) = grpo_update(ck.model.clone(), &reference, &mut AdamW::new(Default::default()), &mixed, &UpdateArgs::new(1, cfg(a), 1e-2, tok.pad_id)).unwrap();
         assert!(!st.skipped && st.grad_norm > 0.0, "{a:?}: {st:?}");
         let before: Vec<f32> = token_logp(&reference, &mixed, tok.pad_id).into_data().to_vec().unwrap();
         let after: Vec<f32> = token_logp(&p.valid(), &mixed, tok.pad_id).into_data().to_vec().unwrap();

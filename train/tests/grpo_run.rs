@@ -167,3 +167,27 @@ fn ppo_run_trains_a_critic_and_resumes_exactly() {
     assert_eq!(head("a"), head("b"));
     assert!(head("a").iter().any(|&x| x != 0.0), "the critic's head never moved");
 }
+
+/// `[train] dtype = "bf16"` in a GRPO config: sampling and both log-prob passes run on bf16 views
+/// (the sampler/trainer log-prob gap is bf16 rounding, not f32's ~0), the checkpoints hold the f32
+/// master weights, and an unknown dtype is refused naming the field.
+#[test]
+fn grpo_run_in_bf16_keeps_f32_master_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prompts = tmp.path().join("prompts.jsonl");
+    std::fs::write(&prompts, (0..4).map(|i| serde_json::json!({"question": format!("What is {i} + {i}?"), "gold": (2 * i).to_string()}).to_string() + "\n").collect::<String>()).unwrap();
+    let dev = Default::default();
+    let mut c = config(&prompts);
+    c.train.steps = 2;
+    c.train.dtype = "bf16".into();
+    let m = GrpoRun::<A>::new(c.clone(), &tmp.path().join("bf16"), &dev).unwrap().run(None, false).unwrap();
+    assert_eq!(m.len(), 2);
+    assert!(m.iter().all(|m| !m.stats.skipped && m.stats.loss.is_finite() && m.stats.grad_norm > 0.0), "{m:?}");
+    assert!(m.iter().all(|m| m.stats.logp_mismatch > 1e-4 && m.stats.logp_mismatch < 0.1), "{m:?}");
+    let st = std::fs::read(tmp.path().join("bf16/step-2/model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&st).unwrap();
+    assert!(st.tensors().iter().all(|(_, t)| t.dtype() == safetensors::Dtype::F32));
+    c.train.dtype = "fp8".into();
+    let err = GrpoRun::<A>::new(c, &tmp.path().join("bad"), &dev).err().expect("fp8 accepted").to_string();
+    assert!(err.contains("train.dtype") && err.contains("fp8"), "{err}");
+}

@@ -10,7 +10,7 @@ use burn_flex::Flex;
 use dsmath_model::{SamplingParams, load_model_and_tokenizer};
 use dsmath_train::grpo::GrpoLossConfig;
 use dsmath_train::optim::{AdamW, AdamWConfig};
-use dsmath_train::rollout::{Critic, explore, grpo_update, informative_groups, ppo_update, token_logp, token_values};
+use dsmath_train::rollout::{Critic, UpdateArgs, explore, grpo_update, informative_groups, ppo_update, token_logp, token_values};
 
 type A = Autodiff<Flex>;
 
@@ -40,7 +40,7 @@ fn grpo_step_moves_probability_towards_rewarded_outputs() {
     assert!(rewarded.iter().any(|&x| x) && rewarded.iter().any(|&x| !x), "need both kinds: {rewarded:?}");
     let before: Vec<f32> = token_logp(&reference, &rollouts, tok.pad_id).into_data().to_vec().unwrap();
     let mut opt = AdamW::new(AdamWConfig { weight_decay: 0.0, ..Default::default() });
-    let (policy, stats) = grpo_update(policy, &reference, &mut opt, &rollouts, 2, &GrpoLossConfig::default(), 1e-3, 1.0, tok.pad_id).unwrap();
+    let (policy, stats) = grpo_update(policy, &reference, &mut opt, &rollouts, &UpdateArgs::new(2, GrpoLossConfig::default(), 1e-3, tok.pad_id)).unwrap();
     assert!(stats.logp_mismatch < 1e-4, "sampler vs trainer log-probs differ by {}", stats.logp_mismatch);
     assert!(!stats.skipped && stats.grad_norm > 0.0 && stats.kl.abs() < 1e-6, "{stats:?}");
     // Random weights over a 100+-token vocabulary: next-token entropy well above 1 nat, below log V.
@@ -59,9 +59,9 @@ fn grpo_step_moves_probability_towards_rewarded_outputs() {
     let (rollouts2, _) = explore(&policy.valid(), &tok, &prompts, 8, &params, &reward).unwrap();
     let mut o1 = AdamW::new(AdamWConfig::default());
     let mut o2 = AdamW::new(AdamWConfig::default());
-    let (_, with) = grpo_update(policy.clone(), &reference, &mut o1, &rollouts2, 2, &cfg, 1e-3, 1.0, tok.pad_id).unwrap();
+    let (_, with) = grpo_update(policy.clone(), &reference, &mut o1, &rollouts2, &UpdateArgs::new(2, cfg.clone(), 1e-3, tok.pad_id)).unwrap();
     let policy_for_mask = policy.clone();
-    let (_, without) = grpo_update(policy, &reference, &mut o2, &rollouts2, 2, &GrpoLossConfig { beta: 0.0, ..Default::default() }, 1e-3, 1.0, tok.pad_id).unwrap();
+    let (_, without) = grpo_update(policy, &reference, &mut o2, &rollouts2, &UpdateArgs::new(2, GrpoLossConfig { beta: 0.0, ..Default::default() }, 1e-3, tok.pad_id)).unwrap();
     assert!((with.grad_norm - without.grad_norm).abs() > 1e-6 * without.grad_norm.max(1e-12), "{with:?} vs {without:?}");
     assert_eq!(with.kl, 0.0, "KL is not in the loss when it is in the reward");
 
@@ -70,7 +70,7 @@ fn grpo_step_moves_probability_towards_rewarded_outputs() {
     assert!(rollouts2.iter().all(|r| r.truncated));
     let masked = GrpoLossConfig { mask_truncated: true, ..Default::default() };
     let mut o3 = AdamW::new(AdamWConfig::default());
-    let (_, m) = grpo_update(policy_for_mask, &reference, &mut o3, &rollouts2, 2, &masked, 1e-3, 1.0, tok.pad_id).unwrap();
+    let (_, m) = grpo_update(policy_for_mask, &reference, &mut o3, &rollouts2, &UpdateArgs::new(2, masked.clone(), 1e-3, tok.pad_id)).unwrap();
     assert!(m.grad_norm == 0.0 && m.loss == 0.0 && m.truncated_share == 1.0, "{m:?}");
 
     // Dynamic sampling's filter keeps groups with differing rewards only.
@@ -113,7 +113,7 @@ fn ppo_critic_fits_the_returns() {
     let mut opt = AdamW::new(AdamWConfig { weight_decay: 0.0, ..Default::default() });
     let mut losses = vec![];
     for _ in 0..10 {
-        let (p, c, st) = ppo_update(policy, critic, &reference, &mut opt, &rollouts, 2, &cfg, 1e-4, 1.0, tok.pad_id).unwrap();
+        let (p, c, st) = ppo_update(policy, critic, &reference, &mut opt, &rollouts, &UpdateArgs::new(2, cfg.clone(), 1e-4, tok.pad_id)).unwrap();
         assert!(!st.skipped && st.grad_norm > 0.0, "{st:?}");
         (policy, critic) = (p, c);
         losses.push(st.value_loss);
@@ -127,4 +127,42 @@ fn ppo_critic_fits_the_returns() {
     };
     assert!(rollouts.iter().any(|r| r.reward > 0.0) && rollouts.iter().any(|r| r.reward == 0.0));
     assert!(last(true) > last(false) + 0.2, "rewarded {} vs not {}", last(true), last(false));
+}
+
+/// Mixed precision (`UpdateArgs::dtype`): the same update in bf16 sees the same rollouts
+/// through bf16 weights, so the trainer's log-probs move off the f32 sampler's by bf16 rounding
+/// (not more), the loss and gradient norm follow f32 to bf16 accuracy, and the updated master
+/// weights stay f32 and close to the f32 update's.
+#[test]
+fn grpo_update_in_bf16_follows_f32() {
+    use burn::tensor::DType;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/llama_mha");
+    let dev = Default::default();
+    let (ck, tok) = load_model_and_tokenizer::<A>(&dir, &dev).unwrap();
+    let reference = ck.model.valid();
+    let prompts: Vec<(Vec<u32>, String)> = ["Janet has 3 apples", "What is 2 + 2?"].iter().map(|p| (tok.encode(p).unwrap(), "x".to_string())).collect();
+    let params = SamplingParams { temperature: 1.0, max_new_tokens: 8, seed: 11, ignore_eos: true, ..SamplingParams::greedy(8) };
+    let reward = |text: &str, _gold: &str| if text.contains('e') { 1.0 } else { 0.0 };
+    let (rollouts, _) = explore(&reference, &tok, &prompts, 8, &params, &reward).unwrap();
+    let loss = GrpoLossConfig { beta: 0.04, ..Default::default() };
+    let f32_args = UpdateArgs::new(2, loss, 1e-3, tok.pad_id);
+    let bf16_args = UpdateArgs { dtype: Some(DType::BF16), ..f32_args.clone() };
+    let opt = || AdamW::new(AdamWConfig { weight_decay: 0.0, ..Default::default() });
+    let (p32, s32) = grpo_update(ck.model.clone(), &reference, &mut opt(), &rollouts, &f32_args).unwrap();
+    let (p16, s16) = grpo_update(ck.model.clone(), &reference, &mut opt(), &rollouts, &bf16_args).unwrap();
+    assert!(s32.logp_mismatch < 1e-4, "{s32:?}");
+    // bf16 keeps 8 significant bits: per-token log-probs of a ~5-nat distribution move by ~1e-2.
+    assert!(s16.logp_mismatch > 1e-4 && s16.logp_mismatch < 0.1, "bf16 mismatch {} (no cast happened, or too much error)", s16.logp_mismatch);
+    assert!(!s16.skipped && (s16.loss - s32.loss).abs() < 0.05 && (s16.grad_norm / s32.grad_norm - 1.0).abs() < 0.1, "f32 {s32:?}\nbf16 {s16:?}");
+    let (w32, w16) = (p32.valid().named_tensors(), p16.valid().named_tensors());
+    let w0 = reference.named_tensors();
+    for (((name, a), (_, b)), (_, c)) in w32.iter().zip(&w16).zip(&w0) {
+        assert_eq!(b.dtype, DType::F32, "{name}: master weights must stay f32");
+        let (a, b, c): (Vec<f32>, Vec<f32>, Vec<f32>) = (a.to_vec().unwrap(), b.to_vec().unwrap(), c.to_vec().unwrap());
+        // Both moved (Adam steps are ~lr per weight), and in nearly the same direction.
+        let (d32, d16): (Vec<f32>, Vec<f32>) = (a.iter().zip(&c).map(|(x, y)| x - y).collect(), b.iter().zip(&c).map(|(x, y)| x - y).collect());
+        let dot: f32 = d32.iter().zip(&d16).map(|(x, y)| x * y).sum();
+        let (n32, n16) = (d32.iter().map(|x| x * x).sum::<f32>().sqrt(), d16.iter().map(|x| x * x).sum::<f32>().sqrt());
+        assert!(n16 > 0.0 && dot / (n32 * n16) > 0.8, "{name}: cosine of the f32 and bf16 updates {}", dot / (n32 * n16));
+    }
 }

@@ -94,7 +94,7 @@ fn prm_learns_step_labels_and_drives_process_advantages() {
     }
 
     // Process advantages in a GRPO update: a group of two outputs whose second steps differ.
-    use dsmath_train::rollout::{Rollout, grpo_update, step_ends};
+    use dsmath_train::rollout::{Rollout, UpdateArgs, grpo_update, step_ends};
     let mk = |s: &RmSample| {
         let prompt_ids = tok.encode(&s.prompt).unwrap();
         let tokens = tok.encode(&s.response).unwrap();
@@ -109,7 +109,7 @@ fn prm_learns_step_labels_and_drives_process_advantages() {
     let group = vec![mk(&samples[0]), mk(&samples[1])];
     let (policy, _) = load_model_and_tokenizer::<A>(&fixture(), &dev).unwrap();
     let mut opt = dsmath_train::optim::AdamW::new(Default::default());
-    let (_, st) = grpo_update(policy.model, &rm.body, &mut opt, &group, 1, &Default::default(), 1e-3, 1.0, tok.pad_id).unwrap();
+    let (_, st) = grpo_update(policy.model, &rm.body, &mut opt, &group, &UpdateArgs::new(1, Default::default(), 1e-3, tok.pad_id)).unwrap();
     assert!(!st.skipped && st.grad_norm > 0.0, "{st:?}");
     let adv = dsmath_train::grpo::process_advantages(
         &group.iter().map(|r| r.step_rewards.clone().unwrap()).collect::<Vec<_>>(),
