@@ -4,14 +4,17 @@
 //! weighted by each micro-batch's share of the step's target tokens) are summed across peers with
 //! one all-reduce, and every peer makes the same AdamW update, so the replicas stay identical and
 //! the step equals the single-device step on the whole batch. Rank 0 writes metrics and
-//! checkpoints. Multi-node runs need burn-collective's global orchestrator (not wired here).
+//! checkpoints. A peer that fails releases the others from the all-reduce and the run returns its
+//! error. Multi-node runs need burn-collective's global orchestrator (not wired here).
 
+use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorPrimitive};
-use burn_collective::{CollectiveConfig, PeerId, ReduceOperation, all_reduce, finish_collective, register};
+use burn_collective::{CollectiveConfig, PeerId, ReduceOperation, all_reduce, finish_collective, register, reset_collective};
 
 use crate::error::TrainError;
 use crate::optim::FlatGrads;
@@ -83,24 +86,71 @@ pub fn train_data_parallel<AB: AutodiffBackend>(cfg: TrainConfig, out: &Path, de
     if world == 0 || micro % world != 0 {
         return Err(TrainError::Config(out.join("config.toml"), format!("train.batch_size / train.micro_batch = {micro} micro-batches do not split over {world} devices")));
     }
-    let handles: Vec<_> = devices
-        .into_iter()
-        .enumerate()
-        .map(|(rank, device)| {
-            let (cfg, out) = (cfg.clone(), out.to_path_buf());
-            std::thread::spawn(move || -> Result<Vec<StepMetrics>, TrainError> {
-                let id = PeerId::from(rank);
-                register::<AB::InnerBackend>(id, device.clone(), CollectiveConfig::default().with_num_devices(world)).map_err(collective_err)?;
-                let run = Trainer::<AB>::new(cfg, &out, &device).and_then(|t| t.with_peer(Peer { rank, world }).run(stop_after, progress && rank == 0));
-                finish_collective::<AB::InnerBackend>(id).map_err(collective_err)?;
-                run
+    let metrics = run_peers::<AB::InnerBackend, _>(devices, |peer, device| Trainer::<AB>::new(cfg.clone(), out, &device).and_then(|t| t.with_peer(peer).run(stop_after, progress && peer.rank == 0)))?;
+    Ok(metrics.into_iter().next().unwrap_or_default())
+}
+
+/// Run `f(peer, device)` on one thread per device, each registered with burn-collective as a
+/// peer of `B` (so `f` may call [`all_reduce_grads`]), and return the results in rank order. A
+/// peer that fails (an error or a panic) while the others wait in an all-reduce would leave them
+/// waiting for ever: the first to fail records its rank and resets the collective, which drops
+/// the pending operation, so the others' all-reduce returns an error and they stop; the run then
+/// returns the first failure's error.
+pub fn run_peers<B: Backend, T: Send>(devices: Vec<B::Device>, f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync) -> Result<Vec<T>, TrainError> {
+    let world = devices.len();
+    let first_failure: Arc<Mutex<Option<usize>>> = Arc::default();
+    let results: Vec<Result<T, TrainError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = devices
+            .into_iter()
+            .enumerate()
+            .map(|(rank, device)| {
+                let (f, first_failure) = (&f, first_failure.clone());
+                s.spawn(move || -> Result<T, TrainError> {
+                    let mut guard = AbortOthers::<B> { rank, first_failure, ok: false, backend: PhantomData };
+                    let id = PeerId::from(rank);
+                    register::<B>(id, device.clone(), CollectiveConfig::default().with_num_devices(world)).map_err(collective_err)?;
+                    let out = f(Peer { rank, world }, device)?;
+                    finish_collective::<B>(id).map_err(collective_err)?;
+                    guard.ok = true;
+                    Ok(out)
+                })
             })
-        })
-        .collect();
-    let mut first = None;
-    for h in handles {
-        let m = h.join().map_err(|_| TrainError::Backend("a data-parallel peer panicked".into()))??;
-        first.get_or_insert(m);
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(TrainError::Backend("a data-parallel peer panicked".into())))).collect()
+    });
+    if let Some(rank) = *first_failure.lock().unwrap_or_else(|e| e.into_inner()) {
+        // The cause, not the others' "all-reduce aborted" that followed it.
+        for (r, res) in results.iter().enumerate() {
+            if let (Err(e), true) = (res, r != rank) {
+                eprintln!("data-parallel peer {r} stopped after peer {rank} failed: {e}");
+            }
+        }
+        return match results.into_iter().nth(rank) {
+            Some(Err(e)) => Err(e),
+            _ => Err(TrainError::Backend(format!("data-parallel peer {rank} failed"))),
+        };
     }
-    Ok(first.unwrap_or_default())
+    results.into_iter().collect()
+}
+
+/// Dropped without `ok` (an error return or a panic): if no peer has failed before, record this
+/// rank and reset the collective so that peers blocked in an all-reduce are released with an error.
+struct AbortOthers<B: Backend> {
+    rank: usize,
+    first_failure: Arc<Mutex<Option<usize>>>,
+    ok: bool,
+    backend: PhantomData<B>,
+}
+
+impl<B: Backend> Drop for AbortOthers<B> {
+    fn drop(&mut self) {
+        if self.ok {
+            return;
+        }
+        let mut first = self.first_failure.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(self.rank);
+            reset_collective::<B>();
+        }
+    }
 }

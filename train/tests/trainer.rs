@@ -216,8 +216,45 @@ fn two_data_parallel_peers_equal_one_device() {
     assert_eq!(std::fs::read_to_string(tmp.path().join("two/metrics.jsonl")).unwrap().lines().count(), 3);
     // Micro-batches that do not split over the devices are refused.
     c.train.micro_batch = 4;
-    let e = dsmath_train::parallel::train_data_parallel::<B>(c, &tmp.path().join("bad"), vec![Default::default(); 2], None, false).unwrap_err();
+    let e = dsmath_train::parallel::train_data_parallel::<B>(c.clone(), &tmp.path().join("bad"), vec![Default::default(); 2], None, false).unwrap_err();
     assert!(e.to_string().contains("do not split over 2 devices"), "{e}");
+    // One peer failing alone (rank 0 cannot write step 1's checkpoint: a file is in the way):
+    // the run returns rank 0's error.
+    let fail = tmp.path().join("fail");
+    std::fs::create_dir_all(&fail).unwrap();
+    std::fs::write(fail.join("step-1.tmp"), "in the way").unwrap();
+    c.train.micro_batch = 1;
+    c.train.checkpoint_every = 1;
+    let e = within(move || dsmath_train::parallel::train_data_parallel::<B>(c, &fail, vec![Default::default(); 2], None, false).map(|m| m.len())).unwrap_err();
+    assert!(e.to_string().contains("step-1.tmp"), "{e}");
+    // A peer that fails while the other already waits in an all-reduce releases it: the run
+    // returns the failure (checked within a deadline; without the release it waits for ever),
+    // twice, so the collective is usable again afterwards.
+    use dsmath_train::parallel::{all_reduce_grads, run_peers};
+    use dsmath_train::error::TrainError;
+    let model = dsmath_model::checkpoint::init_model::<B>(&dsmath_model::LlamaConfig::preset("tiny", 64).unwrap(), 0, &dev).unwrap();
+    for _ in 0..2 {
+        let m = model.clone();
+        let e = within(move || {
+            run_peers::<Flex, _>(vec![Default::default(); 2], |peer, device| {
+                if peer.rank == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(300)); // rank 1 is waiting by now
+                    return Err(TrainError::Backend("rank 0 out of memory".into()));
+                }
+                all_reduce_grads::<B, _>(peer, &m, vec![], 0.0, &device).map(|_| ())
+            })
+            .map(|v| v.len())
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("rank 0 out of memory"), "{e}");
+    }
+}
+
+/// `f()` on its own thread; panics if it has not returned within two minutes (a peer left blocked).
+fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(std::time::Duration::from_secs(120)).expect("a failed peer left the other blocked in the all-reduce")
 }
 
 /// Mixed precision (`train.dtype = "bf16"`): forward and backward on a bf16 view of the f32
