@@ -95,6 +95,42 @@ fn element_wise_ops_on_views_match_ndarray() {
     }
 }
 
+/// The allocating element-wise paths (split over rayon when large): operands still referenced
+/// elsewhere, as the autodiff graph holds them, get a new output and stay unchanged; unique
+/// operands are updated in place; contiguous views at an offset; integer tensors.
+#[test]
+fn element_wise_ops_on_shared_unique_and_offset_tensors_match_ndarray() {
+    for shape in SHAPES {
+        let (fa, na) = pair(shape, 5);
+        let (fb, nb) = pair(shape, 6);
+        let b = shape[0];
+        let (keep_a, keep_b) = (fa.clone(), fb.clone());
+        same(fa.clone() - fb.clone(), na.clone() - nb.clone(), 0.0, "shared - shared");
+        same(fa.clone() * fb.clone(), na.clone() * nb.clone(), 0.0, "shared * shared");
+        let (fp, np) = (fa.clone().abs() + 0.5, na.clone().abs() + 0.5); // positive bases
+        same(fp.clone().powf(fb.clone().abs() * 0.1), np.clone().powf(nb.clone().abs() * 0.1), 1e-5, "shared powf (no SIMD op)");
+        same(fa.clone().exp(), na.clone().exp(), 1e-5, "shared exp");
+        same(fa.clone() * 1.5, na.clone() * 1.5, 0.0, "shared * scalar");
+        same(keep_a, na.clone(), 0.0, "shared lhs unchanged");
+        same(keep_b, nb.clone(), 0.0, "shared rhs unchanged");
+        let unique = || pair(shape, 5).0;
+        same(unique() - pair(shape, 6).0, na.clone() - nb.clone(), 0.0, "unique - unique");
+        same((unique().abs() + 0.5).powf(pair(shape, 6).0.abs() * 0.1), np.powf(nb.clone().abs() * 0.1), 1e-5, "unique powf");
+        same(unique().exp(), na.clone().exp(), 1e-5, "unique exp");
+        same(unique() * 1.5 + 0.25, na.clone() * 1.5 + 0.25, 1e-6, "unique scalar ops");
+        // Contiguous views starting at an offset (narrow on the outer dim).
+        let (fo, no) = (fa.clone().narrow(0, 1, b - 1), na.clone().narrow(0, 1, b - 1));
+        same(fo.clone().exp(), no.clone().exp(), 1e-5, "offset exp");
+        same(fo.clone() * 2.0, no.clone() * 2.0, 0.0, "offset * scalar");
+        same(fo.clone() * fb.clone().narrow(0, 0, b - 1), no.clone() * nb.clone().narrow(0, 0, b - 1), 0.0, "offset * offset");
+        // Integer element-wise ops.
+        let (fi, ni) = ((fa.clone() * 100.0).int(), (na.clone() * 100.0).int());
+        let fint = (fi.clone() + fi.clone() * 3 - fi.clone()).into_data().convert::<i64>().to_vec::<i64>().unwrap();
+        let nint = (ni.clone() + ni.clone() * 3 - ni.clone()).into_data().convert::<i64>().to_vec::<i64>().unwrap();
+        assert_eq!(fint, nint, "int ops");
+    }
+}
+
 #[test]
 fn matmul_outputs_and_random_fill_are_sound() {
     // Fresh outputs come from `FlexTensor::empty` (patched to typed, aligned allocations).

@@ -35,3 +35,46 @@ pub(crate) fn zip_chunks_mut<E: Send, R: Sync>(a: &mut [E], b: &[R], f: impl Fn(
     }
     f(a, b)
 }
+
+/// `op` of every element of `src`, into a new vector; in parallel for large slices. The output
+/// is written once, never zero-filled first.
+pub(crate) fn map<E: Copy + Sync, R: Send>(src: &[E], op: impl Fn(E) -> R + Sync + Send) -> alloc::vec::Vec<R> {
+    #[cfg(feature = "rayon")]
+    if src.len() >= PAR_MIN {
+        use rayon::prelude::*;
+        let n = src.len();
+        let c = chunk_len(n);
+        let mut out = alloc::vec::Vec::with_capacity(n);
+        out.spare_capacity_mut()[..n].par_chunks_mut(c).zip(src.par_chunks(c)).for_each(|(o, s)| {
+            for (o, &x) in o.iter_mut().zip(s) {
+                o.write(op(x));
+            }
+        });
+        // SAFETY: the chunks above cover `0..n` and wrote every element.
+        unsafe { out.set_len(n) };
+        return out;
+    }
+    src.iter().map(|&x| op(x)).collect()
+}
+
+/// `op` of matching elements of `a` and `b` (same length), into a new vector; in parallel for
+/// large slices.
+pub(crate) fn map2<E: Copy + Sync, R: Send>(a: &[E], b: &[E], op: impl Fn(E, E) -> R + Sync + Send) -> alloc::vec::Vec<R> {
+    debug_assert_eq!(a.len(), b.len());
+    #[cfg(feature = "rayon")]
+    if a.len() >= PAR_MIN {
+        use rayon::prelude::*;
+        let n = a.len().min(b.len());
+        let c = chunk_len(n);
+        let mut out = alloc::vec::Vec::with_capacity(n);
+        out.spare_capacity_mut()[..n].par_chunks_mut(c).zip(a[..n].par_chunks(c)).zip(b[..n].par_chunks(c)).for_each(|((o, x), y)| {
+            for ((o, &x), &y) in o.iter_mut().zip(x).zip(y) {
+                o.write(op(x, y));
+            }
+        });
+        // SAFETY: the chunks above cover `0..n` and wrote every element.
+        unsafe { out.set_len(n) };
+        return out;
+    }
+    a.iter().zip(b).map(|(&x, &y)| op(x, y)).collect()
+}

@@ -100,7 +100,8 @@ where
     // Iterate in storage order (contiguous) and preserve original layout.
     // Only valid when all strides are positive.
     if !has_negative_strides && layout.start_offset() == 0 && src.len() == n {
-        let result: Vec<E> = src.iter().map(|&x| op(x)).collect();
+        // dsmath patch: split over rayon when large (a tensor the autodiff graph still holds).
+        let result: Vec<E> = crate::par::map(src, &op);
         let bytes = Bytes::from_elems(result);
         return FlexTensor::new(bytes, layout, E::dtype());
     }
@@ -122,9 +123,7 @@ where
     let blocks = layout.strided_blocks();
     let result = match &blocks {
         // Single contiguous block (with offset)
-        StridedBlocks::Single { start, len } => {
-            src[*start..*start + *len].iter().map(|&x| op(x)).collect()
-        }
+        StridedBlocks::Single { start, len } => crate::par::map(&src[*start..*start + *len], &op), // dsmath patch
         // Strided: iterate over contiguous blocks
         StridedBlocks::Multiple {
             block_len,
