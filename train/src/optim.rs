@@ -115,15 +115,15 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Update<'_, B> {
         let shape = tensor.shape();
         let mut p = tensor.inner().reshape([shape.num_elements()]);
         if D >= 2 && c.weight_decay > 0.0 {
-            p = p.clone() - p.mul_scalar(self.lr * c.weight_decay);
+            p = p.mul_scalar(1.0 - self.lr * c.weight_decay); // as torch's AdamW: one pass, in place
         }
         let m = match self.opt.m[i].take() {
             Some(m) => m.mul_scalar(c.beta1) + g.clone().mul_scalar(1.0 - c.beta1),
             None => g.clone().mul_scalar(1.0 - c.beta1),
         };
         let v = match self.opt.v[i].take() {
-            Some(v) => v.mul_scalar(c.beta2) + g.clone().powf_scalar(2.0).mul_scalar(1.0 - c.beta2),
-            None => g.powf_scalar(2.0).mul_scalar(1.0 - c.beta2),
+            Some(v) => v.mul_scalar(c.beta2) + (g.clone() * g).mul_scalar(1.0 - c.beta2),
+            None => (g.clone() * g).mul_scalar(1.0 - c.beta2),
         };
         let t = self.opt.step as i32;
         let bc1 = 1.0 - c.beta1.powi(t);

@@ -268,6 +268,27 @@ impl FlexTensor {
         }
     }
 
+    /// dsmath patch: a contiguous output whose every element the caller writes before anything
+    /// reads it (gemm with `read_dst = false`), allocated without the zero fill of
+    /// [`FlexTensor::empty`] (a `memset` on the calling thread for every matmul output).
+    pub(crate) fn for_overwrite(shape: Shape, dtype: DType) -> Self {
+        fn buf<E: bytemuck::Pod + Send + Sync>(n: usize) -> Bytes {
+            let mut v: alloc::vec::Vec<E> = alloc::vec::Vec::with_capacity(n);
+            // SAFETY: plain-old-data elements, and the only caller (matmul) writes all `n` of them
+            // through gemm before the tensor is returned or read.
+            unsafe { v.set_len(n) };
+            Bytes::from_elems(v)
+        }
+        let n = shape.num_elements();
+        let bytes = match dtype_size(dtype) {
+            8 => buf::<u64>(n),
+            4 => buf::<u32>(n),
+            2 => buf::<u16>(n),
+            _ => return Self::empty(shape, dtype),
+        };
+        Self { data: Arc::new(bytes), layout: Layout::contiguous(shape), dtype }
+    }
+
     /// Create a tensor filled with zeros.
     pub fn zeros(shape: Shape, dtype: DType) -> Self {
         Self::empty(shape, dtype)
