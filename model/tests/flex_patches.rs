@@ -133,10 +133,18 @@ fn element_wise_ops_on_shared_unique_and_offset_tensors_match_ndarray() {
 
 #[test]
 fn matmul_outputs_and_random_fill_are_sound() {
-    // Fresh outputs come from `FlexTensor::empty` (patched to typed, aligned allocations).
+    // Matmul outputs are allocated without a zero fill (`FlexTensor::for_overwrite`): gemm must
+    // write every element, batched and 2-D, and also when the inner dimension is 0.
     let (fa, na) = pair([2, 4, 48, 32], 5);
     let (fb, nb) = pair([2, 4, 32, 24], 6);
-    same(fa.clone().matmul(fb.clone()), na.matmul(nb), 1e-4, "matmul");
+    same(fa.clone().matmul(fb.clone()), na.clone().matmul(nb.clone()), 1e-4, "matmul");
+    let f2 = |t: Tensor<F, 4>| t.reshape([2 * 4 * 48, 32]);
+    let n2 = |t: Tensor<N, 4>| t.reshape([2 * 4 * 48, 32]);
+    let (fw, nw) = (fb.clone().narrow(0, 0, 1).narrow(1, 0, 1).reshape([32, 24]), nb.narrow(0, 0, 1).narrow(1, 0, 1).reshape([32, 24]));
+    same(f2(fa).matmul(fw).reshape([1, 1, 384, 24]), n2(na).matmul(nw).reshape([1, 1, 384, 24]), 1e-4, "2-D matmul");
+    let empty = |s: [usize; 2]| Tensor::<F, 2>::from_data(TensorData::new(Vec::<f32>::new(), s), &Default::default());
+    let k0 = empty([6, 0]).matmul(empty([0, 5])).into_data().to_vec::<f32>().unwrap();
+    assert_eq!(k0, vec![0.0; 30], "k = 0 matmul must be zeros");
     let z = Tensor::<F, 4>::zeros([3, 5, 7, 11], &Default::default());
     assert!(z.into_data().to_vec::<f32>().unwrap().iter().all(|&x| x == 0.0));
     let r = Tensor::<F, 2>::random([300, 200], Distribution::Uniform(-1.0, 1.0), &Default::default());
