@@ -221,8 +221,8 @@ pub type RewardFn = std::sync::Arc<dyn Fn(&str, &str) -> f64 + Send + Sync + std
 impl<B: AutodiffBackend> GrpoRun<B> {
     pub fn new(cfg: GrpoConfig, out: &Path, device: &B::Device) -> Result<Self, TrainError> {
         let init = PathBuf::from(cfg.model.init.clone().ok_or_else(|| TrainError::Config(out.join("config.toml"), "[model] init (the SFT model) is required".into()))?);
-        if compute_dtype(&cfg.train.dtype).is_err() {
-            return Err(TrainError::Config(out.join("config.toml"), format!("train.dtype `{}`: expected f32, bf16 or f16", cfg.train.dtype)));
+        if let Err(e) = compute_dtype(&cfg.train.dtype) {
+            return Err(TrainError::Config(out.join("config.toml"), format!("train.dtype `{}`: {e}", cfg.train.dtype)));
         }
         std::fs::create_dir_all(out).map_err(|e| TrainError::Io(out.into(), e.to_string()))?;
         let resume = latest(out);

@@ -133,8 +133,8 @@ impl TrainConfig {
         if t.micro_batch == 0 || t.batch_size == 0 || t.batch_size % t.micro_batch != 0 {
             return Err(format!("train.batch_size ({}) must be a positive multiple of train.micro_batch ({})", t.batch_size, t.micro_batch));
         }
-        if compute_dtype(&t.dtype).is_err() {
-            return Err(format!("train.dtype `{}`: expected f32, bf16 or f16", t.dtype));
+        if let Err(e) = compute_dtype(&t.dtype) {
+            return Err(format!("train.dtype `{}`: {e}", t.dtype));
         }
         if t.devices == 0 || (t.batch_size / t.micro_batch) % t.devices != 0 {
             return Err(format!("train.devices ({}) must divide the micro-batches per step (batch_size / micro_batch = {})", t.devices, t.batch_size / t.micro_batch));
@@ -188,13 +188,13 @@ fn rss_mb() -> f64 {
         .map_or(0.0, |pages| pages * 4096.0 / (1 << 20) as f64)
 }
 
-/// `train.dtype` as a Burn dtype (`None` for f32: no cast).
-pub fn compute_dtype(name: &str) -> Result<Option<DType>, ()> {
+/// `train.dtype` as a Burn dtype (`None` for f32: no cast); the error says what is accepted.
+pub fn compute_dtype(name: &str) -> Result<Option<DType>, &'static str> {
     match name {
         "f32" | "" => Ok(None),
         "bf16" => Ok(Some(DType::BF16)),
         "f16" => Ok(Some(DType::F16)),
-        _ => Err(()),
+        _ => Err("expected f32, bf16 or f16"),
     }
 }
 

@@ -249,7 +249,7 @@ fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenc
     };
     let mut times = vec![];
     let mut loss0 = 0.0;
-    let dtype = dsmath_train::trainer::compute_dtype(&args.dtype).map_err(|_| anyhow::anyhow!("--dtype {}: expected f32, bf16 or f16", args.dtype))?;
+    let dtype = dsmath_train::trainer::compute_dtype(&args.dtype).map_err(|e| anyhow::anyhow!("--dtype {}: {e}", args.dtype))?;
     for step in 0..=args.steps {
         let t = Instant::now();
         let fwd = dsmath_train::trainer::in_dtype(&model, dtype);
