@@ -167,18 +167,21 @@ impl<B: Backend> Attention<B> {
 pub enum AttnMask<B: Backend> {
     /// `[b, 1, s, t]`, true = blocked (inference: the backends' fused attention reads it).
     Blocked(Tensor<B, 4, Bool>),
-    /// `[b, 1, s, t]` added to the scores: 0 or -inf (training: under autodiff the attention is
-    /// decomposed, and an added constant costs nothing in backward where a mask fill is
-    /// re-materialised over all heads in both passes).
+    /// `[b, h, s, t]` added to the scores: 0 or -inf (training: an added constant costs
+    /// nothing in backward, and under autodiff the attention is one node computing its
+    /// probabilities from these scores, so no boolean mask is needed).
     Bias(Tensor<B, 4>),
 }
 
 impl<B: Backend> AttnMask<B> {
-    /// The form suited to the backend: [`AttnMask::Bias`] in `dtype` when it differentiates.
-    pub fn new(blocked: Tensor<B, 4, Bool>, dtype: DType) -> Self {
+    /// The form suited to the backend: [`AttnMask::Bias`] in `dtype` when it differentiates,
+    /// laid out once for all `heads` (every layer adds it to its scores; adding a view expanded
+    /// over the heads takes CPU backends' slower broadcast path in each layer).
+    pub fn new(blocked: Tensor<B, 4, Bool>, dtype: DType, heads: usize) -> Self {
         if B::ad_enabled(&blocked.device()) {
-            let zeros = Tensor::<B, 4>::zeros(blocked.dims(), &blocked.device());
-            let bias = zeros.mask_fill(blocked, f32::NEG_INFINITY);
+            let [b, _, s, t] = blocked.dims();
+            let zeros = Tensor::<B, 4>::zeros([b, heads, s, t], &blocked.device());
+            let bias = zeros.mask_fill(blocked.expand([b, heads, s, t]), f32::NEG_INFINITY); // [b, h, s, t]
             Self::Bias(if dtype == DType::F32 { bias } else { bias.cast(dtype) })
         } else {
             Self::Blocked(blocked)
@@ -254,7 +257,8 @@ impl<B: Backend> LlamaForCausalLM<B> {
         // Reduced-precision weights (bf16 training): the rotary tables follow the activations.
         let dtype = x.dtype();
         let (cos, sin) = if dtype == DType::F32 { (cos, sin) } else { (cos.cast(dtype), sin.cast(dtype)) };
-        let mask = mask.map(|m| AttnMask::new(m, dtype));
+        let heads = self.model.layers.first().map_or(1, |l| l.self_attn.num_heads);
+        let mask = mask.map(|m| AttnMask::new(m, dtype, heads));
         for (i, layer) in self.model.layers.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.layers[i]);
             let attn = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, mask.clone(), slot);

@@ -164,4 +164,77 @@ impl<B: Backend, C: CheckpointStrategy> ActivationOps<Autodiff<B, C>> for Autodi
             OpsKind::UnTracked(prep) => prep.finish(B::log_sigmoid(tensor.primitive)),
         }
     }
+
+    // dsmath patch: softmax and log-softmax as one node each, with the inner backend's (fused)
+    // forward and the closed-form backward, instead of differentiating the decomposition
+    // (max, sub, exp, sum, div / log) op by op.
+    fn softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct Softmax;
+
+        impl<B: Backend> Backward<B, 1> for Softmax {
+            type State = (FloatTensor<B>, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (output, dim) = ops.state;
+                // dx = y * (g - sum(g * y))
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    let dot = B::float_sum_dim(B::float_mul(grad.clone(), output.clone()), dim);
+                    B::float_mul(B::float_sub(grad, dot), output)
+                });
+            }
+        }
+
+        match Softmax
+            .prepare::<C>([tensor.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let output = B::softmax(tensor.primitive, dim);
+                prep.finish((output.clone(), dim), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::softmax(tensor.primitive, dim)),
+        }
+    }
+
+    fn log_softmax(tensor: FloatTensor<Self>, dim: usize) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct LogSoftmax;
+
+        impl<B: Backend> Backward<B, 1> for LogSoftmax {
+            type State = (FloatTensor<B>, usize);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (output, dim) = ops.state;
+                // dx = g - exp(y) * sum(g)
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    let total = B::float_sum_dim(grad.clone(), dim);
+                    B::float_sub(grad, B::float_mul(B::float_exp(output), total))
+                });
+            }
+        }
+
+        match LogSoftmax
+            .prepare::<C>([tensor.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let output = B::log_softmax(tensor.primitive, dim);
+                prep.finish((output.clone(), dim), output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::log_softmax(tensor.primitive, dim)),
+        }
+    }
 }

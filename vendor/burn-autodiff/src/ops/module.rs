@@ -6,7 +6,7 @@ use crate::graph::NodeId;
 use crate::ops::{Backward, Ops, unary};
 use crate::tensor::AutodiffTensor;
 
-use burn_backend::Backend;
+use burn_backend::{Backend, TensorMetadata};
 use burn_backend::ops::attention::attention_fallback;
 use burn_backend::ops::*;
 use burn_backend::tensor::{FloatTensor, IntTensor};
@@ -1881,7 +1881,67 @@ impl<B: Backend, C: CheckpointStrategy> ModuleOps<Autodiff<B, C>> for Autodiff<B
         attn_bias: Option<FloatTensor<Autodiff<B, C>>>,
         options: AttentionModuleOptions,
     ) -> FloatTensor<Autodiff<B, C>> {
-        attention_fallback::<Self>(query, key, value, mask, attn_bias, options)
+        // dsmath patch: one node with the closed-form backward (FlashAttention's, with the
+        // probabilities kept from the forward instead of recomputed) instead of
+        // differentiating the decomposed fallback op by op. Softcap, causal masking and a bias
+        // that needs its own gradient keep the decomposed fallback; untracked calls keep the
+        // inner backend's fused attention.
+        let bias_tracked = attn_bias.as_ref().is_some_and(|b| b.is_tracked());
+        if options.softcap.is_some() || options.is_causal || bias_tracked {
+            return attention_fallback::<Self>(query, key, value, mask, attn_bias, options);
+        }
+
+        #[derive(Debug)]
+        struct Attention;
+
+        impl<B: Backend> Backward<B, 3> for Attention {
+            type State = AttentionState<B>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node_q, node_k, node_v] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node); // dO [b, h, s, dv]
+                let need_qk = node_q.is_some() || node_k.is_some();
+                let (dq, dk, dv) =
+                    attention_backward::<B>(ops.state, grad, need_qk, node_v.is_some());
+                for (node, grad) in [(node_q, dq), (node_k, dk), (node_v, dv)] {
+                    if let (Some(node), Some(grad)) = (node, grad) {
+                        grads.register::<B>(node.id, grad);
+                    }
+                }
+            }
+        }
+
+        let bias = attn_bias.map(|b| b.primitive);
+        match Attention
+            .prepare::<C>([query.node.clone(), key.node.clone(), value.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (state, output) = attention_forward::<B>(
+                    query.primitive,
+                    key.primitive,
+                    value.primitive,
+                    mask,
+                    bias,
+                    options.scale,
+                );
+                prep.finish(state, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::attention(
+                query.primitive,
+                key.primitive,
+                value.primitive,
+                mask,
+                bias,
+                options,
+            )),
+        }
     }
 
     fn ctc_loss(
@@ -2064,4 +2124,108 @@ impl<B: Backend> Backward<B, 1> for MaxPool2D {
             grads.register::<B>(node.id, grad.x_grad);
         }
     }
+}
+
+/// dsmath patch: what the attention node keeps for its backward.
+#[derive(Debug, Clone)]
+struct AttentionState<B: Backend> {
+    /// `scale * Q` `[b, h, s, d]`.
+    scaled_query: FloatTensor<B>,
+    key: FloatTensor<B>,
+    value: FloatTensor<B>,
+    /// The attention probabilities `[b, h, s, t]`.
+    probs: FloatTensor<B>,
+    output: FloatTensor<B>,
+    scale: f64,
+}
+
+/// dsmath patch: `O = softmax(scale * Q K^T, masked, + bias) V` in the inner backend's ops
+/// (the arithmetic of `attention_fallback`), keeping the probabilities for the backward. A
+/// query row whose keys are all masked gets `O = 0`, as there.
+fn attention_forward<B: Backend>(
+    query: FloatTensor<B>,
+    key: FloatTensor<B>,
+    value: FloatTensor<B>,
+    mask: Option<burn_backend::tensor::BoolTensor<B>>,
+    bias: Option<FloatTensor<B>>,
+    scale: Option<f64>,
+) -> (AttentionState<B>, FloatTensor<B>) {
+    let head_dim = query.shape().dims::<4>()[3];
+    let scale = scale.unwrap_or_else(|| 1.0 / (head_dim as f64).sqrt());
+    let masked = mask.is_some() || bias.is_some();
+    let scaled_query = B::float_mul_scalar(query, scale.into()); // [b, h, s, d]
+    let scores = B::float_matmul(scaled_query.clone(), B::float_transpose(key.clone())); // [b, h, s, t]
+    let scores = match mask {
+        Some(mask) => B::float_mask_fill(scores, mask, f32::NEG_INFINITY.into()),
+        None => scores,
+    };
+    let scores = match bias {
+        Some(bias) => B::float_add(scores, bias),
+        None => scores,
+    };
+    let probs = if masked {
+        // A row with every key masked is all -inf, and softmax would give NaN there: clamp the
+        // scores to the lowest finite value (exp of it minus a finite row max is exactly 0, so
+        // other rows are unchanged) and zero those rows afterwards.
+        let dtype = scores.dtype();
+        let settings = burn_backend::get_device_settings::<B>(&B::float_device(&scores));
+        let row_max = B::float_max_dim(scores.clone(), 3); // [b, h, s, 1]
+        let alive = B::float_greater_elem(row_max, f32::MIN.into(), settings.bool_dtype);
+        let alive = B::bool_into_float(alive, dtype.into()); // [b, h, s, 1]: 1 or 0
+        let probs = B::softmax(B::float_clamp_min(scores, f32::MIN.into()), 3);
+        B::float_mul(probs, alive)
+    } else {
+        B::softmax(scores, 3)
+    }; // [b, h, s, t]
+    let output = B::float_matmul(probs.clone(), value.clone()); // [b, h, s, dv]
+    let state = AttentionState {
+        scaled_query,
+        key,
+        value,
+        probs,
+        output: output.clone(),
+        scale,
+    };
+    (state, output)
+}
+
+/// dsmath patch: gradients of the attention above (FlashAttention-2, Dao 2023, Algorithm 2,
+/// unblocked): with `dO` the output gradient, `dV = P^T dO`, `dP = dO V^T`,
+/// `dS = P * (dP - rowsum(dO * O))`, `dQ = scale * dS K`, `dK = scale * dS^T Q`.
+fn attention_backward<B: Backend>(
+    st: AttentionState<B>,
+    grad: FloatTensor<B>,
+    need_qk: bool,
+    need_v: bool,
+) -> (
+    Option<FloatTensor<B>>,
+    Option<FloatTensor<B>>,
+    Option<FloatTensor<B>>,
+) {
+    let AttentionState {
+        scaled_query,
+        key,
+        value,
+        probs,
+        output,
+        scale,
+    } = st;
+    // dV = P^T dO, computed as (dO^T P)^T so only the small [s, dv] operand is transposed.
+    let dv = need_v.then(|| {
+        B::float_transpose(B::float_matmul(
+            B::float_transpose(grad.clone()),
+            probs.clone(),
+        )) // [b, h, t, dv]
+    });
+    if !need_qk {
+        return (None, None, dv);
+    }
+    let dp = B::float_matmul(grad.clone(), B::float_transpose(value)); // [b, h, s, t]
+    let delta = B::float_sum_dim(B::float_mul(grad, output), 3); // [b, h, s, 1]
+    let ds = B::float_mul(probs, B::float_sub(dp, delta)); // [b, h, s, t]
+    let scaled_key = B::float_mul_scalar(key, scale.into()); // [b, h, t, d]
+    let dq = B::float_matmul(ds.clone(), scaled_key); // [b, h, s, d]
+    // dK = (scale Q)^T dS, transposed back: [b, h, t, d]
+    let dk = B::float_transpose(B::float_matmul(B::float_transpose(scaled_query), ds));
+    (Some(dq), Some(dk), dv)
 }

@@ -157,6 +157,73 @@ impl ActivationOps<Flex> for Flex {
     fn softmax(tensor: FloatTensor<Flex>, dim: usize) -> FloatTensor<Flex> {
         softmax(tensor, dim)
     }
+
+    fn log_softmax(tensor: FloatTensor<Flex>, dim: usize) -> FloatTensor<Flex> {
+        log_softmax(tensor, dim)
+    }
+}
+
+/// dsmath patch: fused log-softmax over the last dimension of an f32 tensor (one pass for the
+/// row max, one for the sum of exponentials, one writing `x - max - ln(sum)`; rows over rayon).
+/// Other dims and dtypes take the decomposition `ActivationOps::log_softmax` uses by default.
+pub fn log_softmax(tensor: FloatTensor<Flex>, dim: usize) -> FloatTensor<Flex> {
+    let rank = tensor.shape().num_dims();
+    assert!(dim < rank, "log_softmax dim {dim} out of range for rank {rank}");
+    if dim != rank - 1 || tensor.dtype() != DType::F32 {
+        let max = Flex::float_max_dim(Flex::float_detach(tensor.clone()), dim);
+        let shifted = Flex::float_sub(tensor, max);
+        let sum = Flex::float_sum_dim(Flex::float_exp(shifted.clone()), dim);
+        return Flex::float_sub(shifted, Flex::float_log(sum));
+    }
+    let tensor = tensor.to_contiguous();
+    let shape = tensor.layout().shape().clone();
+    let last = shape[rank - 1];
+    if last == 0 {
+        return tensor;
+    }
+    let input: &[f32] = tensor.storage();
+    let mut output: Vec<f32> = vec![0.0; input.len()];
+    let rows = |i: &[f32], o: &mut [f32]| {
+        for (x, y) in i.chunks(last).zip(o.chunks_mut(last)) {
+            log_softmax_row_f32(x, y);
+        }
+    };
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        let chunk = last * (4096 / last).max(1);
+        output
+            .par_chunks_mut(chunk)
+            .zip(input.par_chunks(chunk))
+            .for_each(|(o, i)| rows(i, o));
+    }
+    #[cfg(not(feature = "rayon"))]
+    rows(input, &mut output);
+    FlexTensor::new(Bytes::from_elems(output), Layout::contiguous(shape), DType::F32)
+}
+
+#[inline]
+fn log_softmax_row_f32(input: &[f32], output: &mut [f32]) {
+    // Eight running maxima / sums so the loops vectorize.
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut chunks = input.chunks_exact(8);
+    for c in &mut chunks {
+        for (m, &x) in lanes.iter_mut().zip(c) {
+            *m = if x > *m { x } else { *m };
+        }
+    }
+    let mut max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for &x in chunks.remainder() {
+        max = max.max(x);
+    }
+    let mut sum = 0.0f32;
+    for &x in input {
+        sum += (x - max).exp();
+    }
+    let lse = max + sum.ln();
+    for (y, &x) in output.iter_mut().zip(input) {
+        *y = x - lse;
+    }
 }
 
 #[inline]

@@ -336,34 +336,35 @@ where
         val_dim,
     };
 
-    // Allocate scratch buffers once and reuse across all (batch, head) pairs
-    let mut scratch = ScratchBuffers {
+    // Scratch buffers are reused across the (batch, head) pairs one task handles.
+    let new_scratch = || ScratchBuffers {
         row_max: vec![T::neg_infinity(); seq_q],
         row_sum: vec![T::zero(); seq_q],
         scores: vec![T::zero(); seq_q * TILE_KV],
     };
+    let _ = o_batch_stride;
+    // dsmath patch: the (batch, head) pairs are independent; they run over rayon (each task
+    // writes its own output head) instead of one after the other on the calling thread.
+    let run_head = |scratch: &mut ScratchBuffers<T>, (pair, out): (usize, &mut [T])| {
+        let (b, h) = (pair / heads, pair % heads);
+        let q_off = b * q_batch_stride + h * q_head_stride;
+        let k_off = b * k_batch_stride + h * k_head_stride;
+        let v_off = b * v_batch_stride + h * v_head_stride;
+        let mask_off = b * mask_batch_step + h * mask_head_step;
+        let bias_off = b * bias_batch_step + h * bias_head_step;
 
-    for b in 0..batch {
-        for h in 0..heads {
-            let q_off = b * q_batch_stride + h * q_head_stride;
-            let k_off = b * k_batch_stride + h * k_head_stride;
-            let v_off = b * v_batch_stride + h * v_head_stride;
-            let o_off = b * o_batch_stride + h * o_head_stride;
-            let mask_off = b * mask_batch_step + h * mask_head_step;
-            let bias_off = b * bias_batch_step + h * bias_head_step;
-
-            flash_attention_head(
-                &q_data[q_off..q_off + q_head_stride],
-                &k_data[k_off..k_off + k_head_stride],
-                &v_data[v_off..v_off + v_head_stride],
-                &mut output[o_off..o_off + o_head_stride],
-                mask_data.map(|m| &m[mask_off..mask_off + mask_tile_len]),
-                bias_data.map(|b| &b[bias_off..bias_off + mask_tile_len]),
-                &params,
-                &mut scratch,
-            );
-        }
-    }
+        flash_attention_head(
+            &q_data[q_off..q_off + q_head_stride],
+            &k_data[k_off..k_off + k_head_stride],
+            &v_data[v_off..v_off + v_head_stride],
+            out,
+            mask_data.map(|m| &m[mask_off..mask_off + mask_tile_len]),
+            bias_data.map(|b| &b[bias_off..bias_off + mask_tile_len]),
+            &params,
+            scratch,
+        );
+    };
+    for_each_head(&mut output, o_head_stride, new_scratch, run_head);
 
     let shape = burn_std::Shape::from(vec![batch, heads, seq_q, val_dim]);
     FlexTensor::new(
@@ -371,6 +372,32 @@ where
         Layout::contiguous(shape),
         T::dtype(),
     )
+}
+
+/// dsmath patch: runs `f(scratch, (pair, output head))` for every (batch, head) pair, over rayon
+/// when there is more than one pair (one scratch value per task, made by `init`).
+fn for_each_head<T, S, I, F>(output: &mut [T], head_len: usize, init: I, f: F)
+where
+    T: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, (usize, &mut [T])) + Sync + Send,
+{
+    if head_len == 0 {
+        return;
+    }
+    #[cfg(feature = "rayon")]
+    if output.len() > head_len {
+        use rayon::prelude::*;
+        output
+            .par_chunks_mut(head_len)
+            .enumerate()
+            .for_each_init(init, |scratch, item| f(scratch, item));
+        return;
+    }
+    let mut scratch = init();
+    for item in output.chunks_mut(head_len).enumerate() {
+        f(&mut scratch, item);
+    }
 }
 
 /// Gemm dispatch for flash attention block matmuls.
@@ -751,7 +778,6 @@ where
         .unwrap_or((0, 0));
 
     let mut output = vec![T::zero(); batch * heads * seq_q * val_dim];
-    let mut scores = vec![T::zero(); seq_q * seq_kv];
 
     let q_head_stride = seq_q * head_dim;
     let q_batch_stride = heads * q_head_stride;
@@ -773,29 +799,35 @@ where
         val_dim,
     };
 
-    for b in 0..batch {
-        for h in 0..heads {
-            let q_off = b * q_batch_stride + h * q_head_stride;
-            let k_off = b * k_batch_stride + h * k_head_stride;
-            let v_off = b * v_batch_stride + h * v_head_stride;
-            let o_off = b * o_batch_stride + h * o_head_stride;
-            let mask_off = b * mask_batch_step + h * mask_head_step;
-            let bias_off = b * bias_batch_step + h * bias_head_step;
+    let _ = o_batch_stride;
+    // dsmath patch: the (batch, head) pairs run over rayon, one score buffer per task.
+    let run_head = |scores: &mut Vec<T>, (pair, out): (usize, &mut [T])| {
+        let (b, h) = (pair / heads, pair % heads);
+        let q_off = b * q_batch_stride + h * q_head_stride;
+        let k_off = b * k_batch_stride + h * k_head_stride;
+        let v_off = b * v_batch_stride + h * v_head_stride;
+        let mask_off = b * mask_batch_step + h * mask_head_step;
+        let bias_off = b * bias_batch_step + h * bias_head_step;
 
-            naive_attention_head(
-                &q_data[q_off..q_off + q_head_stride],
-                &k_data[k_off..k_off + k_head_stride],
-                &v_data[v_off..v_off + v_head_stride],
-                &mut output[o_off..o_off + o_head_stride],
-                &mut scores,
-                &params,
-                (
-                    mask_data.map(|m| &m[mask_off..mask_off + mask_tile_len]),
-                    bias_data.map(|b| &b[bias_off..bias_off + mask_tile_len]),
-                ),
-            );
-        }
-    }
+        naive_attention_head(
+            &q_data[q_off..q_off + q_head_stride],
+            &k_data[k_off..k_off + k_head_stride],
+            &v_data[v_off..v_off + v_head_stride],
+            out,
+            scores,
+            &params,
+            (
+                mask_data.map(|m| &m[mask_off..mask_off + mask_tile_len]),
+                bias_data.map(|b| &b[bias_off..bias_off + mask_tile_len]),
+            ),
+        );
+    };
+    for_each_head(
+        &mut output,
+        o_head_stride,
+        || vec![T::zero(); seq_q * seq_kv],
+        run_head,
+    );
 
     let shape = burn_std::Shape::from(vec![batch, heads, seq_q, val_dim]);
     FlexTensor::new(
