@@ -2167,12 +2167,14 @@ fn attention_forward<B: Backend>(
         // A row with every key masked is all -inf, and softmax would give NaN there: clamp the
         // scores to the lowest finite value (exp of it minus a finite row max is exactly 0, so
         // other rows are unchanged) and zero those rows afterwards.
+        // (The lowest finite value of the scores' dtype: f32::MIN is -inf in bf16.)
         let dtype = scores.dtype();
+        let lowest = dtype.finfo().expect("float tensor").min;
         let settings = burn_backend::get_device_settings::<B>(&B::float_device(&scores));
         let row_max = B::float_max_dim(scores.clone(), 3); // [b, h, s, 1]
-        let alive = B::float_greater_elem(row_max, f32::MIN.into(), settings.bool_dtype);
+        let alive = B::float_greater_elem(row_max, lowest.into(), settings.bool_dtype);
         let alive = B::bool_into_float(alive, dtype.into()); // [b, h, s, 1]: 1 or 0
-        let probs = B::softmax(B::float_clamp_min(scores, f32::MIN.into()), 3);
+        let probs = B::softmax(B::float_clamp_min(scores, lowest.into()), 3);
         B::float_mul(probs, alive)
     } else {
         B::softmax(scores, 3)
