@@ -97,7 +97,7 @@ fn dynamic_sampling_drops_equal_groups_and_mu_updates_twice() {
 
 /// Iterative RL (Algorithm 1): with a reward model and `iteration_steps = 1`, after step 1 the
 /// reference is the policy (`reference-1/`) and the reward model has been trained on the step's
-/// samples labelled by the grader (`reward_model-1/`, its zero head moved); a restarted run loads both.
+/// samples labelled by the grader (`reward_model-1/`, its head moved); a restarted run loads both.
 #[test]
 fn iterative_rl_moves_the_reference_and_retrains_the_reward_model() {
     use burn::module::AutodiffModule;
@@ -111,7 +111,14 @@ fn iterative_rl_moves_the_reference_and_retrains_the_reward_model() {
     let init = Path::new(c.model.init.as_ref().unwrap()).to_path_buf();
     let rm_dir = tmp.path().join("rm0");
     let base = dsmath_model::load_model::<Flex>(&init, &dev).unwrap();
-    RewardModel::from_policy(base.model).save(&rm_dir, &base.config, Some(&init)).unwrap();
+    // A non-zero head, so the step-1 rewards differ within a group and the policy learns from
+    // them (with a zero head every reward is equal, every advantage 0, and at step 1 the policy
+    // equals the reference: no gradient at all).
+    let mut rm0 = RewardModel::from_policy(base.model);
+    let d = rm0.score.val().dims()[1];
+    let head0: Vec<f32> = (0..d).map(|i| ((i * 37 % 17) as f32 - 8.0) / 8.0).collect();
+    rm0.score = burn::module::Param::from_tensor(burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(head0.clone(), [1, d]), &dev));
+    rm0.save(&rm_dir, &base.config, Some(&init)).unwrap();
     c.grpo.reward_model = Some(rm_dir.display().to_string());
     c.grpo.iteration_steps = 1;
     c.grpo.rm_lr = 1e-2;
@@ -119,14 +126,15 @@ fn iterative_rl_moves_the_reference_and_retrains_the_reward_model() {
     let contains_e: dsmath_train::grpo_train::RewardFn = std::sync::Arc::new(|t: &str, _: &str| if t.contains('e') { 1.0 } else { 0.0 });
     let out = tmp.path().join("run");
     let mut r = GrpoRun::<A>::new(c.clone(), &out, &dev).unwrap().with_reward(contains_e);
-    r.run(None, false).unwrap();
+    let m = r.run(None, false).unwrap();
+    assert!(m[0].stats.zero_std_groups < 1.0 && m[0].stats.grad_norm > 0.0, "step 1 has a learning signal: {m:?}");
     assert!(out.join("reference-1/model.safetensors").exists() && out.join("reward_model-1/score.safetensors").exists());
     assert!(!out.join("reference-2").exists(), "no new iteration after the last step");
     let logged = std::fs::read_to_string(out.join("rm_samples.jsonl")).unwrap().lines().count();
     assert_eq!(logged, 2 * 2 * 4, "2 steps x 2 questions x 4 samples");
     let (rm1, _) = RewardModel::<Flex>::load(&out.join("reward_model-1"), &dev).unwrap();
     let head: Vec<f32> = rm1.score.val().into_data().to_vec().unwrap();
-    assert!(head.iter().any(|&x| x != 0.0), "the reward model was not trained");
+    assert_ne!(head, head0, "the reward model was not trained");
     // The reference is the policy after step 1, not the initial model.
     let r1 = dsmath_model::load_model::<Flex>(&out.join("reference-1"), &dev).unwrap().model.named_tensors()[3].1.clone();
     assert_ne!(r1, dsmath_model::load_model::<Flex>(&init, &dev).unwrap().model.named_tensors()[3].1.clone());
