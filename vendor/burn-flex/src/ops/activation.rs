@@ -204,18 +204,7 @@ pub fn log_softmax(tensor: FloatTensor<Flex>, dim: usize) -> FloatTensor<Flex> {
 
 #[inline]
 fn log_softmax_row_f32(input: &[f32], output: &mut [f32]) {
-    // Eight running maxima / sums so the loops vectorize.
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let mut chunks = input.chunks_exact(8);
-    for c in &mut chunks {
-        for (m, &x) in lanes.iter_mut().zip(c) {
-            *m = if x > *m { x } else { *m };
-        }
-    }
-    let mut max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    for &x in chunks.remainder() {
-        max = max.max(x);
-    }
+    let max = crate::ops::reduce::max_f32_contiguous(input);
     let mut sum = 0.0f32;
     for &x in input {
         sum += (x - max).exp();

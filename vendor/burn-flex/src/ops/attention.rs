@@ -323,7 +323,6 @@ where
     let v_head_stride = seq_kv * val_dim;
     let v_batch_stride = heads * v_head_stride;
     let o_head_stride = seq_q * val_dim;
-    let o_batch_stride = heads * o_head_stride;
     let mask_tile_len = seq_q * seq_kv;
 
     let params = AttentionParams {
@@ -342,7 +341,6 @@ where
         row_sum: vec![T::zero(); seq_q],
         scores: vec![T::zero(); seq_q * TILE_KV],
     };
-    let _ = o_batch_stride;
     // dsmath patch: the (batch, head) pairs are independent; they run over rayon (each task
     // writes its own output head) instead of one after the other on the calling thread.
     let run_head = |scratch: &mut ScratchBuffers<T>, (pair, out): (usize, &mut [T])| {
@@ -786,7 +784,6 @@ where
     let v_head_stride = seq_kv * val_dim;
     let v_batch_stride = heads * v_head_stride;
     let o_head_stride = seq_q * val_dim;
-    let o_batch_stride = heads * o_head_stride;
     let mask_tile_len = seq_q * seq_kv;
 
     let params = AttentionParams {
@@ -799,7 +796,6 @@ where
         val_dim,
     };
 
-    let _ = o_batch_stride;
     // dsmath patch: the (batch, head) pairs run over rayon, one score buffer per task.
     let run_head = |scores: &mut Vec<T>, (pair, out): (usize, &mut [T])| {
         let (b, h) = (pair / heads, pair % heads);

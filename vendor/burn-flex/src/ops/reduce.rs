@@ -505,7 +505,7 @@ fn max_f32_reduce(tensor: &FlexTensor) -> FlexTensor {
 }
 
 #[inline]
-fn max_f32_contiguous(data: &[f32]) -> f32 {
+pub(crate) fn max_f32_contiguous(data: &[f32]) -> f32 {
     #[cfg(feature = "simd")]
     {
         kernels::max_f32(data)
