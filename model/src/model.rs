@@ -25,12 +25,13 @@ impl<B: Backend> Linear<B> {
     }
 }
 
-/// `x W^T + b` with `W` in HF layout `[out, in]`, computed as `(W x^T)^T`: the weight is read
-/// contiguously (multiplying by a transposed weight view makes CPU backends copy it first).
+/// `x W^T + b` with `W` in HF layout `[out, in]`. `W^T` is a strided view that the CPU
+/// backends' gemm reads in place; the output comes out contiguous (the former `(W x^T)^T` gave a
+/// transposed output that every following reshape or row-wise op had to copy).
 pub fn hf_linear<B: Backend>(x: Tensor<B, 3>, w: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 3> {
     let [b, s, d] = x.dims();
     let out = w.dims()[0];
-    let y = w.matmul(x.reshape([b * s, d]).transpose()).transpose().reshape([b, s, out]); // [b, s, out]
+    let y = x.reshape([b * s, d]).matmul(w.transpose()).reshape([b, s, out]); // [b, s, out]
     match bias {
         Some(bias) => y + bias.unsqueeze::<3>(),
         None => y,

@@ -1,7 +1,8 @@
 //! The patched burn-flex (vendor/burn-flex/PATCHES.md) against burn-ndarray, an independent CPU
 //! backend: strided copies (head swaps, permutes, batched transposes, expanded operands),
 //! element-wise ops on views, and the rayon-split element-wise paths, each below and above the
-//! size at which the patches go parallel.
+//! size at which the patches go parallel; the vectorised exp / sigmoid against libm, and the fused
+//! softmax / log-softmax, long-row broadcasts and parallel zero fill.
 
 use burn::tensor::{Distribution, Int, Tensor, TensorData, backend::Backend};
 use burn_flex::Flex;
@@ -176,4 +177,76 @@ fn additive_mask_under_autodiff_matches_blocked_mask() {
             assert!((x - y).abs() < 1e-4, "logit {i}: blocked mask {x} vs additive mask {y}");
         }
     }
+}
+
+/// Units in the last place between two finite f32 of the same sign.
+fn ulps(a: f32, b: f32) -> u64 {
+    (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs()
+}
+
+#[test]
+fn vectorised_exp_and_sigmoid_match_libm() {
+    // The patch's branch-free exp (vendor/burn-flex/src/simd/exp.rs) over the whole f32 range,
+    // large enough for the rayon + AVX2 path (shared and unique input), then special values in
+    // a small tensor (calling thread).
+    let xs: Vec<f32> = (0..200_000).map(|i| -104.0 + i as f32 * (193.0 / 200_000.0)).collect();
+    let n = xs.len();
+    let t = Tensor::<F, 1>::from_data(TensorData::new(xs.clone(), [n]), &Default::default());
+    let exp = t.clone().exp().into_data().to_vec::<f32>().unwrap(); // shared: the copying path
+    let sig = burn::tensor::activation::sigmoid(t).into_data().to_vec::<f32>().unwrap(); // in place
+    let mut worst = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        let want = x.exp();
+        if want >= f32::MIN_POSITIVE && want.is_finite() {
+            worst = worst.max(ulps(exp[i], want));
+        } else if want.is_finite() {
+            assert!((exp[i] - want).abs() <= 2.0 * f32::from_bits(1), "exp({x}) = {}, libm {want}", exp[i]);
+        } else {
+            assert_eq!(exp[i], f32::INFINITY, "exp({x})");
+        }
+        let s = 1.0 / (1.0 + (-(x as f64)).exp());
+        assert!((sig[i] as f64 - s).abs() <= 3e-7 * s + 1e-37, "sigmoid({x}) = {} vs {s}", sig[i]);
+    }
+    assert!(worst <= 2, "exp: worst error {worst} ulp");
+    let special = [f32::NEG_INFINITY, f32::INFINITY, f32::NAN, 0.0, -200.0, 89.0, 88.7];
+    let t = Tensor::<F, 1>::from_data(TensorData::new(special.to_vec(), [special.len()]), &Default::default());
+    let e = t.clone().exp().into_data().to_vec::<f32>().unwrap();
+    assert_eq!(&e[..2], &[0.0, f32::INFINITY]);
+    assert!(e[2].is_nan());
+    assert_eq!(&e[3..6], &[1.0, 0.0, f32::INFINITY]);
+    assert!(ulps(e[6], 88.7f32.exp()) <= 2);
+    let s = burn::tensor::activation::sigmoid(t).into_data().to_vec::<f32>().unwrap();
+    assert_eq!(&s[..2], &[0.0, 1.0]);
+    assert!(s[2].is_nan());
+}
+
+#[test]
+fn softmax_log_softmax_long_broadcasts_and_zeros_match_ndarray() {
+    use burn::tensor::activation::{log_softmax, softmax};
+    for shape in SHAPES {
+        let (f, n) = pair(shape, 3);
+        // Rows with -inf entries (masked keys) and wide values.
+        let (mf, mn) = pair(shape, 4);
+        let f = f.mask_fill(mf.lower_elem(-4.0), f32::NEG_INFINITY) * 8.0;
+        let n = n.mask_fill(mn.lower_elem(-4.0), f32::NEG_INFINITY) * 8.0;
+        same(softmax(f.clone(), 3), softmax(n.clone(), 3), 1e-6, "softmax");
+        // x - logsumexp(x) with |x| up to 40 is exact to ulp(40) ~ 4e-6 only.
+        same(log_softmax(f.clone(), 3).clamp_min(-1e30), log_softmax(n.clone(), 3).clamp_min(-1e30), 1e-5, "log_softmax");
+    }
+    // One long row times a one-element tensor (gradient clipping) and plus a full row.
+    let len = 100_003;
+    let v = data([1, 1, 1, len], 5);
+    let f = Tensor::<F, 4>::from_data(TensorData::new(v.clone(), [1, 1, 1, len]), &Default::default());
+    let n = Tensor::<N, 4>::from_data(TensorData::new(v.clone(), [1, 1, 1, len]), &Default::default());
+    let (sf, sn) = (Tensor::<F, 4>::from_data([[[[0.37f32]]]], &Default::default()), Tensor::<N, 4>::from_data([[[[0.37f32]]]], &Default::default()));
+    same(f.clone() * sf.clone(), n.clone() * sn.clone(), 0.0, "row * scalar tensor");
+    same(f.clone() / sf, n.clone() / sn, 0.0, "row / scalar tensor");
+    let (rf, rn) = pair([1, 1, 1, len], 6);
+    let rf1: Tensor<F, 1> = rf.reshape([len]);
+    let rn1: Tensor<N, 1> = rn.reshape([len]);
+    same(f.clone() + rf1.unsqueeze::<4>(), n.clone() + rn1.unsqueeze::<4>(), 0.0, "row + row");
+    // Zeros after a large buffer was freed (a reused heap block is not zero).
+    drop(Tensor::<F, 1>::ones([1 << 20], &Default::default()).into_data());
+    let z = Tensor::<F, 1>::zeros([1 << 20], &Default::default()).into_data().to_vec::<f32>().unwrap();
+    assert!(z.iter().all(|&x| x == 0.0));
 }

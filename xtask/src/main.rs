@@ -70,6 +70,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    peak_alloc::keep_freed_memory();
     let cli = Cli::parse();
     let kind = BackendKind::resolve(cli.backend)?;
     match cli.command {

@@ -1,5 +1,6 @@
 //! A counting global allocator: live heap bytes and their peak since the last reset, so a
-//! benchmark can measure the peak memory of one phase of a run (`cargo xtask rl-bench`).
+//! benchmark can measure the peak memory of one phase of a run (`cargo xtask rl-bench`); and the
+//! glibc settings that keep freed tensor buffers for reuse.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -59,4 +60,18 @@ pub fn peak() -> usize {
 /// Start a new peak measurement from the current live heap.
 pub fn reset_peak() {
     PEAK.store(LIVE.load(Ordering::Relaxed), Ordering::Relaxed);
+}
+
+/// Make glibc's malloc keep freed memory for the next allocation instead of returning it to the
+/// kernel. By default every buffer above 128 KiB-32 MiB is its own `mmap`, so each activation
+/// or gradient tensor of a training step costs page faults and the kernel zeroing its pages
+/// (about 10% of a CPU training step for `bench_25m`). The heap still never grows past what
+/// the step has live at once; peak RSS is unchanged (BENCHMARKS.md).
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        // SAFETY: plain configuration calls, made before any other thread exists.
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
 }

@@ -36,6 +36,25 @@ pub(crate) fn zip_chunks_mut<E: Send, R: Sync>(a: &mut [E], b: &[R], f: impl Fn(
     f(a, b)
 }
 
+/// `n` zeros; written in parallel for large `n` (a reused heap block is not zero, so `vec![0; n]`
+/// is a `memset` on the calling thread while the pool waits).
+pub(crate) fn zeros<E: bytemuck::Zeroable + Copy + Send>(n: usize) -> alloc::vec::Vec<E> {
+    #[cfg(feature = "rayon")]
+    if n >= PAR_MIN {
+        use rayon::prelude::*;
+        let mut out = alloc::vec::Vec::with_capacity(n);
+        out.spare_capacity_mut()[..n].par_chunks_mut(chunk_len(n)).for_each(|o| {
+            for o in o {
+                o.write(E::zeroed());
+            }
+        });
+        // SAFETY: the chunks above cover `0..n` and wrote every element.
+        unsafe { out.set_len(n) };
+        return out;
+    }
+    alloc::vec![E::zeroed(); n]
+}
+
 /// `op` of every element of `src`, into a new vector; in parallel for large slices. The output
 /// is written once, never zero-filled first.
 pub(crate) fn map<E: Copy + Sync, R: Send>(src: &[E], op: impl Fn(E) -> R + Sync + Send) -> alloc::vec::Vec<R> {

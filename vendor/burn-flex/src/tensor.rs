@@ -255,9 +255,10 @@ impl FlexTensor {
         // dsmath patch: allocate element-typed zeros. A `Vec<u8>` has alignment 1, so
         // `Bytes::from_bytes_vec` copied every new buffer a second time to realign it.
         let bytes = match elem_size {
-            8 => Bytes::from_elems(alloc::vec![0u64; num_elements]),
-            4 => Bytes::from_elems(alloc::vec![0u32; num_elements]),
-            2 => Bytes::from_elems(alloc::vec![0u16; num_elements]),
+            // (and the zero fill is split over rayon when large)
+            8 => Bytes::from_elems(crate::par::zeros::<u64>(num_elements)),
+            4 => Bytes::from_elems(crate::par::zeros::<u32>(num_elements)),
+            2 => Bytes::from_elems(crate::par::zeros::<u16>(num_elements)),
             _ => Bytes::from_elems(alloc::vec![0u8; num_elements * elem_size]),
         };
         let layout = Layout::contiguous(shape);

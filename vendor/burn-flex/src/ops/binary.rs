@@ -302,6 +302,25 @@ fn run_broadcast_pattern_f32(
                 });
             return;
         }
+        // One long row (a tensor times a one-element tensor, as in gradient clipping): split it.
+        if outer_count == 1 && row_len >= crate::par::PAR_MIN {
+            let chunk = row_len.div_ceil(rayon::current_num_threads() * 4).next_multiple_of(64);
+            dst[..row_len].par_chunks_mut(chunk).enumerate().for_each(|(i, part)| {
+                let len = part.len();
+                let sub = match pattern {
+                    BroadcastView::SharedRow { rhs_row_offset, .. } => BroadcastView::SharedRow {
+                        outer_count: 1,
+                        row_len: len,
+                        rhs_row_offset: rhs_row_offset + i * chunk,
+                    },
+                    BroadcastView::PerRowScalar { rhs_scalar_base, .. } => {
+                        BroadcastView::PerRowScalar { outer_count: 1, row_len: len, rhs_scalar_base }
+                    }
+                };
+                run_broadcast_rows_f32(part, rhs_storage, simd_op, sub);
+            });
+            return;
+        }
     }
     run_broadcast_rows_f32(dst, rhs_storage, simd_op, pattern)
 }

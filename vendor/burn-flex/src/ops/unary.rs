@@ -69,6 +69,30 @@ where
     }
 }
 
+/// dsmath patch: [`unary_op`] whose f32 path over a contiguous tensor runs `f32_op` through
+/// `simd::exp::map_in_place` (compiled for AVX2 + FMA where present), so a branch-free `f32_op`
+/// vectorises. Other dtypes and layouts take [`unary_op`].
+pub(crate) fn unary_op_f32_vectorised<F32Op, F64Op>(tensor: FlexTensor, f32_op: F32Op, f64_op: F64Op) -> FlexTensor
+where
+    F32Op: Fn(f32) -> f32 + Copy + Sync + Send,
+    F64Op: Fn(f64) -> f64 + Copy + Sync + Send,
+{
+    let layout = tensor.layout().clone();
+    if tensor.dtype() != DType::F32 || !layout.is_contiguous() || layout.start_offset() != 0 {
+        return unary_op(tensor, f32_op, f64_op);
+    }
+    let n = layout.num_elements();
+    let run = |xs: &mut [f32]| crate::par::chunks_mut(xs, |c| crate::simd::exp::map_in_place(c, f32_op));
+    let mut tensor = tensor;
+    if tensor.is_unique() {
+        run(&mut tensor.storage_mut::<f32>()[..n]);
+        return tensor;
+    }
+    let mut out: Vec<f32> = crate::par::map(&tensor.storage::<f32>()[..n], |x| x);
+    run(&mut out);
+    FlexTensor::new(Bytes::from_elems(out), layout, DType::F32)
+}
+
 /// Generic unary operation for any element type.
 fn unary_op_typed<E, Op>(mut tensor: FlexTensor, op: Op) -> FlexTensor
 where
@@ -164,7 +188,8 @@ where
 
 /// Exponential: e^x
 pub fn exp(tensor: FlexTensor) -> FlexTensor {
-    unary_op(tensor, |x| x.exp(), |x| x.exp())
+    // dsmath patch: f32 through the vectorised kernel.
+    unary_op_f32_vectorised(tensor, crate::simd::exp::exp_f32, |x| x.exp())
 }
 
 /// Natural logarithm: ln(x)

@@ -9,6 +9,9 @@
 //!
 //! Enable with the `simd` feature flag (enabled by default).
 
+// dsmath patch: vectorisable f32 exp / sigmoid (softmax, log-softmax, sigmoid, exp).
+pub(crate) mod exp;
+
 // Portable SIMD kernels using macerator (reductions, scatter-add)
 #[cfg(feature = "simd")]
 pub mod kernels;
