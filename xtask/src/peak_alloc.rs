@@ -63,9 +63,9 @@ pub fn reset_peak() {
 }
 
 /// Make glibc's malloc keep freed memory for the next allocation instead of returning it to the
-/// kernel. By default every buffer above 128 KiB-32 MiB is its own `mmap`, so each activation
-/// or gradient tensor of a training step costs page faults and the kernel zeroing its pages
-/// (about 10% of a CPU training step for `bench_25m`). The heap still never grows past what
+/// kernel. By default every buffer above the mmap threshold (128 KiB, adapting up to 32 MiB) is
+/// its own `mmap`, so each activation or gradient tensor of a training step costs page faults and
+/// the kernel zeroing its pages again (about 10% of a CPU training step for `bench_25m`). The heap still never grows past what
 /// the step has live at once; peak RSS is unchanged (BENCHMARKS.md).
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
