@@ -2,6 +2,7 @@
 """Training throughput: dsmath (burn-flex and burn-ndarray) vs PyTorch on the CPU, same ~25M-parameter
 LLaMA config (`bench_25m`: 6 layers, width 512, SwiGLU 1408, 8 heads, vocab 8192), same batch and
 sequence length, same thread count, measured side by side in one run (Training issue, item 8).
+Each step is also split into forward (to the loss), backward, and clipping + AdamW.
 
 A step is what `cargo xtask train` does: forward, next-token cross-entropy, backward, global
 gradient-norm clipping to 1.0, AdamW (beta 0.9/0.95, weight decay 0.1). Each engine runs in its
@@ -45,20 +46,24 @@ def torch_child(args):
                             lr=1e-4, betas=(0.9, 0.95), eps=1e-8)
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(3, args.vocab, (args.batch, args.seq_len), generator=g)
-    times = []
+    times, phases = [], []
     for step in range(args.steps + 1):
         t = time.perf_counter()
         loss = model(input_ids=ids, labels=ids).loss
+        t_fwd = time.perf_counter() - t
         loss.backward()
+        t_bwd = time.perf_counter() - t
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        t_step = time.perf_counter() - t
         if step == 0:
             first = loss.item()
         else:
-            times.append(time.perf_counter() - t)
-    times.sort()
-    step_s = times[len(times) // 2]
+            times.append(t_step)
+            phases.append((t_fwd, t_bwd - t_fwd, t_step - t_bwd))
+    step_s = sorted(times)[len(times) // 2]
+    phase = [sorted(p[i] for p in phases)[len(phases) // 2] for i in range(3)]
     params = sum(p.numel() for p in model.parameters())
     embed = args.vocab * 512
     tokens = args.batch * args.seq_len
@@ -66,6 +71,7 @@ def torch_child(args):
     print(json.dumps({
         "engine": "pytorch", "backend": f"torch {torch.__version__}", "threads": torch.get_num_threads(), "params": params,
         "batch": args.batch, "seq_len": args.seq_len, "first_loss": first, "step_s": step_s, "tok_s": tokens / step_s,
+        "forward_s": phase[0], "backward_s": phase[1], "optimizer_s": phase[2],
         "gflops": fpt * tokens / step_s / 1e9, "matmul_gflops": matmul_gflops,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
@@ -105,11 +111,13 @@ def main():
     rows.append(torch_row)
     print(f"\nLLaMA {torch_row['params'] / 1e6:.1f}M params, batch {args.batch} x {args.seq_len} tokens, {args.threads} threads, "
           f"median of {args.steps} steps after a warm-up")
-    print(f"{'engine':<28}{'step s':>9}{'tok/s':>9}{'GFLOP/s':>9}{'matmul GFLOP/s':>16}{'of peak':>9}{'peak RSS MiB':>14}{'first loss':>11}")
+    print(f"{'engine':<28}{'step s':>9}{'fwd s':>8}{'bwd s':>8}{'opt s':>8}{'tok/s':>9}{'GFLOP/s':>9}{'matmul GFLOP/s':>16}"
+          f"{'of peak':>9}{'peak RSS MiB':>14}{'first loss':>11}")
     for r in rows:
         name = r["engine"] + "/" + r["backend"] + (" +ckpt" if r.get("checkpointing") else "")
-        print(f"{name:<28}{r['step_s']:>9.3f}{r['tok_s']:>9.1f}{r['gflops']:>9.2f}{r['matmul_gflops']:>16.2f}"
-              f"{r['gflops'] / r['matmul_gflops']:>9.0%}{r['peak_rss_mib']:>14.0f}{r['first_loss']:>11.3f}")
+        print(f"{name:<28}{r['step_s']:>9.3f}{r['forward_s']:>8.3f}{r['backward_s']:>8.3f}{r['optimizer_s']:>8.3f}{r['tok_s']:>9.1f}"
+              f"{r['gflops']:>9.2f}{r['matmul_gflops']:>16.2f}{r['gflops'] / r['matmul_gflops']:>9.0%}{r['peak_rss_mib']:>14.0f}"
+              f"{r['first_loss']:>11.3f}")
     for r in rows[:-1]:
         print(f"ratio dsmath/{r['backend']}{' +ckpt' if r.get('checkpointing') else ''} vs PyTorch: tokens/s {r['tok_s'] / torch_row['tok_s']:.2f}x, "
               f"peak RSS {r['peak_rss_mib'] / torch_row['peak_rss_mib']:.2f}x")

@@ -167,7 +167,7 @@ fn iterations_discover_math_domains_from_a_small_seed() {
     let cfg = IterateConfig {
         iterations: 3,
         seed: SeedConfig { prefixes: vec!["maxima.sourceforge.io/docs/manual/".into(), "www.fftw.org/fftw3_doc/".into()], ..Default::default() },
-        classifier: ClassifierConfig { dim: 32, epoch: 5, lr: 1.0, bucket: 100_000, ..Default::default() },
+        classifier: ClassifierConfig { dim: 32, epoch: 5, lr: 1.0, bucket: 100_000, threads: 1, ..Default::default() }, // one thread: reproducible
         domains: DomainConfig { annotations: Some(web("math-prefixes.txt").display().to_string()), ..Default::default() },
         ..Default::default()
     };

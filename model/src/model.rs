@@ -108,34 +108,71 @@ impl<B: Backend> KvCache<B> {
     }
 }
 
-/// `rotate_half` as in HF: `[x1, x2] -> [-x2, x1]` over the last dimension.
-fn rotate_half<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let d = x.dims()[3];
-    let x1 = x.clone().narrow(3, 0, d / 2);
-    let x2 = x.narrow(3, d / 2, d / 2);
-    Tensor::cat(vec![x2.neg(), x1], 3)
+/// RoPE for one forward pass, HF's rotate-half form `x cos + rotate_half(x) sin`, applied to
+/// `[b, s, heads, hd]` projections before the heads are swapped out: cos / sin laid out once per
+/// pass for the query and the key heads (same-shape products take the backends' fast paths), and
+/// `rotate_half` (`[x1, x2] -> [-x2, x1]`) as a matmul with a `[hd, hd]` signed permutation. Each
+/// output is one `±x` plus zeros, so it is exact; its gradient is one matmul, where
+/// `narrow` / `neg` / `cat` cost a zero-filled `slice_assign` per half in backward.
+#[derive(Debug, Clone)]
+pub struct Rotary<B: Backend> {
+    /// `[b, s, num_heads, hd]`
+    cos_q: Tensor<B, 4>,
+    sin_q: Tensor<B, 4>,
+    /// `[b, s, num_key_value_heads, hd]`
+    cos_k: Tensor<B, 4>,
+    sin_k: Tensor<B, 4>,
+    /// `[hd, hd]`: `x.matmul(rotate)` is `rotate_half(x)`.
+    rotate: Tensor<B, 2>,
 }
 
-fn apply_rope<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
-    x.clone() * cos.clone() + rotate_half(x) * sin.clone()
+impl<B: Backend> Rotary<B> {
+    /// From cos / sin `[b, s, hd]` (HF layout: the frequencies twice over).
+    fn new(cos: Tensor<B, 3>, sin: Tensor<B, 3>, heads: usize, kv_heads: usize) -> Self {
+        let [_, _, hd] = cos.dims();
+        let device = cos.device();
+        let mut r = vec![0f32; hd * hd];
+        for j in 0..hd / 2 {
+            r[(j + hd / 2) * hd + j] = -1.0; // out[j] = -x[j + hd/2]
+            r[j * hd + j + hd / 2] = 1.0; // out[j + hd/2] = x[j]
+        }
+        let rotate = Tensor::<B, 2>::from_data(TensorData::new(r, [hd, hd]), &device).cast(cos.dtype());
+        let lay = |t: &Tensor<B, 3>, n: usize| t.clone().unsqueeze_dim::<4>(2).repeat_dim(2, n); // [b, s, n, hd]
+        Self { cos_q: lay(&cos, heads), sin_q: lay(&sin, heads), cos_k: lay(&cos, kv_heads), sin_k: lay(&sin, kv_heads), rotate }
+    }
+
+    fn apply(&self, x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
+        let [b, s, n, hd] = x.dims();
+        let rotated = x.clone().reshape([b * s * n, hd]).matmul(self.rotate.clone()).reshape([b, s, n, hd]);
+        x * cos.clone() + rotated * sin.clone() // [b, s, n, hd]
+    }
+
+    /// Queries `[b, s, num_heads, hd]`.
+    pub fn queries(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.apply(x, &self.cos_q, &self.sin_q)
+    }
+
+    /// Keys `[b, s, num_key_value_heads, hd]`.
+    pub fn keys(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.apply(x, &self.cos_k, &self.sin_k)
+    }
 }
 
 impl<B: Backend> Attention<B> {
-    /// `x`: [b, s, d]; `cos`/`sin`: [b, 1, s, head_dim]; `mask`: [b, 1, s, past + s], true = blocked.
+    /// `x`: [b, s, d]; `rope`: this pass's tables; `mask`: [b, 1, s, past + s], true = blocked.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        cos: &Tensor<B, 4>,
-        sin: &Tensor<B, 4>,
+        rope: &Rotary<B>,
         mask: Option<AttnMask<B>>,
         cache: Option<&mut Option<LayerCache<B>>>,
     ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
         let (h, kvh, hd) = (self.num_heads, self.num_key_value_heads, self.head_dim);
-        let heads = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]).swap_dims(1, 2);
-        let q = apply_rope(heads(self.q_proj.forward(x.clone()), h), cos, sin); // [b, h, s, hd]
-        let mut k = apply_rope(heads(self.k_proj.forward(x.clone()), kvh), cos, sin); // [b, kvh, s, hd]
-        let mut v = heads(self.v_proj.forward(x), kvh); // [b, kvh, s, hd]
+        let split = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]); // [b, s, n, hd]
+        let q = rope.queries(split(self.q_proj.forward(x.clone()), h)).swap_dims(1, 2); // [b, h, s, hd]
+        let mut k = rope.keys(split(self.k_proj.forward(x.clone()), kvh)).swap_dims(1, 2); // [b, kvh, s, hd]
+        let mut v = split(self.v_proj.forward(x), kvh).swap_dims(1, 2); // [b, kvh, s, hd]
         if let Some(slot) = cache {
             if let Some(past) = slot.take() {
                 k = Tensor::cat(vec![past.k, k], 2); // [b, kvh, past + s, hd]
@@ -258,11 +295,12 @@ impl<B: Backend> LlamaForCausalLM<B> {
         // Reduced-precision weights (bf16 training): the rotary tables follow the activations.
         let dtype = x.dtype();
         let (cos, sin) = if dtype == DType::F32 { (cos, sin) } else { (cos.cast(dtype), sin.cast(dtype)) };
-        let heads = self.model.layers.first().map_or(1, |l| l.self_attn.num_heads);
+        let (heads, kv_heads) = self.model.layers.first().map_or((1, 1), |l| (l.self_attn.num_heads, l.self_attn.num_key_value_heads));
+        let rope = Rotary::new(cos, sin, heads, kv_heads);
         let mask = mask.map(|m| AttnMask::new(m, dtype, heads));
         for (i, layer) in self.model.layers.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.layers[i]);
-            let attn = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &cos, &sin, mask.clone(), slot);
+            let attn = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &rope, mask.clone(), slot);
             x = x + attn;
             x = x.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(x));
         }
@@ -279,8 +317,8 @@ impl<B: Backend> LlamaForCausalLM<B> {
         self.forward(input_ids, positions, Some(mask), None)
     }
 
-    /// cos / sin tables `[b, 1, s, head_dim]` for integer positions `[b, s]` (HF rotate-half layout).
-    fn rope_tables(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    /// cos / sin tables `[b, s, head_dim]` for integer positions `[b, s]` (HF rotate-half layout).
+    fn rope_tables(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 3>, Tensor<B, 3>) {
         let hd = self.model.layers[0].self_attn.head_dim;
         let [b, s] = positions.dims();
         let device = positions.device();
@@ -290,7 +328,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
             .collect();
         let inv = Tensor::<B, 1>::from_data(TensorData::new(inv, [hd / 2]), &device).reshape([1, 1, hd / 2]);
         let freqs = positions.float().reshape([b, s, 1]) * inv; // [b, s, hd/2]
-        let emb = Tensor::cat(vec![freqs.clone(), freqs], 2).unsqueeze_dim::<4>(1); // [b, 1, s, hd]
+        let emb = Tensor::cat(vec![freqs.clone(), freqs], 2); // [b, s, hd]
         (emb.clone().cos(), emb.sin())
     }
 

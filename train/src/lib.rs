@@ -9,6 +9,7 @@ pub mod engine;
 pub mod grpo;
 pub mod grpo_train;
 pub mod error;
+pub mod fused;
 pub mod optim;
 pub mod parallel;
 pub mod plots;

@@ -14,6 +14,7 @@ use burn::tensor::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
+use crate::fused;
 
 /// Flat per-parameter gradients in parameter order (`None`: the parameter got no gradient).
 pub type FlatGrads<B> = Vec<Option<Tensor<B, 1>>>;
@@ -71,9 +72,13 @@ pub fn accumulate<B: Backend>(acc: &mut FlatGrads<B>, new: FlatGrads<B>) {
     }
 }
 
-/// The global L2 norm of all gradients (one host sync).
+/// The global L2 norm of all gradients (one host sync; on burn-flex one pass per gradient,
+/// summed in f64: `fused::sum_squares`).
 pub fn global_norm<B: Backend>(grads: &FlatGrads<B>) -> f64 {
-    let parts: Vec<Tensor<B, 1>> = grads.iter().flatten().map(|g| g.clone().powf_scalar(2.0).sum()).collect();
+    if let Some(total) = grads.iter().flatten().map(fused::sum_squares).sum::<Option<f64>>() {
+        return total.sqrt();
+    }
+    let parts: Vec<Tensor<B, 1>> = grads.iter().flatten().map(|g| g.clone().square().sum()).collect();
     if parts.is_empty() {
         return 0.0;
     }
@@ -113,28 +118,53 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Update<'_, B> {
         };
         let c = &self.opt.cfg;
         let shape = tensor.shape();
-        let mut p = tensor.inner().reshape([shape.num_elements()]);
-        if D >= 2 && c.weight_decay > 0.0 {
-            p = p.mul_scalar(1.0 - self.lr * c.weight_decay); // as torch's AdamW: one pass, in place
-        }
-        let m = match self.opt.m[i].take() {
-            Some(m) => m.mul_scalar(c.beta1) + g.clone().mul_scalar(1.0 - c.beta1),
-            None => g.clone().mul_scalar(1.0 - c.beta1),
-        };
-        let v = match self.opt.v[i].take() {
-            Some(v) => v.mul_scalar(c.beta2) + (g.clone() * g).mul_scalar(1.0 - c.beta2),
-            None => (g.clone() * g).mul_scalar(1.0 - c.beta2),
-        };
+        let p = tensor.inner().reshape([shape.num_elements()]);
         let t = self.opt.step as i32;
-        let bc1 = 1.0 - c.beta1.powi(t);
-        let bc2 = 1.0 - c.beta2.powi(t);
-        let denom = v.clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(c.eps);
-        p = p - (m.clone() / denom).mul_scalar(self.lr / bc1);
+        let (bc1, bc2) = (1.0 - c.beta1.powi(t), 1.0 - c.beta2.powi(t));
+        let s = fused::AdamWStep {
+            decay: (D >= 2 && c.weight_decay > 0.0).then_some((1.0 - self.lr * c.weight_decay) as f32),
+            beta1: c.beta1 as f32,
+            one_minus_beta1: (1.0 - c.beta1) as f32,
+            beta2: c.beta2 as f32,
+            one_minus_beta2: (1.0 - c.beta2) as f32,
+            sqrt_bc2: bc2.sqrt() as f32,
+            eps: c.eps as f32,
+            step_size: (self.lr / bc1) as f32,
+        };
+        let (p, m, v) = match fused::adamw(p, g, self.opt.m[i].take(), self.opt.v[i].take(), &s) {
+            Ok(pmv) => pmv,
+            Err((p, g, m, v)) => adamw_ops(p, g, m, v, &s),
+        };
         self.opt.m[i] = Some(m);
         self.opt.v[i] = Some(v);
         let out = Tensor::<B, D>::from_inner(p.reshape(shape)).require_grad();
         Param::from_mapped_value(id, out, mapper)
     }
+}
+
+/// One AdamW step in burn ops (PyTorch's order: decay, moments, bias-corrected update), for
+/// every backend; `fused::adamw` is the same arithmetic in one pass on burn-flex.
+pub fn adamw_ops<B: Backend>(
+    mut p: Tensor<B, 1>,
+    g: Tensor<B, 1>,
+    m: Option<Tensor<B, 1>>,
+    v: Option<Tensor<B, 1>>,
+    s: &fused::AdamWStep,
+) -> fused::Updated<B> {
+    if let Some(decay) = s.decay {
+        p = p.mul_scalar(decay); // as torch's AdamW: one pass, in place
+    }
+    let m = match m {
+        Some(m) => m.mul_scalar(s.beta1) + g.clone().mul_scalar(s.one_minus_beta1),
+        None => g.clone().mul_scalar(s.one_minus_beta1),
+    };
+    let v = match v {
+        Some(v) => v.mul_scalar(s.beta2) + (g.clone() * g).mul_scalar(s.one_minus_beta2),
+        None => (g.clone() * g).mul_scalar(s.one_minus_beta2),
+    };
+    let denom = v.clone().sqrt().div_scalar(s.sqrt_bc2).add_scalar(s.eps);
+    p = p - (m.clone() / denom).mul_scalar(s.step_size);
+    (p, m, v)
 }
 
 impl<B: Backend> AdamW<B> {

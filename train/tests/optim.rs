@@ -54,3 +54,66 @@ fn adamw_clipping_and_schedule_match_pytorch() {
     }
     assert!(worst < 1e-5, "relative weight-sum difference {worst}");
 }
+
+/// burn-flex's one-pass AdamW and sum of squares (`fused.rs`) against the burn-op versions:
+/// bitwise the same parameters and moments over three steps (first step without moments, with
+/// and without decay), above and below the rayon chunk size.
+#[test]
+fn fused_adamw_is_bitwise_the_burn_op_update() {
+    use dsmath_train::fused::{self, AdamWStep};
+    use dsmath_train::optim::adamw_ops;
+    let device = Default::default();
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut rand = |n: usize, scale: f32| -> Tensor<Flex, 1> {
+        let v: Vec<f32> = (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+            })
+            .collect();
+        Tensor::from_data(TensorData::new(v, [n]), &device)
+    };
+    let bits = |t: &Tensor<Flex, 1>| t.to_data().to_vec::<f32>().unwrap().iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+    for (n, decay) in [(100_003usize, Some(0.99f32)), (1000, None), (70_000, Some(0.9999))] {
+        let p0 = rand(n, 0.2);
+        let start = bits(&p0);
+        let (mut a, mut b) = ((p0.clone(), None, None), (p0, None, None));
+        for t in 1..=3 {
+            let g = rand(n, 2e-3 * t as f32);
+            let s = AdamWStep {
+                decay,
+                beta1: 0.9,
+                one_minus_beta1: 0.1,
+                beta2: 0.95,
+                one_minus_beta2: (1.0f64 - 0.95) as f32,
+                sqrt_bc2: (1.0 - 0.95f64.powi(t)).sqrt() as f32,
+                eps: 1e-8,
+                step_size: (1e-3 / (1.0 - 0.9f64.powi(t))) as f32,
+            };
+            let (p, m, v) = fused::adamw(a.0, g.clone(), a.1, a.2, &s).map_err(|_| "flex f32 must take the fused path").unwrap();
+            a = (p, Some(m), Some(v));
+            let (p, m, v) = adamw_ops(b.0, g, b.1, b.2, &s);
+            b = (p, Some(m), Some(v));
+            assert_eq!(bits(&a.0), bits(&b.0), "n {n} step {t}: parameters");
+            assert_eq!(bits(a.1.as_ref().unwrap()), bits(b.1.as_ref().unwrap()), "n {n} step {t}: first moment");
+            assert_eq!(bits(a.2.as_ref().unwrap()), bits(b.2.as_ref().unwrap()), "n {n} step {t}: second moment");
+        }
+        // The update moved (nearly) every parameter: the comparison above is not of two no-ops.
+        let moved = bits(&a.0).iter().zip(&start).filter(|(x, y)| x != y).count();
+        assert!(moved > n * 9 / 10, "n {n}: only {moved} parameters changed");
+        let g = rand(n, 3.0);
+        let want: f64 = g.to_data().to_vec::<f32>().unwrap().iter().map(|&x| x as f64 * x as f64).sum();
+        let got = fused::sum_squares(&g).expect("flex f32 takes the fused path");
+        assert!((got - want).abs() <= 1e-6 * want, "n {n}: sum of squares {got} vs {want}");
+        // A strided view (a reversed tensor) is made contiguous first.
+        let got = fused::sum_squares(&g.flip([0])).unwrap();
+        assert!((got - want).abs() <= 1e-6 * want, "n {n}: sum of squares of a flipped view {got} vs {want}");
+    }
+    // Not burn-flex f32: the burn-op version is asked for, inputs unchanged.
+    let half = Tensor::<Flex, 1>::ones([4], &device).cast(burn::tensor::DType::BF16);
+    let s = AdamWStep { decay: None, beta1: 0.9, one_minus_beta1: 0.1, beta2: 0.95, one_minus_beta2: 0.05, sqrt_bc2: 1.0, eps: 1e-8, step_size: 1e-3 };
+    assert!(fused::adamw(half.clone(), half.clone(), None, None, &s).is_err());
+    assert!(fused::sum_squares(&half).is_none());
+}

@@ -248,6 +248,7 @@ fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenc
         segment: vec![vec![0; args.seq_len]; args.batch],
     };
     let mut times = vec![];
+    let mut phases: Vec<[f64; 3]> = vec![];
     let mut loss0 = 0.0;
     let dtype = dsmath_train::trainer::compute_dtype(&args.dtype).map_err(|e| anyhow::anyhow!("--dtype {}: {e}", args.dtype))?;
     for step in 0..=args.steps {
@@ -255,16 +256,23 @@ fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenc
         let fwd = dsmath_train::trainer::in_dtype(&model, dtype);
         let loss = batch_loss(&fwd, &batch, device);
         let l: f64 = burn::tensor::ElementConversion::elem(loss.clone().into_scalar());
-        let (grads, _) = clip(collect_grads(&model, &loss.backward()), 1.0);
+        let t_fwd = t.elapsed().as_secs_f64();
+        let grads = loss.backward();
+        let t_bwd = t.elapsed().as_secs_f64();
+        let (grads, _) = clip(collect_grads(&model, &grads), 1.0);
         model = opt.step(model, grads, 1e-4);
         let _ = burn::module::AutodiffModule::valid(&model).model.norm.weight.val().into_data();
+        let t_step = t.elapsed().as_secs_f64();
         if step == 0 {
             loss0 = l;
         } else {
-            times.push(t.elapsed().as_secs_f64());
+            times.push(t_step);
+            phases.push([t_fwd, t_bwd - t_fwd, t_step - t_bwd]);
         }
     }
     let step_s = median(times);
+    // Median of each phase on its own (CPU backends run eagerly, so the clock sees each phase's work).
+    let phase = |i: usize| median(phases.iter().map(|p| p[i]).collect());
     let tokens = (args.batch * args.seq_len) as f64;
     let params = cfg.num_parameters() as f64;
     let embed = (cfg.vocab_size * cfg.hidden_size) as f64; // a lookup, not a matmul
@@ -280,6 +288,9 @@ fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenc
         "seq_len": args.seq_len,
         "first_loss": loss0,
         "step_s": step_s,
+        "forward_s": phase(0),
+        "backward_s": phase(1),
+        "optimizer_s": phase(2),
         "tok_s": tokens / step_s,
         "gflops": flops_per_token * tokens / step_s / 1e9,
         "matmul_gflops": matmul_gflops,

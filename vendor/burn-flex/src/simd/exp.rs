@@ -22,7 +22,8 @@ const LO: f32 = -103.972_08;
 #[inline(always)]
 pub(crate) fn exp_f32(x: f32) -> f32 {
     let xc = x.clamp(LO, HI); // NaN stays NaN
-    let n = (xc * LOG2E + ROUND) - ROUND; // round(x / ln 2), in [-150, 128]
+    let t = xc * LOG2E + ROUND; // ROUND + round(x / ln 2): the integer sits in t's low mantissa bits
+    let n = t - ROUND; // round(x / ln 2), in [-150, 128]
     let r = (xc - n * LN2_HI) - n * LN2_LO; // |r| <= ln 2 / 2
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -32,10 +33,13 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     p = p * r + 5.000_000_1e-1;
     let y = p * (r * r) + r + 1.0; // e^r
     // 2^n as 2^(n/2) * 2^(n - n/2): each half is a normal f32 for n in [-150, 128].
-    let n = n as i32;
+    // The same integer read from t's bits: `n as i32` is a saturating conversion that LLVM
+    // leaves scalar (one cvttss2si + NaN / range checks per lane), which kept the whole loop at
+    // ~10 cycles per element. Wrapping ops: a NaN input gives garbage here, but `y` is NaN.
+    let n = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let n1 = n >> 1;
-    let s1 = f32::from_bits(((n1 + 127) as u32) << 23);
-    let s2 = f32::from_bits(((n - n1 + 127) as u32) << 23);
+    let s1 = f32::from_bits((n1.wrapping_add(127) as u32) << 23);
+    let s2 = f32::from_bits((n.wrapping_sub(n1).wrapping_add(127) as u32) << 23);
     let e = y * s1 * s2;
     if x < LO {
         0.0
