@@ -138,7 +138,10 @@ impl<B: Backend> Rotary<B> {
         }
         let rotate = Tensor::<B, 2>::from_data(TensorData::new(r, [hd, hd]), &device).cast(cos.dtype());
         let lay = |t: &Tensor<B, 3>, n: usize| t.clone().unsqueeze_dim::<4>(2).repeat_dim(2, n); // [b, s, n, hd]
-        Self { cos_q: lay(&cos, heads), sin_q: lay(&sin, heads), cos_k: lay(&cos, kv_heads), sin_k: lay(&sin, kv_heads), rotate }
+        let (cos_q, sin_q) = (lay(&cos, heads), lay(&sin, heads));
+        // Multi-head attention: the key tables are the query tables (shared, not laid out twice).
+        let (cos_k, sin_k) = if kv_heads == heads { (cos_q.clone(), sin_q.clone()) } else { (lay(&cos, kv_heads), lay(&sin, kv_heads)) };
+        Self { cos_q, sin_q, cos_k, sin_k, rotate }
     }
 
     fn apply(&self, x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {

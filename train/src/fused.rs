@@ -16,24 +16,10 @@ use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
+use crate::optim::{AdamWStep, Updated};
+
 /// Elements per rayon task (the burn-flex patches' parallel threshold).
 const CHUNK: usize = 1 << 15;
-
-/// AdamW's per-step constants, as the burn-op version rounds them to f32.
-#[derive(Debug, Clone, Copy)]
-pub struct AdamWStep {
-    /// `1 - lr * weight_decay`, or `None` when the parameter is not decayed.
-    pub decay: Option<f32>,
-    pub beta1: f32,
-    pub one_minus_beta1: f32,
-    pub beta2: f32,
-    pub one_minus_beta2: f32,
-    /// `sqrt(1 - beta2^t)`.
-    pub sqrt_bc2: f32,
-    pub eps: f32,
-    /// `lr / (1 - beta1^t)`.
-    pub step_size: f32,
-}
 
 /// `true` when `B` stores float tensors as burn-flex tensors.
 fn is_flex<B: Backend>() -> bool {
@@ -56,9 +42,6 @@ fn from_flex<B: Backend>(t: FlexTensor) -> Tensor<B, 1> {
     Tensor::from_primitive(TensorPrimitive::Float(*any.downcast::<B::FloatTensorPrimitive>().expect("checked")))
 }
 
-/// Parameter, first moment, second moment after one AdamW step.
-pub type Updated<B> = (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>);
-
 /// One AdamW step of the flat parameter `p` with gradient `g` and moments `m`, `v` (`None`
 /// before the first step) in one pass, when `B` is burn-flex and all are f32; otherwise
 /// `Err` with the inputs unchanged, for the burn-op version.
@@ -77,8 +60,9 @@ pub fn adamw<B: Backend>(
         return Err((p, g, m, v));
     }
     let (mut p, g) = (to_flex(p), to_flex(g));
+    // No moment yet (first step): a new buffer, which `update` writes without reading.
     let fresh = |t: Option<Tensor<B, 1>>| t.map_or_else(|| FlexTensor::from_data(TensorData::new(vec![0f32; n], [n])), to_flex);
-    let first = m.is_none() || v.is_none();
+    let first = (m.is_none(), v.is_none());
     let (mut m, mut v) = (fresh(m), fresh(v));
     {
         let (pd, md, vd) = (p.storage_mut::<f32>(), m.storage_mut::<f32>(), v.storage_mut::<f32>());
@@ -94,12 +78,13 @@ pub fn adamw<B: Backend>(
 }
 
 /// The update on one chunk: `optim.rs`'s burn ops, element by element, in the same order.
-fn update(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamWStep, first: bool) {
+/// `first`: (no first moment yet, no second moment yet).
+fn update(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamWStep, first: (bool, bool)) {
     for i in 0..p.len() {
         let gi = g[i];
         // First step: the moments are `g (1 - beta)` and `g^2 (1 - beta)` (no zero state added).
-        let mi = if first { gi * s.one_minus_beta1 } else { m[i] * s.beta1 + gi * s.one_minus_beta1 };
-        let vi = if first { (gi * gi) * s.one_minus_beta2 } else { v[i] * s.beta2 + (gi * gi) * s.one_minus_beta2 };
+        let mi = if first.0 { gi * s.one_minus_beta1 } else { m[i] * s.beta1 + gi * s.one_minus_beta1 };
+        let vi = if first.1 { (gi * gi) * s.one_minus_beta2 } else { v[i] * s.beta2 + (gi * gi) * s.one_minus_beta2 };
         let pi = match s.decay {
             Some(d) => p[i] * d,
             None => p[i],

@@ -116,21 +116,9 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Update<'_, B> {
         let Some(g) = self.grads.get_mut(i).and_then(Option::take) else {
             return Param::from_mapped_value(id, tensor, mapper);
         };
-        let c = &self.opt.cfg;
         let shape = tensor.shape();
         let p = tensor.inner().reshape([shape.num_elements()]);
-        let t = self.opt.step as i32;
-        let (bc1, bc2) = (1.0 - c.beta1.powi(t), 1.0 - c.beta2.powi(t));
-        let s = fused::AdamWStep {
-            decay: (D >= 2 && c.weight_decay > 0.0).then_some((1.0 - self.lr * c.weight_decay) as f32),
-            beta1: c.beta1 as f32,
-            one_minus_beta1: (1.0 - c.beta1) as f32,
-            beta2: c.beta2 as f32,
-            one_minus_beta2: (1.0 - c.beta2) as f32,
-            sqrt_bc2: bc2.sqrt() as f32,
-            eps: c.eps as f32,
-            step_size: (self.lr / bc1) as f32,
-        };
+        let s = AdamWStep::new(&self.opt.cfg, self.lr, self.opt.step, D >= 2);
         let (p, m, v) = match fused::adamw(p, g, self.opt.m[i].take(), self.opt.v[i].take(), &s) {
             Ok(pmv) => pmv,
             Err((p, g, m, v)) => adamw_ops(p, g, m, v, &s),
@@ -142,6 +130,44 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Update<'_, B> {
     }
 }
 
+/// AdamW's constants for one update, rounded to f32 as the burn ops round their scalars.
+#[derive(Debug, Clone, Copy)]
+pub struct AdamWStep {
+    /// `1 - lr * weight_decay`, or `None` when the parameter is not decayed.
+    pub decay: Option<f32>,
+    pub beta1: f32,
+    pub one_minus_beta1: f32,
+    pub beta2: f32,
+    pub one_minus_beta2: f32,
+    /// `sqrt(1 - beta2^t)`.
+    pub sqrt_bc2: f32,
+    pub eps: f32,
+    /// `lr / (1 - beta1^t)`.
+    pub step_size: f32,
+}
+
+impl AdamWStep {
+    /// The constants of update number `step` (1-based) at learning rate `lr`; `decayed`: a weight
+    /// of rank >= 2 (norms and biases are never decayed).
+    pub fn new(cfg: &AdamWConfig, lr: f64, step: u64, decayed: bool) -> Self {
+        let t = step as i32;
+        let (bc1, bc2) = (1.0 - cfg.beta1.powi(t), 1.0 - cfg.beta2.powi(t));
+        AdamWStep {
+            decay: (decayed && cfg.weight_decay > 0.0).then_some((1.0 - lr * cfg.weight_decay) as f32),
+            beta1: cfg.beta1 as f32,
+            one_minus_beta1: (1.0 - cfg.beta1) as f32,
+            beta2: cfg.beta2 as f32,
+            one_minus_beta2: (1.0 - cfg.beta2) as f32,
+            sqrt_bc2: bc2.sqrt() as f32,
+            eps: cfg.eps as f32,
+            step_size: (lr / bc1) as f32,
+        }
+    }
+}
+
+/// Parameter, first moment, second moment after one AdamW step.
+pub type Updated<B> = (Tensor<B, 1>, Tensor<B, 1>, Tensor<B, 1>);
+
 /// One AdamW step in burn ops (PyTorch's order: decay, moments, bias-corrected update), for
 /// every backend; `fused::adamw` is the same arithmetic in one pass on burn-flex.
 pub fn adamw_ops<B: Backend>(
@@ -149,8 +175,8 @@ pub fn adamw_ops<B: Backend>(
     g: Tensor<B, 1>,
     m: Option<Tensor<B, 1>>,
     v: Option<Tensor<B, 1>>,
-    s: &fused::AdamWStep,
-) -> fused::Updated<B> {
+    s: &AdamWStep,
+) -> Updated<B> {
     if let Some(decay) = s.decay {
         p = p.mul_scalar(decay); // as torch's AdamW: one pass, in place
     }

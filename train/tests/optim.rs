@@ -60,8 +60,8 @@ fn adamw_clipping_and_schedule_match_pytorch() {
 /// and without decay), above and below the rayon chunk size.
 #[test]
 fn fused_adamw_is_bitwise_the_burn_op_update() {
-    use dsmath_train::fused::{self, AdamWStep};
-    use dsmath_train::optim::adamw_ops;
+    use dsmath_train::fused;
+    use dsmath_train::optim::{AdamWStep, adamw_ops};
     let device = Default::default();
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut rand = |n: usize, scale: f32| -> Tensor<Flex, 1> {
@@ -76,22 +76,14 @@ fn fused_adamw_is_bitwise_the_burn_op_update() {
         Tensor::from_data(TensorData::new(v, [n]), &device)
     };
     let bits = |t: &Tensor<Flex, 1>| t.to_data().to_vec::<f32>().unwrap().iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
-    for (n, decay) in [(100_003usize, Some(0.99f32)), (1000, None), (70_000, Some(0.9999))] {
+    let cfg = AdamWConfig::default(); // beta (0.9, 0.95), weight decay 0.1, eps 1e-8
+    for (n, lr, decayed) in [(100_003usize, 0.1, true), (1000, 1e-3, false), (70_000, 1e-3, true)] {
         let p0 = rand(n, 0.2);
         let start = bits(&p0);
         let (mut a, mut b) = ((p0.clone(), None, None), (p0, None, None));
-        for t in 1..=3 {
+        for t in 1..=3u64 {
             let g = rand(n, 2e-3 * t as f32);
-            let s = AdamWStep {
-                decay,
-                beta1: 0.9,
-                one_minus_beta1: 0.1,
-                beta2: 0.95,
-                one_minus_beta2: (1.0f64 - 0.95) as f32,
-                sqrt_bc2: (1.0 - 0.95f64.powi(t)).sqrt() as f32,
-                eps: 1e-8,
-                step_size: (1e-3 / (1.0 - 0.9f64.powi(t))) as f32,
-            };
+            let s = AdamWStep::new(&cfg, lr, t, decayed);
             let (p, m, v) = fused::adamw(a.0, g.clone(), a.1, a.2, &s).map_err(|_| "flex f32 must take the fused path").unwrap();
             a = (p, Some(m), Some(v));
             let (p, m, v) = adamw_ops(b.0, g, b.1, b.2, &s);
@@ -113,7 +105,7 @@ fn fused_adamw_is_bitwise_the_burn_op_update() {
     }
     // Not burn-flex f32: the burn-op version is asked for, inputs unchanged.
     let half = Tensor::<Flex, 1>::ones([4], &device).cast(burn::tensor::DType::BF16);
-    let s = AdamWStep { decay: None, beta1: 0.9, one_minus_beta1: 0.1, beta2: 0.95, one_minus_beta2: 0.05, sqrt_bc2: 1.0, eps: 1e-8, step_size: 1e-3 };
+    let s = AdamWStep::new(&cfg, 1e-3, 1, false);
     assert!(fused::adamw(half.clone(), half.clone(), None, None, &s).is_err());
     assert!(fused::sum_squares(&half).is_none());
 }
