@@ -85,6 +85,14 @@ fn element_wise_ops_on_views_match_ndarray() {
         let (fw, nw) = (fb.clone().narrow(0, 0, 1).narrow(1, 0, 1).narrow(2, 0, 1), nb.clone().narrow(0, 0, 1).narrow(1, 0, 1).narrow(2, 0, 1));
         same(fa.clone() * fw.clone(), na.clone() * nw.clone(), 0.0, "shared row mul");
         same(fa.clone() + fw, na.clone() + nw, 0.0, "shared row add");
+        // Scalar ops on views: a permuted whole buffer (mapped in storage order, layout kept;
+        // attention's scaled queries / keys), shared or unique, and a sliced view (copied first).
+        let (keep, fq) = (fa.clone(), fa.clone().swap_dims(1, 2));
+        same(fq.clone() * 0.125, na.clone().swap_dims(1, 2) * 0.125, 0.0, "view * scalar");
+        same((fq * 0.125).swap_dims(1, 2) + 1.0, na.clone() * 0.125 + 1.0, 1e-6, "view * scalar, swapped back");
+        same(keep, na.clone(), 0.0, "viewed tensor unchanged");
+        same(pair(shape, 2).0.permute([3, 1, 0, 2]) - 2.0, na.clone().permute([3, 1, 0, 2]) - 2.0, 0.0, "unique view - scalar");
+        same(fa.clone().narrow(3, 1, d - 2).swap_dims(1, 2) * -3.0, na.clone().narrow(3, 1, d - 2).swap_dims(1, 2) * -3.0, 0.0, "sliced view * scalar");
         // Contiguous lhs, strided rhs.
         same(fa.clone() + fb.clone().swap_dims(0, 1).swap_dims(0, 1), na.clone() + nb.clone(), 0.0, "contiguous + view");
         // Contiguous in-place paths (split over rayon when large): binary, scalar, unary.

@@ -73,6 +73,23 @@ fn main() -> anyhow::Result<()> {
     peak_alloc::keep_freed_memory();
     let cli = Cli::parse();
     let kind = BackendKind::resolve(cli.backend)?;
+    if matches!(kind, BackendKind::Flex | BackendKind::Ndarray) {
+        // CPU backends: run the command on a worker of rayon's pool, the pool the backends'
+        // kernels split their work over. From the main thread every parallel op was handed to
+        // the pool and waited for (two thread wake-ups per op, ~7,500 context switches a second
+        // in a training step, 10% of the cores idle); from a worker the op forks in place and
+        // the other worker joins. The 25M training step is ~10% faster (BENCHMARKS.md). Needs
+        // a second worker: a worker blocked in `thread::scope` (CPU data parallel) leaves the
+        // kernels the others. Worker stacks get the main thread's 8 MiB (rayon's default is 2).
+        let pool = rayon::ThreadPoolBuilder::new().stack_size(8 << 20).build_global();
+        if pool.is_ok() && rayon::current_num_threads() >= 2 {
+            return rayon::scope(|_| run(cli, kind));
+        }
+    }
+    run(cli, kind)
+}
+
+fn run(cli: Cli, kind: BackendKind) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => with_backend!(kind, |B, dev| train_cmds::demo::<B>(&args, &dev)),
         Command::Generate(args) => with_backend!(kind, |B, dev| model_cmds::generate::<B>(&args, &dev)),

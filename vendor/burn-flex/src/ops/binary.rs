@@ -6,7 +6,6 @@ use burn_std::{Bytes, Shape, bf16, f16};
 
 use crate::FlexTensor;
 use crate::layout::Layout;
-use crate::strided_index::StridedIter;
 
 #[cfg(feature = "simd")]
 use crate::simd;
@@ -553,9 +552,22 @@ where
 
     let result: Vec<E> = match tensor.layout().contiguous_offsets() {
         Some((start, end)) => crate::par::map(&storage[start..end], |x| op(x, scalar)), // dsmath patch
-        None => StridedIter::new(tensor.layout())
-            .map(|i| op(storage[i], scalar))
-            .collect(),
+        None => {
+            // dsmath patch: a permuted view of a whole buffer (a `swap_dims` output, such as
+            // attention's [b, h, s, d] queries and keys) is mapped in storage order over rayon
+            // and keeps its layout, as the unary ops do; any other strided view is first copied
+            // contiguous (`to_contiguous`, parallel when large) and then mapped in place. Both
+            // replace a single-threaded `StridedIter` walk.
+            let layout = tensor.layout().clone();
+            let whole = layout.start_offset() == 0
+                && layout.strides().iter().all(|&s| s > 0)
+                && storage.len() == layout.num_elements();
+            if whole {
+                let result = crate::par::map(storage, |x| op(x, scalar));
+                return FlexTensor::new(Bytes::from_elems(result), layout, dtype);
+            }
+            return scalar_op_typed(tensor.to_contiguous(), scalar, op);
+        }
     };
 
     make_tensor(result, shape, dtype)
