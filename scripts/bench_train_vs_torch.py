@@ -11,7 +11,12 @@ token, embedding lookups excluded), the engine's own measured 1024^3 f32 matmul 
 process's peak RSS.
 
     pip install torch transformers
-    python3 scripts/bench_train_vs_torch.py [--threads 2] [--batch 8] [--seq-len 256] [--steps 3]
+    python3 scripts/bench_train_vs_torch.py [--threads 2] [--batch 8] [--seq-len 256] [--steps 3] [--repeat 5]
+
+`--repeat R` runs every engine R times, alternating (dsmath rows, then PyTorch, R rounds), and
+reports each engine's median step over the rounds, the ratio of the medians, and the range of
+the per-round ratios: on a shared VM whose speed drifts by tens of percent over minutes, a single
+round compares two engines measured at different machine speeds.
 """
 import argparse
 import json
@@ -91,6 +96,7 @@ def main():
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--vocab", type=int, default=8192)
     ap.add_argument("--backends", default="flex,ndarray")
+    ap.add_argument("--repeat", type=int, default=1, help="alternating rounds of every engine (medians reported)")
     ap.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.torch_child:
@@ -99,18 +105,23 @@ def main():
     subprocess.run(["cargo", "build", "--release", "-p", "xtask", "--features", "flex,ndarray"], cwd=ROOT, check=True, env=env)
     exe = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")) + "/release/xtask"
     common = ["--batch", str(args.batch), "--seq-len", str(args.seq_len), "--steps", str(args.steps), "--vocab", str(args.vocab)]
-    rows = []
-    for backend in args.backends.split(","):
-        for extra in ([], ["--checkpointing"]) if backend == "flex" else ([],):
-            out = subprocess.run([exe, "--backend", backend, "train-bench", *common, *extra], cwd=ROOT, check=True, env=env,
-                                 capture_output=True, text=True).stdout
-            rows.append(json.loads(out.strip().splitlines()[-1]))
-    out = subprocess.run([sys.executable, __file__, "--torch-child", "--threads", str(args.threads), *common], check=True, env=env,
-                         capture_output=True, text=True).stdout
-    torch_row = json.loads(out.strip().splitlines()[-1])
-    rows.append(torch_row)
+    rounds = []  # rounds[r] = [dsmath rows..., torch row]
+    for _ in range(args.repeat):
+        rows = []
+        for backend in args.backends.split(","):
+            for extra in ([], ["--checkpointing"]) if backend == "flex" else ([],):
+                out = subprocess.run([exe, "--backend", backend, "train-bench", *common, *extra], cwd=ROOT, check=True, env=env,
+                                     capture_output=True, text=True).stdout
+                rows.append(json.loads(out.strip().splitlines()[-1]))
+        out = subprocess.run([sys.executable, __file__, "--torch-child", "--threads", str(args.threads), *common], check=True, env=env,
+                             capture_output=True, text=True).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        rounds.append(rows)
+    # Each engine's round with the median step time (a real measurement, not a mix of rounds).
+    rows = [sorted((rnd[i] for rnd in rounds), key=lambda r: r["step_s"])[len(rounds) // 2] for i in range(len(rounds[0]))]
+    torch_row = rows[-1]
     print(f"\nLLaMA {torch_row['params'] / 1e6:.1f}M params, batch {args.batch} x {args.seq_len} tokens, {args.threads} threads, "
-          f"median of {args.steps} steps after a warm-up")
+          f"median of {args.steps} steps after a warm-up" + (f"; each engine's median round of {args.repeat} alternating rounds" if args.repeat > 1 else ""))
     print(f"{'engine':<28}{'step s':>9}{'fwd s':>8}{'bwd s':>8}{'opt s':>8}{'tok/s':>9}{'GFLOP/s':>9}{'matmul GFLOP/s':>16}"
           f"{'of peak':>9}{'peak RSS MiB':>14}{'first loss':>11}")
     for r in rows:
@@ -118,10 +129,12 @@ def main():
         print(f"{name:<28}{r['step_s']:>9.3f}{r['forward_s']:>8.3f}{r['backward_s']:>8.3f}{r['optimizer_s']:>8.3f}{r['tok_s']:>9.1f}"
               f"{r['gflops']:>9.2f}{r['matmul_gflops']:>16.2f}{r['gflops'] / r['matmul_gflops']:>9.0%}{r['peak_rss_mib']:>14.0f}"
               f"{r['first_loss']:>11.3f}")
-    for r in rows[:-1]:
-        print(f"ratio dsmath/{r['backend']}{' +ckpt' if r.get('checkpointing') else ''} vs PyTorch: tokens/s {r['tok_s'] / torch_row['tok_s']:.2f}x, "
+    for i, r in enumerate(rows[:-1]):
+        per_round = sorted(rnd[i]["tok_s"] / rnd[-1]["tok_s"] for rnd in rounds)
+        spread = f" (per-round ratios {per_round[0]:.2f}-{per_round[-1]:.2f})" if len(rounds) > 1 else ""
+        print(f"ratio dsmath/{r['backend']}{' +ckpt' if r.get('checkpointing') else ''} vs PyTorch: tokens/s {r['tok_s'] / torch_row['tok_s']:.2f}x{spread}, "
               f"peak RSS {r['peak_rss_mib'] / torch_row['peak_rss_mib']:.2f}x")
-    print(json.dumps({"rows": rows}))
+    print(json.dumps({"rows": rows, "rounds": rounds}))
 
 
 if __name__ == "__main__":
