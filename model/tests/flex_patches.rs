@@ -64,6 +64,21 @@ fn strided_copies_match_ndarray() {
     }
 }
 
+/// Transposes of f32 matrices (burn-flex moves 8x8 blocks with AVX2 when the CPU has it), with
+/// and without rows / columns past the last full block, alone and as the inner matrices of a
+/// batched transpose.
+#[test]
+fn transposes_with_partial_blocks_match_ndarray() {
+    for (r, c) in [(8, 8), (13, 21), (9, 17), (64, 40), (100, 7), (7, 100), (333, 129)] {
+        let (f, n) = pair([1, 1, r, c], 8);
+        same(f.clone().swap_dims(2, 3), n.clone().swap_dims(2, 3), 0.0, &format!("[{r}, {c}]^T"));
+        let (f3, n3) = (f.reshape([1, r, c, 1]).swap_dims(1, 2), n.reshape([1, r, c, 1]).swap_dims(1, 2));
+        same(f3, n3, 0.0, &format!("[{r}, {c}] swap(1, 2)"));
+        let (fb, nb) = pair([3, 2, r, c], 9);
+        same(fb.swap_dims(2, 3), nb.swap_dims(2, 3), 0.0, &format!("[3, 2, {r}, {c}] swap(2, 3)"));
+    }
+}
+
 #[test]
 fn element_wise_ops_on_views_match_ndarray() {
     for shape in SHAPES {

@@ -599,6 +599,47 @@ fn copy_2d_tiled<E: Copy>(
 ) {
     const TILE: usize = 16;
 
+    // dsmath patch: a transpose of 4-byte elements (unit row stride) moves 8x8 blocks with AVX2
+    // shuffles; the rows and columns past the last full block take the loops below.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if row_stride == 1
+        && col_stride > 1
+        && core::mem::size_of::<E>() == 4
+        && rows >= 8
+        && cols >= 8
+        && std::is_x86_feature_detected!("avx2")
+    {
+        let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
+        // SAFETY: the CPU has AVX2; `E` is 4 bytes, moved bit for bit; every block reads
+        // `(r, c)` at `offset + r + c * col_stride` inside `src` (as the loops below do) and
+        // writes `r * cols + c < dst.len()`.
+        unsafe {
+            transpose_8x8_blocks_avx2(
+                dst.as_mut_ptr() as *mut f32,
+                src.as_ptr() as *const f32,
+                offset,
+                r8,
+                c8,
+                cols,
+                col_stride,
+            )
+        };
+        // Right edge (all rows, columns c8..), then bottom edge (rows r8.., columns ..c8).
+        for row in 0..rows {
+            for col in c8..cols {
+                let idx = (offset + col as isize * col_stride + row as isize) as usize;
+                unsafe { *dst.get_unchecked_mut(row * cols + col) = *src.get_unchecked(idx) };
+            }
+        }
+        for row in r8..rows {
+            for col in 0..c8 {
+                let idx = (offset + col as isize * col_stride + row as isize) as usize;
+                unsafe { *dst.get_unchecked_mut(row * cols + col) = *src.get_unchecked(idx) };
+            }
+        }
+        return;
+    }
+
     if row_stride <= col_stride {
         // row-inside-col: the inner loop walks `row_stride` (smaller).
         for col_tile in (0..cols).step_by(TILE) {
@@ -638,6 +679,49 @@ fn copy_2d_tiled<E: Copy>(
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// dsmath patch: `dst[r * cols + c] = src[offset + r + c * col_stride]` for `r < r8`, `c < c8`
+/// (multiples of 8), in 8x8 blocks: 8 loads of 8 consecutive rows, the unpack / shuffle /
+/// permute transpose, 8 stores of 8 consecutive columns (pure bit moves).
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose_8x8_blocks_avx2(
+    dst: *mut f32,
+    src: *const f32,
+    offset: isize,
+    r8: usize,
+    c8: usize,
+    cols: usize,
+    col_stride: isize,
+) {
+    use core::arch::x86_64::*;
+    for c0 in (0..c8).step_by(8) {
+        for r0 in (0..r8).step_by(8) {
+            unsafe {
+                let s = src.offset(offset + r0 as isize + c0 as isize * col_stride);
+                let a = |j: isize| _mm256_loadu_ps(s.offset(j * col_stride));
+                let (a0, a1, a2, a3, a4, a5, a6, a7) = (a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7));
+                let (t0, t1) = (_mm256_unpacklo_ps(a0, a1), _mm256_unpackhi_ps(a0, a1));
+                let (t2, t3) = (_mm256_unpacklo_ps(a2, a3), _mm256_unpackhi_ps(a2, a3));
+                let (t4, t5) = (_mm256_unpacklo_ps(a4, a5), _mm256_unpackhi_ps(a4, a5));
+                let (t6, t7) = (_mm256_unpacklo_ps(a6, a7), _mm256_unpackhi_ps(a6, a7));
+                let (u0, u1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
+                let (u2, u3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
+                let (u4, u5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
+                let (u6, u7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
+                let d = dst.add(r0 * cols + c0);
+                _mm256_storeu_ps(d, _mm256_permute2f128_ps::<0x20>(u0, u4));
+                _mm256_storeu_ps(d.add(cols), _mm256_permute2f128_ps::<0x20>(u1, u5));
+                _mm256_storeu_ps(d.add(2 * cols), _mm256_permute2f128_ps::<0x20>(u2, u6));
+                _mm256_storeu_ps(d.add(3 * cols), _mm256_permute2f128_ps::<0x20>(u3, u7));
+                _mm256_storeu_ps(d.add(4 * cols), _mm256_permute2f128_ps::<0x31>(u0, u4));
+                _mm256_storeu_ps(d.add(5 * cols), _mm256_permute2f128_ps::<0x31>(u1, u5));
+                _mm256_storeu_ps(d.add(6 * cols), _mm256_permute2f128_ps::<0x31>(u2, u6));
+                _mm256_storeu_ps(d.add(7 * cols), _mm256_permute2f128_ps::<0x31>(u3, u7));
             }
         }
     }
