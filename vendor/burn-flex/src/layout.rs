@@ -349,6 +349,13 @@ impl Layout {
         self.strides.iter().all(|&s| s >= 0)
     }
 
+    /// dsmath patch: a view starting at 0 with non-negative strides over a buffer of exactly
+    /// its element count (a contiguous tensor or a permutation of one, e.g. a `swap_dims`
+    /// output). An element-wise op can map such a buffer in storage order and keep the layout.
+    pub(crate) fn is_whole_buffer_view(&self, buffer_len: usize) -> bool {
+        self.start_offset == 0 && self.has_positive_strides() && buffer_len == self.num_elements()
+    }
+
     /// Compute strided blocks for efficient iteration.
     ///
     /// Returns (block_len, num_blocks, block_stride) where:

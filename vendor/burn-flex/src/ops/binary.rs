@@ -558,13 +558,9 @@ where
             // and keeps its layout, as the unary ops do; any other strided view is first copied
             // contiguous (`to_contiguous`, parallel when large) and then mapped in place. Both
             // replace a single-threaded `StridedIter` walk.
-            let layout = tensor.layout().clone();
-            let whole = layout.start_offset() == 0
-                && layout.strides().iter().all(|&s| s > 0)
-                && storage.len() == layout.num_elements();
-            if whole {
+            if tensor.layout().is_whole_buffer_view(storage.len()) {
                 let result = crate::par::map(storage, |x| op(x, scalar));
-                return FlexTensor::new(Bytes::from_elems(result), layout, dtype);
+                return FlexTensor::new(Bytes::from_elems(result), tensor.layout().clone(), dtype);
             }
             return scalar_op_typed(tensor.to_contiguous(), scalar, op);
         }

@@ -123,8 +123,9 @@ where
     // Fast path: storage exactly matches tensor view (covers transposed tensors)
     // Iterate in storage order (contiguous) and preserve original layout.
     // Only valid when all strides are positive.
-    if !has_negative_strides && layout.start_offset() == 0 && src.len() == n {
-        // dsmath patch: split over rayon when large (a tensor the autodiff graph still holds).
+    if layout.is_whole_buffer_view(src.len()) {
+        // dsmath patch: the check is `Layout::is_whole_buffer_view`, shared with `scalar_op`;
+        // split over rayon when large (a tensor the autodiff graph still holds).
         let result: Vec<E> = crate::par::map(src, &op);
         let bytes = Bytes::from_elems(result);
         return FlexTensor::new(bytes, layout, E::dtype());
