@@ -178,6 +178,47 @@ fn matmul_outputs_and_random_fill_are_sound() {
 }
 
 #[test]
+fn matmul_operand_layouts_match_ndarray() {
+    // `x W^T` (W `[n, k]` read transposed: vendor/gemm-common packs it by 8x8 transposes) at
+    // packed widths that are full, partial, one or two SIMD vectors, plus depths below 8 and not
+    // a multiple of 8; and a column-major lhs (`a^T b`, autodiff's weight gradient), whose
+    // output burn-flex writes column-major: used as is, reshaped, added to and transposed.
+    let mat = |r: usize, c: usize, seed: u64| pair([1, 1, r, c], seed);
+    let two = |t: Tensor<F, 4>| {
+        let [_, _, r, c] = t.dims();
+        t.reshape([r, c])
+    };
+    let twon = |t: Tensor<N, 4>| {
+        let [_, _, r, c] = t.dims();
+        t.reshape([r, c])
+    };
+    let four = |t: Tensor<F, 2>| t.unsqueeze::<4>();
+    let fourn = |t: Tensor<N, 2>| t.unsqueeze::<4>();
+    for (m, k, n) in [(70, 37, 53), (300, 260, 200), (64, 8, 64), (9, 7, 20), (40, 24, 16), (33, 17, 32), (128, 64, 8)] {
+        let what = format!("m {m} k {k} n {n}");
+        let ((fx, nx), (fw, nw)) = (mat(m, k, 11), mat(n, k, 12));
+        let (fy, ny) = (two(fx.clone()).matmul(two(fw).transpose()), twon(nx.clone()).matmul(twon(nw).transpose()));
+        same(four(fy), fourn(ny), 1e-4, &format!("x W^T, {what}"));
+        let (fb, nb) = mat(m, n, 13);
+        let (fg, ng) = (two(fx).transpose().matmul(two(fb)), twon(nx).transpose().matmul(twon(nb)));
+        same(four(fg.clone()), fourn(ng.clone()), 1e-4, &format!("a^T b, {what}"));
+        same(four(fg.clone().transpose()), fourn(ng.clone().transpose()), 1e-4, &format!("(a^T b)^T, {what}"));
+        same(fg.clone().reshape([1, 1, 1, k * n]), ng.clone().reshape([1, 1, 1, k * n]), 1e-4, &format!("(a^T b) reshaped, {what}"));
+        same(four(fg + 1.0), fourn(ng + 1.0), 1e-4, &format!("(a^T b) + 1, {what}"));
+    }
+    // Batched: a column-major lhs per matrix, from a contiguous and from a head-swapped tensor.
+    let (fa, na) = pair([2, 4, 48, 32], 14);
+    let (fb, nb) = pair([2, 4, 48, 24], 15);
+    let (fc, nc) = (fa.clone().swap_dims(2, 3).matmul(fb.clone()), na.clone().swap_dims(2, 3).matmul(nb.clone()));
+    same(fc.clone(), nc.clone(), 1e-4, "batched a^T b");
+    same(fc.clone().swap_dims(2, 3), nc.clone().swap_dims(2, 3), 1e-4, "batched (a^T b)^T");
+    same(fc.reshape([2, 4, 32 * 24, 1]), nc.reshape([2, 4, 32 * 24, 1]), 1e-4, "batched (a^T b) reshaped");
+    let (fh, nh) = (fa.swap_dims(1, 2).swap_dims(2, 3), na.swap_dims(1, 2).swap_dims(2, 3)); // [2, 48, 32, 4]
+    let (fd, nd) = (fb.swap_dims(1, 2), nb.swap_dims(1, 2)); // [2, 48, 4, 24]
+    same(fh.matmul(fd), nh.matmul(nd), 1e-4, "batched a^T b, head-swapped");
+}
+
+#[test]
 fn additive_mask_under_autodiff_matches_blocked_mask() {
     // Training (autodiff) reads the attention mask as an additive 0 / -inf bias, inference as
     // a boolean mask for the fused kernel: same logits, with padding and packed segments.

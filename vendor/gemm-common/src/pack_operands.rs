@@ -156,6 +156,22 @@ unsafe fn pack_generic_inner_loop<T: Copy, const N: usize, const DST_WIDTH: usiz
     src_width: usize,
     k: usize,
 ) {
+    // dsmath patch: a lhs / rhs whose packed direction is strided and whose depth is
+    // contiguous (the `W` of `x W^T`) is packed by 8x8 transposes instead of one scalar
+    // gather per element. Same bytes written, same zero padding.
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    if core::mem::size_of::<T>() == 4
+        && src_cs == 1
+        && src_rs != 1
+        && src_width >= 8
+        && k >= 8
+        && std::is_x86_feature_detected!("avx2")
+    {
+        let pad = src_width != DST_WIDTH && src_width != N && src_width != 2 * N;
+        let pad_to = if pad { DST_WIDTH } else { src_width };
+        pack_transposed_4byte(dst as *mut f32, src as *const f32, src_rs, src_width, k, DST_WIDTH, pad_to);
+        return;
+    }
     if src_width == DST_WIDTH {
         if src_rs == 1 {
             for _ in 0..k {
@@ -235,6 +251,60 @@ unsafe fn pack_generic_inner_loop<T: Copy, const N: usize, const DST_WIDTH: usiz
                 src = src.wrapping_offset(src_cs);
                 dst = dst.add(DST_WIDTH);
             }
+        }
+    }
+}
+
+/// dsmath patch: `dst[kk * dst_width + j] = src[j * src_rs + kk]` for `j < width`, `kk < k`,
+/// and zeros for `width <= j < pad_to`: 8x8 blocks are 8 loads of 8 consecutive depths, the
+/// unpack / shuffle / permute transpose and 8 stores of 8 consecutive rows (bit moves only);
+/// the rows and depths past the last multiple of 8 are copied one by one.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2")]
+unsafe fn pack_transposed_4byte(
+    dst: *mut f32,
+    src: *const f32,
+    src_rs: isize,
+    width: usize,
+    k: usize,
+    dst_width: usize,
+    pad_to: usize,
+) {
+    use core::arch::x86_64::*;
+    let (w8, k8) = (width / 8 * 8, k / 8 * 8);
+    for j0 in (0..w8).step_by(8) {
+        for k0 in (0..k8).step_by(8) {
+            let s = src.offset(j0 as isize * src_rs).add(k0);
+            let a = |i: isize| _mm256_loadu_ps(s.offset(i * src_rs));
+            let (a0, a1, a2, a3, a4, a5, a6, a7) = (a(0), a(1), a(2), a(3), a(4), a(5), a(6), a(7));
+            let (t0, t1) = (_mm256_unpacklo_ps(a0, a1), _mm256_unpackhi_ps(a0, a1));
+            let (t2, t3) = (_mm256_unpacklo_ps(a2, a3), _mm256_unpackhi_ps(a2, a3));
+            let (t4, t5) = (_mm256_unpacklo_ps(a4, a5), _mm256_unpackhi_ps(a4, a5));
+            let (t6, t7) = (_mm256_unpacklo_ps(a6, a7), _mm256_unpackhi_ps(a6, a7));
+            let (u0, u1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
+            let (u2, u3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
+            let (u4, u5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
+            let (u6, u7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
+            let d = dst.add(k0 * dst_width + j0);
+            _mm256_storeu_ps(d, _mm256_permute2f128_ps::<0x20>(u0, u4));
+            _mm256_storeu_ps(d.add(dst_width), _mm256_permute2f128_ps::<0x20>(u1, u5));
+            _mm256_storeu_ps(d.add(2 * dst_width), _mm256_permute2f128_ps::<0x20>(u2, u6));
+            _mm256_storeu_ps(d.add(3 * dst_width), _mm256_permute2f128_ps::<0x20>(u3, u7));
+            _mm256_storeu_ps(d.add(4 * dst_width), _mm256_permute2f128_ps::<0x31>(u0, u4));
+            _mm256_storeu_ps(d.add(5 * dst_width), _mm256_permute2f128_ps::<0x31>(u1, u5));
+            _mm256_storeu_ps(d.add(6 * dst_width), _mm256_permute2f128_ps::<0x31>(u2, u6));
+            _mm256_storeu_ps(d.add(7 * dst_width), _mm256_permute2f128_ps::<0x31>(u3, u7));
+        }
+    }
+    for kk in 0..k {
+        let d = dst.add(kk * dst_width);
+        // Depths in the 8x8 blocks have their first `w8` rows written already.
+        let j_from = if kk < k8 { w8 } else { 0 };
+        for j in j_from..width {
+            *d.add(j) = *src.offset(j as isize * src_rs + kk as isize);
+        }
+        for j in width..pad_to {
+            *d.add(j) = 0.0;
         }
     }
 }

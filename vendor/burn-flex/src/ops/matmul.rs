@@ -115,6 +115,16 @@ fn get_2d_strides(layout: &Layout) -> (isize, isize) {
     (row_stride, col_stride)
 }
 
+/// dsmath patch: whether a matmul writes its `[m, n]` output column-major: when the lhs is
+/// column-major (a transposed contiguous matrix, as autodiff's `lhs^T grad` weight gradients).
+/// The output is then the transposed view of a contiguous `[n, m]` buffer and gemm runs the
+/// problem as given instead of transposing it; for `x W^T` the weight gradient comes out of
+/// the transpose node contiguous, so it is no longer copied (an 8x8-block transpose per
+/// weight per step) before the optimizer reads it.
+fn col_major_output(lhs_row_stride: isize, lhs_col_stride: isize, m: usize, n: usize) -> bool {
+    lhs_row_stride == 1 && lhs_col_stride.unsigned_abs() >= m && m > 1 && n > 1
+}
+
 /// Compute broadcast batch dimensions for batched matmul.
 /// Returns (broadcast_shape, lhs_strides, rhs_strides) where strides map
 /// output batch index to input batch offset (in matrices).
@@ -260,8 +270,10 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     let lhs_ptr = unsafe { lhs_data.as_ptr().add(lhs.layout().start_offset()) };
     let rhs_ptr = unsafe { rhs_data.as_ptr().add(rhs.layout().start_offset()) };
 
-    let out_shape = Shape::from(vec![m, n]);
-    let mut output = FlexTensor::for_overwrite(out_shape, T::dtype()); // dsmath patch: gemm writes all of it
+    // dsmath patch: gemm writes all of it; column-major for a column-major lhs.
+    let col_major = col_major_output(lhs_row_stride, lhs_col_stride, m, n);
+    let (out_dims, out_cs, out_rs) = if col_major { ([n, m], m as isize, 1) } else { ([m, n], 1, n as isize) };
+    let mut output = FlexTensor::for_overwrite(Shape::from(out_dims.to_vec()), T::dtype());
     let out_data: &mut [T] = output.storage_mut();
 
     let parallelism = get_parallelism(m, n, k);
@@ -272,8 +284,8 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
             n,
             k,
             out_data.as_mut_ptr(),
-            1,
-            n as isize,
+            out_cs,
+            out_rs,
             lhs_ptr,
             lhs_col_stride,
             lhs_row_stride,
@@ -284,7 +296,7 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
         );
     }
 
-    output
+    if col_major { output.transpose(0, 1) } else { output }
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -359,9 +371,15 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
 
     let out_matrix_size = checked_size(m, n);
 
+    // dsmath patch: column-major matrices for a column-major lhs (see `col_major_output`).
+    let col_major = col_major_output(lhs_row_stride, lhs_col_stride, m, n);
+    let (out_cs, out_rs) = if col_major { (m as isize, 1) } else { (1, n as isize) };
     let mut out_dims = broadcast_shape.clone();
-    out_dims.push(m);
-    out_dims.push(n);
+    if col_major {
+        out_dims.extend([n, m]);
+    } else {
+        out_dims.extend([m, n]);
+    }
     let out_shape = Shape::from(out_dims);
 
     let mut output = FlexTensor::for_overwrite(out_shape, T::dtype()); // dsmath patch: gemm writes all of it
@@ -384,8 +402,8 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
                 n,
                 k,
                 out_ptr,
-                1,
-                n as isize,
+                out_cs,
+                out_rs,
                 lhs_data.as_ptr().offset(lhs_off),
                 lhs_col_stride,
                 lhs_row_stride,
@@ -443,7 +461,12 @@ fn matmul_batched_gemm<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexT
         }
     }
 
-    output
+    if col_major {
+        let rank = output.layout().shape().num_dims();
+        output.transpose(rank - 2, rank - 1)
+    } else {
+        output
+    }
 }
 
 // ============================================================================
