@@ -53,7 +53,14 @@ struct WorkerSleepState {
     condvar: Condvar,
 }
 
-const ROUNDS_UNTIL_SLEEPY: u32 = 32;
+// dsmath patch: an idle worker yields 2048 times (~0.5 ms on the 2-core VM of BENCHMARKS.md,
+// 0.23 us per `sched_yield`) before it goes to sleep, instead of 32 times (~10 us). A training
+// step of the CPU backends is thousands of parallel tensor ops separated by short serial
+// stretches (autodiff bookkeeping, allocation); with 32 rounds the other worker fell asleep
+// in most of those gaps and every op paid a futex wake-up (~7,000 context switches per
+// 25M-model run; ~350 now, and the step is ~5% faster). OpenMP runtimes spin similarly
+// (GOMP_SPINCOUNT, KMP_BLOCKTIME).
+const ROUNDS_UNTIL_SLEEPY: u32 = 2048;
 const ROUNDS_UNTIL_SLEEPING: u32 = ROUNDS_UNTIL_SLEEPY + 1;
 
 impl Sleep {
