@@ -3,9 +3,12 @@
 //! share of the micro-batches (micro-batch `k` on peer `k % world`), the gradients (already
 //! weighted by each micro-batch's share of the step's target tokens) are summed across peers with
 //! one all-reduce, and every peer makes the same AdamW update, so the replicas stay identical and
-//! the step equals the single-device step on the whole batch. Rank 0 writes metrics and
-//! checkpoints. A peer that fails releases the others from the all-reduce and the run returns its
-//! error. Multi-node runs need burn-collective's global orchestrator (not wired here).
+//! the step equals the single-device step on the whole batch. Each node's first peer writes
+//! metrics and checkpoints (to that node's run directory, so every node can resume). A peer that
+//! fails releases the other peers of its node from the all-reduce and the run returns its error.
+//! Multi-node (`train.nodes > 1`, [`Cluster`]): one process per node, all connected through
+//! burn-collective's global orchestrator ([`run_orchestrator`], `cargo xtask orchestrator`); the
+//! all-reduce sums within each node, then over the nodes, then hands the sum back to every peer.
 
 use std::marker::PhantomData;
 use std::path::Path;
@@ -15,16 +18,85 @@ use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorPrimitive};
 use burn_collective::{CollectiveConfig, PeerId, ReduceOperation, all_reduce, finish_collective, register, reset_collective};
+use burn_communication::Address;
 
 use crate::error::TrainError;
 use crate::optim::FlatGrads;
-use crate::trainer::{StepMetrics, TrainConfig, Trainer};
+use crate::trainer::{StepMetrics, TrainConfig, TrainSection, Trainer};
 
 /// This peer's place in the data-parallel group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
+    /// Global rank, `0..world`: the micro-batches it runs and its burn-collective id.
     pub rank: usize,
     pub world: usize,
+    /// Rank on this node; the node's peer 0 writes the run directory.
+    pub local: usize,
+}
+
+/// This process's node of a multi-node run (`train.nodes > 1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub nodes: usize,
+    pub node_rank: usize,
+    /// The global orchestrator, `ws://host:port`.
+    pub orchestrator: String,
+    /// This node as the others reach it, `ws://host:port`.
+    pub node_address: String,
+}
+
+/// The port of a `ws://host:port` address.
+fn ws_port(key: &str, addr: &str) -> Result<u16, String> {
+    let rest = addr.strip_prefix("ws://").ok_or_else(|| format!("train.{key} `{addr}`: expected ws://host:port"))?;
+    let port = rest.trim_end_matches('/').rsplit_once(':').map(|(_, p)| p).unwrap_or("");
+    port.parse().map_err(|_| format!("train.{key} `{addr}`: expected ws://host:port with a port number"))
+}
+
+impl Cluster {
+    /// The multi-node part of a config, `None` for a single node.
+    pub fn from_config(t: &TrainSection) -> Option<Cluster> {
+        (t.nodes > 1).then(|| Cluster { nodes: t.nodes, node_rank: t.node_rank, orchestrator: t.orchestrator.clone(), node_address: t.node_address.clone() })
+    }
+
+    /// Config errors of the multi-node keys (`TrainConfig::check`).
+    pub fn check(t: &TrainSection) -> Result<(), String> {
+        if t.nodes == 0 {
+            return Err("train.nodes must be >= 1".into());
+        }
+        if t.nodes == 1 {
+            if t.node_rank != 0 || !t.orchestrator.is_empty() || !t.node_address.is_empty() {
+                return Err("train.node_rank, train.orchestrator and train.node_address are for multi-node runs (train.nodes > 1)".into());
+            }
+            return Ok(());
+        }
+        if t.node_rank >= t.nodes {
+            return Err(format!("train.node_rank ({}) must be below train.nodes ({})", t.node_rank, t.nodes));
+        }
+        ws_port("orchestrator", &t.orchestrator)?;
+        ws_port("node_address", &t.node_address)?;
+        let micro = t.batch_size / t.micro_batch.max(1);
+        if micro % (t.nodes * t.devices.max(1)) != 0 {
+            return Err(format!("train.nodes x train.devices ({} x {}) must divide the micro-batches per step (batch_size / micro_batch = {micro})", t.nodes, t.devices));
+        }
+        Ok(())
+    }
+
+    /// burn-collective's config for this node with `devices` local peers.
+    fn collective_config(cluster: Option<&Cluster>, devices: usize) -> Result<CollectiveConfig, TrainError> {
+        let config = CollectiveConfig::default().with_num_devices(devices);
+        let Some(c) = cluster else { return Ok(config) };
+        let port = ws_port("node_address", &c.node_address).map_err(TrainError::Backend)?;
+        let addr = |a: &str| a.parse::<Address>().map_err(TrainError::Backend);
+        Ok(config.with_num_nodes(c.nodes as u32).with_global_address(addr(&c.orchestrator)?).with_node_address(addr(&c.node_address)?).with_data_service_port(port))
+    }
+}
+
+/// burn-collective's global orchestrator on `port` (every interface), for the nodes of
+/// multi-node runs: it returns when the process gets Ctrl-C / SIGTERM.
+pub fn run_orchestrator(port: u16) -> Result<(), TrainError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| TrainError::Backend(format!("orchestrator runtime: {e}")))?;
+    runtime.block_on(burn_collective::start_global_orchestrator(port));
+    Ok(())
 }
 
 fn collective_err(e: burn_collective::CollectiveError) -> TrainError {
@@ -78,38 +150,51 @@ pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(peer: Peer, 
 }
 
 /// Train `cfg` in `out` on `devices` (one peer each; on a CPU backend the peers are threads
-/// sharing it) and return rank 0's metrics. `train.batch_size / train.micro_batch` must be a
-/// multiple of the number of devices.
+/// sharing it) and, with `train.nodes > 1`, with the other nodes; return this node's first
+/// peer's metrics. `train.batch_size / train.micro_batch` must be a multiple of the number of
+/// peers (devices x nodes).
 pub fn train_data_parallel<AB: AutodiffBackend>(cfg: TrainConfig, out: &Path, devices: Vec<AB::Device>, stop_after: Option<u64>, progress: bool) -> Result<Vec<StepMetrics>, TrainError> {
-    let world = devices.len();
+    let cluster = Cluster::from_config(&cfg.train);
+    let world = devices.len() * cluster.as_ref().map_or(1, |c| c.nodes);
     let micro = cfg.train.batch_size / cfg.train.micro_batch.max(1);
     if world == 0 || micro % world != 0 {
         return Err(TrainError::Config(out.join("config.toml"), format!("train.batch_size / train.micro_batch = {micro} micro-batches do not split over {world} devices")));
     }
-    let metrics = run_peers::<AB::InnerBackend, _>(devices, |peer, device| Trainer::<AB>::new(cfg.clone(), out, &device).and_then(|t| t.with_peer(peer).run(stop_after, progress && peer.rank == 0)))?;
+    let metrics = run_peers_in::<AB::InnerBackend, _>(cluster.as_ref(), devices, |peer, device| Trainer::<AB>::new(cfg.clone(), out, &device).and_then(|t| t.with_peer(peer).run(stop_after, progress && peer.local == 0)))?;
     Ok(metrics.into_iter().next().unwrap_or_default())
 }
 
+/// [`run_peers_in`] on a single node.
+pub fn run_peers<B: Backend, T: Send>(devices: Vec<B::Device>, f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync) -> Result<Vec<T>, TrainError> {
+    run_peers_in::<B, T>(None, devices, f)
+}
+
 /// Run `f(peer, device)` on one thread per device, each registered with burn-collective as a
-/// peer of `B` (so `f` may call [`all_reduce_grads`]), and return the results in rank order. A
+/// peer of `B` (so `f` may call [`all_reduce_grads`]), and return this node's results in rank
+/// order. With a `cluster`, this node's peers are global ranks `node_rank * devices ..` of
+/// `nodes * devices`, and registering waits until every node has joined the orchestrator. A
 /// peer that fails (an error or a panic) while the others wait in an all-reduce would leave them
 /// waiting for ever: the first to fail records its rank and resets the collective, which drops
 /// the pending operation, so the others' all-reduce returns an error and they stop; the run then
-/// returns the first failure's error.
-pub fn run_peers<B: Backend, T: Send>(devices: Vec<B::Device>, f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync) -> Result<Vec<T>, TrainError> {
-    let world = devices.len();
+/// returns the first failure's error. (Only this node's peers are released: the other nodes of
+/// a multi-node run stay blocked until they are stopped.)
+pub fn run_peers_in<B: Backend, T: Send>(cluster: Option<&Cluster>, devices: Vec<B::Device>, f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync) -> Result<Vec<T>, TrainError> {
+    let local_world = devices.len();
+    let (first_rank, world) = cluster.map_or((0, local_world), |c| (c.node_rank * local_world, c.nodes * local_world));
+    let config = Cluster::collective_config(cluster, local_world)?;
     let first_failure: Arc<Mutex<Option<usize>>> = Arc::default();
     let results: Vec<Result<T, TrainError>> = std::thread::scope(|s| {
         let handles: Vec<_> = devices
             .into_iter()
             .enumerate()
-            .map(|(rank, device)| {
-                let (f, first_failure) = (&f, first_failure.clone());
+            .map(|(local, device)| {
+                let (f, first_failure, config) = (&f, first_failure.clone(), config.clone());
                 s.spawn(move || -> Result<T, TrainError> {
-                    let mut guard = AbortOthers::<B> { rank, first_failure, ok: false, backend: PhantomData };
+                    let rank = first_rank + local;
+                    let mut guard = AbortOthers::<B> { rank: local, first_failure, ok: false, backend: PhantomData };
                     let id = PeerId::from(rank);
-                    register::<B>(id, device.clone(), CollectiveConfig::default().with_num_devices(world)).map_err(collective_err)?;
-                    let out = f(Peer { rank, world }, device)?;
+                    register::<B>(id, device.clone(), config).map_err(collective_err)?;
+                    let out = f(Peer { rank, world, local }, device)?;
                     finish_collective::<B>(id).map_err(collective_err)?;
                     guard.ok = true;
                     Ok(out)

@@ -82,6 +82,17 @@ pub struct TrainSection {
     /// Data parallel (`crate::parallel`): replicas on this many devices (GPUs 0..N; threads on
     /// a CPU backend). `batch_size / micro_batch` must be a multiple of it.
     pub devices: usize,
+    /// Multi-node data parallel (`crate::parallel::Cluster`): the number of nodes (processes,
+    /// each with `devices` devices). Every node runs the same config but for `node_rank` and
+    /// `node_address`, and one process runs the orchestrator (`cargo xtask orchestrator`).
+    pub nodes: usize,
+    /// This node's index, `0..nodes`; its peers are global ranks `node_rank * devices ..`.
+    pub node_rank: usize,
+    /// burn-collective's global orchestrator, `ws://host:port` (multi-node only).
+    pub orchestrator: String,
+    /// Where the other nodes reach this node, `ws://host:port`; its tensor data service
+    /// listens on that port on every interface (multi-node only).
+    pub node_address: String,
     /// Compute dtype: `f32`, or mixed precision `bf16` / `f16`: every step runs forward and
     /// backward on a reduced-precision cast of the f32 master weights (norm statistics and the
     /// loss in f32), and the gradients, clipping and AdamW stay f32.
@@ -104,6 +115,10 @@ impl Default for TrainSection {
             poison_steps: vec![],
             gradient_checkpointing: false,
             devices: 1,
+            nodes: 1,
+            node_rank: 0,
+            orchestrator: String::new(),
+            node_address: String::new(),
             dtype: "f32".into(),
         }
     }
@@ -139,6 +154,7 @@ impl TrainConfig {
         if t.devices == 0 || (t.batch_size / t.micro_batch) % t.devices != 0 {
             return Err(format!("train.devices ({}) must divide the micro-batches per step (batch_size / micro_batch = {})", t.devices, t.batch_size / t.micro_batch));
         }
+        crate::parallel::Cluster::check(t)?;
         match t.stage.as_str() {
             "pretrain" if self.data.sources.is_empty() => Err("pretrain needs [[data.sources]]".into()),
             "sft" if self.data.sft.is_empty() => Err("sft needs data.sft files".into()),
@@ -376,14 +392,14 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Make this trainer one replica of a data-parallel group (`crate::parallel`): it runs
     /// micro-batches `rank, rank + world, ...` of each step and sums gradients over the group;
-    /// only rank 0 writes metrics, checkpoints and plots.
+    /// only each node's first peer (`local == 0`) writes metrics, checkpoints and plots.
     pub fn with_peer(mut self, peer: crate::parallel::Peer) -> Self {
         self.peer = Some(peer);
         self
     }
 
     fn writes(&self) -> bool {
-        self.peer.is_none_or(|p| p.rank == 0)
+        self.peer.is_none_or(|p| p.local == 0)
     }
 
     /// Mean held-out loss (no gradients).

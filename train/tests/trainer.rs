@@ -193,8 +193,13 @@ fn gradient_checkpointing_gives_the_same_training() {
 /// each running half of every step's micro-batches, all-reduce their gradients and make the same
 /// update as one device running the whole batch: same losses, gradient norms and weights. Only
 /// rank 0 writes (one metrics line per step).
+/// burn-collective keeps one collective per backend type and process: the tests that use it
+/// take turns.
+static COLLECTIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn two_data_parallel_peers_equal_one_device() {
+    let _turn = COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let (tok, stem) = setup(tmp.path());
     let dev = Default::default();
@@ -247,6 +252,77 @@ fn two_data_parallel_peers_equal_one_device() {
         })
         .unwrap_err();
         assert!(e.to_string().contains("rank 0 out of memory"), "{e}");
+    }
+}
+
+/// Multi-node data parallel through burn-collective's global orchestrator, on one machine as on
+/// a cluster: this process runs the orchestrator and node 0, and node 1 is a second process
+/// (this test binary again, told by `DSMATH_TEST_NODE1` to play node 1), each node with one
+/// device and its own run directory. The two nodes make the same updates as one device on the
+/// whole batch (losses, gradient norms, weights), and both write their checkpoints.
+#[test]
+fn two_nodes_equal_one_device() {
+    if let Ok(dir) = std::env::var("DSMATH_TEST_NODE1") {
+        let dir = PathBuf::from(dir);
+        let c: TrainConfig = serde_json::from_str(&std::fs::read_to_string(dir.join("node1.json")).unwrap()).unwrap();
+        dsmath_train::parallel::train_data_parallel::<B>(c, &dir.join("node1"), vec![Default::default()], None, false).unwrap();
+        return;
+    }
+    let _turn = COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let (tok, stem) = setup(tmp.path());
+    let mut c = config(&tok, &stem);
+    c.train.steps = 3;
+    c.train.checkpoint_every = 3;
+    c.train.micro_batch = 1; // 4 micro-batches per step: 2 per node
+    let one = Trainer::<B>::new(c.clone(), &tmp.path().join("one"), &Default::default()).unwrap().run(None, false).unwrap();
+    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (orchestrator, port0, port1) = (port(), port(), port());
+    std::thread::spawn(move || dsmath_train::parallel::run_orchestrator(orchestrator));
+    c.train.nodes = 2;
+    c.train.orchestrator = format!("ws://127.0.0.1:{orchestrator}");
+    let mut c1 = c.clone();
+    c.train.node_address = format!("ws://127.0.0.1:{port0}");
+    c1.train.node_rank = 1;
+    c1.train.node_address = format!("ws://127.0.0.1:{port1}");
+    // Bad multi-node settings are refused naming the key.
+    let refused = |f: &dyn Fn(&mut TrainConfig), key: &str| {
+        let mut bad = c1.clone();
+        f(&mut bad);
+        let e = bad.check().unwrap_err();
+        assert!(e.contains(key), "{key}: {e}");
+    };
+    refused(&|b| b.train.node_rank = 2, "train.node_rank");
+    refused(&|b| b.train.orchestrator = "127.0.0.1:3000".into(), "train.orchestrator");
+    refused(&|b| b.train.node_address = "ws://127.0.0.1".into(), "train.node_address");
+    refused(&|b| b.train.micro_batch = 4, "train.nodes x train.devices");
+    refused(&|b| b.train.nodes = 1, "multi-node");
+    std::fs::write(tmp.path().join("node1.json"), serde_json::to_string(&c1).unwrap()).unwrap();
+    let mut node1 = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "two_nodes_equal_one_device", "--nocapture"])
+        .env("DSMATH_TEST_NODE1", tmp.path())
+        .spawn()
+        .unwrap();
+    let out0 = tmp.path().join("node0");
+    let two = match std::panic::catch_unwind(|| within(move || dsmath_train::parallel::train_data_parallel::<B>(c, &out0, vec![Default::default()], None, false).unwrap())) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = node1.kill();
+            std::panic::resume_unwind(e);
+        }
+    };
+    assert!(node1.wait().unwrap().success(), "node 1 failed");
+    assert_eq!(two.len(), 3);
+    for (x, y) in one.iter().zip(&two) {
+        assert!((x.loss - y.loss).abs() < 1e-6 * x.loss.abs() && (x.grad_norm - y.grad_norm).abs() < 1e-5 * x.grad_norm, "{x:?} vs {y:?}");
+    }
+    let wa = weights(&tmp.path().join("one/step-3"));
+    for node in ["node0", "node1"] {
+        for ((n, a), (_, b)) in wa.iter().zip(&weights(&tmp.path().join(node).join("step-3"))) {
+            let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            assert!(d < 1e-6, "{node}: {n} differs by {d}");
+        }
+        assert_eq!(std::fs::read_to_string(tmp.path().join(node).join("metrics.jsonl")).unwrap().lines().count(), 3, "{node}");
     }
 }
 

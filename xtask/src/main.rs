@@ -39,6 +39,8 @@ enum Command {
     Pretrain(train_cmds::TrainArgs),
     /// Supervised fine-tuning from a config (train.stage = "sft").
     Sft(train_cmds::TrainArgs),
+    /// The global orchestrator of a multi-node `train` (train.nodes > 1); runs until Ctrl-C.
+    Orchestrator(train_cmds::OrchestratorArgs),
     /// GRPO from a config: explore G outputs per question, reward with the grader, update.
     Grpo(train_cmds::GrpoArgs),
     /// Make RL prompts `{"question", "gold"}` from a benchmark-layout file (GSM8K train by default).
@@ -103,6 +105,7 @@ fn run(cli: Cli, kind: BackendKind) -> anyhow::Result<()> {
         Command::RmData(args) => with_backend!(kind, |B, dev| train_cmds::rm_data::<B>(&args, &dev)),
         Command::RmTrain(args) => with_backend!(kind, |B, dev| train_cmds::rm_train::<B>(&args, &dev)),
         Command::SftData(args) => train_cmds::sft_data(&args),
+        Command::Orchestrator(args) => train_cmds::orchestrator(&args),
         Command::Grpo(args) => with_backend!(kind, |B, dev| train_cmds::grpo::<B>(&args, &dev)),
         Command::RlPrompts(args) => train_cmds::rl_prompts(&args),
         Command::Corpus(args) => corpus_cmds::corpus(&args),

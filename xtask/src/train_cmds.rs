@@ -42,8 +42,11 @@ pub fn train<B: crate::backend::DeviceList>(args: &TrainArgs, device: &B::Device
 
 fn train_with<AB: burn::tensor::backend::AutodiffBackend>(cfg: TrainConfig, args: &TrainArgs, devices: Vec<AB::Device>) -> anyhow::Result<()> {
     let stage = cfg.train.stage.clone();
-    let m = if devices.len() > 1 {
-        eprintln!("data parallel over {} devices", devices.len());
+    let m = if devices.len() > 1 || cfg.train.nodes > 1 {
+        match cfg.train.nodes {
+            1 => eprintln!("data parallel over {} devices", devices.len()),
+            n => eprintln!("data parallel over {} devices on node {} of {n} (orchestrator {})", devices.len(), cfg.train.node_rank, cfg.train.orchestrator),
+        }
         dsmath_train::parallel::train_data_parallel::<AB>(cfg, &args.out, devices, None, true)?
     } else {
         let mut t = Trainer::<AB>::new(cfg, &args.out, &devices[0]).with_context(|| format!("run directory {}", args.out.display()))?;
@@ -336,5 +339,19 @@ pub fn rl_compare<B: Backend>(args: &RlCompareArgs, device: &B::Device) -> anyho
         println!("{:<11} held-out {:>5.1}%  reward {:.3} -> {:.3}", r.algorithm, r.heldout_greedy, r.reward_first, r.reward_last);
     }
     println!("report: {}", args.out.join("compare.md").display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct OrchestratorArgs {
+    /// Port to listen on (every interface); the nodes' `train.orchestrator` is ws://this-host:PORT
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+}
+
+/// burn-collective's global orchestrator for multi-node training; runs until Ctrl-C.
+pub fn orchestrator(args: &OrchestratorArgs) -> anyhow::Result<()> {
+    eprintln!("orchestrator on port {} (Ctrl-C stops it)", args.port);
+    dsmath_train::parallel::run_orchestrator(args.port)?;
     Ok(())
 }

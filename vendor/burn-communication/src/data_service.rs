@@ -204,6 +204,13 @@ impl<B: Backend, P: Protocol> TensorDataService<B, P> {
         transfer_id: TensorTransferId,
     ) -> Option<bytes::Bytes> {
         loop {
+            // dsmath patch: register for the next `notify_waiters` before looking, so that a
+            // tensor exposed between the look and the wait still wakes this handler. Without
+            // it, a download request that arrives just before the matching `expose` could miss
+            // the notification and wait for ever (a multi-node all-reduce hung at its 2nd call).
+            let notified = self.new_tensor_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             {
                 let mut exposed_tensors = self.exposed_tensors.lock().await;
                 // take the tensor out of the hashmap while we download
@@ -220,7 +227,7 @@ impl<B: Backend, P: Protocol> TensorDataService<B, P> {
                 }
             }
             // No matching tensor, wait for a new one to come in.
-            self.new_tensor_notify.notified().await;
+            notified.await;
         }
     }
 

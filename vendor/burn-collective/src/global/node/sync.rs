@@ -65,23 +65,31 @@ impl<P: Protocol> SyncService<P> {
                 .await
                 .expect("Peer closed connection unexpectedly");
         }
+        // dsmath patch: the check below cleared a copy of the list (`.to_vec()`), so the
+        // requests of one sync stayed and the second sync of a run never matched: every
+        // multi-node all-reduce after the first waited for ever. Now each sync takes one request
+        // per node out of the list (a fast node's request for the next sync stays for it), and
+        // registers for the notification before it looks, so a request that lands between the
+        // look and the wait is not missed.
+        let all_node_ids = node_state.nodes.keys().cloned().collect::<Vec<_>>();
         loop {
+            let notified = self.sync_notif.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             {
-                // compare currently synced peers with list of all nodes
-                let mut syncing_peers = self.syncing_peers.lock().unwrap().to_vec();
-                syncing_peers.sort();
-
-                let mut all_node_ids = node_state.nodes.keys().cloned().collect::<Vec<_>>();
-                all_node_ids.sort();
-
-                if syncing_peers == all_node_ids {
+                let mut syncing_peers = self.syncing_peers.lock().unwrap();
+                if all_node_ids.iter().all(|id| syncing_peers.contains(id)) {
                     // all nodes have synced
-                    syncing_peers.clear();
+                    for id in &all_node_ids {
+                        if let Some(at) = syncing_peers.iter().position(|p| p == id) {
+                            syncing_peers.remove(at);
+                        }
+                    }
                     return;
                 }
             }
             // Wait for the next sync to come in
-            self.sync_notif.notified().await
+            notified.await
         }
     }
 
