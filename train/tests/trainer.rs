@@ -258,14 +258,15 @@ fn two_data_parallel_peers_equal_one_device() {
 /// Multi-node data parallel through burn-collective's global orchestrator, on one machine as on
 /// a cluster: this process runs the orchestrator and node 0, and node 1 is a second process
 /// (this test binary again, told by `DSMATH_TEST_NODE1` to play node 1), each node with one
-/// device and its own run directory. The two nodes make the same updates as one device on the
-/// whole batch (losses, gradient norms, weights), and both write their checkpoints.
+/// device and its own run directory. Both nodes stop after two steps and resume from their
+/// checkpoints; the two nodes make the same updates as one device on the whole batch (losses,
+/// gradient norms, weights), and both write their checkpoints and metrics.
 #[test]
 fn two_nodes_equal_one_device() {
     if let Ok(dir) = std::env::var("DSMATH_TEST_NODE1") {
         let dir = PathBuf::from(dir);
         let c: TrainConfig = serde_json::from_str(&std::fs::read_to_string(dir.join("node1.json")).unwrap()).unwrap();
-        dsmath_train::parallel::train_data_parallel::<B>(c, &dir.join("node1"), vec![Default::default()], None, false).unwrap();
+        two_phases(c, &dir.join("node1"));
         return;
     }
     let _turn = COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner());
@@ -276,6 +277,7 @@ fn two_nodes_equal_one_device() {
     c.train.checkpoint_every = 3;
     c.train.micro_batch = 1; // 4 micro-batches per step: 2 per node
     let one = Trainer::<B>::new(c.clone(), &tmp.path().join("one"), &Default::default()).unwrap().run(None, false).unwrap();
+    c.train.checkpoint_every = 1;
     let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (orchestrator, port0, port1) = (port(), port(), port());
     std::thread::spawn(move || dsmath_train::parallel::run_orchestrator(orchestrator));
@@ -304,7 +306,7 @@ fn two_nodes_equal_one_device() {
         .spawn()
         .unwrap();
     let out0 = tmp.path().join("node0");
-    let two = match std::panic::catch_unwind(|| within(move || dsmath_train::parallel::train_data_parallel::<B>(c, &out0, vec![Default::default()], None, false).unwrap())) {
+    let two = match std::panic::catch_unwind(|| within(move || two_phases(c, &out0))) {
         Ok(m) => m,
         Err(e) => {
             let _ = node1.kill();
@@ -324,6 +326,24 @@ fn two_nodes_equal_one_device() {
         }
         assert_eq!(std::fs::read_to_string(tmp.path().join(node).join("metrics.jsonl")).unwrap().lines().count(), 3, "{node}");
     }
+}
+
+/// A node's side of `two_nodes_equal_one_device`: two steps, stop (as if killed after the
+/// step-2 checkpoint), wait until the other node has stopped too (a restart of the whole job),
+/// then resume from the run directory to the end.
+fn two_phases(c: TrainConfig, out: &Path) -> Vec<dsmath_train::trainer::StepMetrics> {
+    let run = |stop| dsmath_train::parallel::train_data_parallel::<B>(c.clone(), out, vec![Default::default()], stop, false).unwrap();
+    let mut metrics = run(Some(2));
+    assert_eq!(metrics.len(), 2);
+    let dir = out.parent().unwrap();
+    std::fs::write(dir.join(format!("stopped-{}", c.train.node_rank)), "").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(0..c.train.nodes).all(|n| dir.join(format!("stopped-{n}")).exists()) {
+        assert!(std::time::Instant::now() < deadline, "the other node did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    metrics.extend(run(None));
+    metrics
 }
 
 /// `f()` on its own thread; panics if it has not returned within two minutes (a peer left blocked).
