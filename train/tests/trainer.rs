@@ -8,7 +8,7 @@ use burn_autodiff::Autodiff;
 use burn_flex::Flex;
 use dsmath_data::shards::{train_bpe, write_shard};
 use dsmath_train::batches::SourceSpec;
-use dsmath_train::trainer::{TrainConfig, Trainer};
+use dsmath_train::trainer::{StepMetrics, TrainConfig, Trainer};
 
 type B = Autodiff<Flex>;
 
@@ -189,14 +189,26 @@ fn gradient_checkpointing_gives_the_same_training() {
     }
 }
 
-/// Data parallel over burn-collective on the CPU: two peers (threads sharing the flex device),
-/// each running half of every step's micro-batches, all-reduce their gradients and make the same
-/// update as one device running the whole batch: same losses, gradient norms and weights. Only
-/// rank 0 writes (one metrics line per step).
 /// burn-collective keeps one collective per backend type and process: the tests that use it
 /// take turns.
 static COLLECTIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// The same training as `one` (steps and its checkpoint `one_ckpt`): losses to 1e-6 and gradient
+/// norms to 1e-5 (relative), every checkpointed weight to 1e-6.
+fn assert_same_training(one: &[StepMetrics], one_ckpt: &Path, other: &[StepMetrics], other_ckpt: &Path) {
+    for (x, y) in one.iter().zip(other) {
+        assert!((x.loss - y.loss).abs() < 1e-6 * x.loss.abs() && (x.grad_norm - y.grad_norm).abs() < 1e-5 * x.grad_norm, "{x:?} vs {y:?}");
+    }
+    for ((n, a), (_, b)) in weights(one_ckpt).iter().zip(&weights(other_ckpt)) {
+        let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(d < 1e-6, "{}: {n} differs by {d}", other_ckpt.display());
+    }
+}
+
+/// Data parallel over burn-collective on the CPU: two peers (threads sharing the flex device),
+/// each running half of every step's micro-batches, all-reduce their gradients and make the same
+/// update as one device running the whole batch: same losses, gradient norms and weights. Only
+/// rank 0 writes (one metrics line per step).
 #[test]
 fn two_data_parallel_peers_equal_one_device() {
     let _turn = COLLECTIVE.lock().unwrap_or_else(|e| e.into_inner());
@@ -210,14 +222,7 @@ fn two_data_parallel_peers_equal_one_device() {
     let one = Trainer::<B>::new(c.clone(), &tmp.path().join("one"), &dev).unwrap().run(None, false).unwrap();
     let two = dsmath_train::parallel::train_data_parallel::<B>(c.clone(), &tmp.path().join("two"), vec![Default::default(); 2], None, false).unwrap();
     assert_eq!(two.len(), 3);
-    for (x, y) in one.iter().zip(&two) {
-        assert!((x.loss - y.loss).abs() < 1e-6 * x.loss.abs() && (x.grad_norm - y.grad_norm).abs() < 1e-5 * x.grad_norm, "{x:?} vs {y:?}");
-    }
-    let (wa, wb) = (weights(&tmp.path().join("one/step-3")), weights(&tmp.path().join("two/step-3")));
-    for ((n, a), (_, b)) in wa.iter().zip(&wb) {
-        let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-        assert!(d < 1e-6, "{n} differs by {d}");
-    }
+    assert_same_training(&one, &tmp.path().join("one/step-3"), &two, &tmp.path().join("two/step-3"));
     assert_eq!(std::fs::read_to_string(tmp.path().join("two/metrics.jsonl")).unwrap().lines().count(), 3);
     // Micro-batches that do not split over the devices are refused.
     c.train.micro_batch = 4;
@@ -319,15 +324,8 @@ fn two_nodes_equal_one_device() {
     };
     assert!(node1.wait().unwrap().success(), "node 1 failed");
     assert_eq!(two.len(), 3);
-    for (x, y) in one.iter().zip(&two) {
-        assert!((x.loss - y.loss).abs() < 1e-6 * x.loss.abs() && (x.grad_norm - y.grad_norm).abs() < 1e-5 * x.grad_norm, "{x:?} vs {y:?}");
-    }
-    let wa = weights(&tmp.path().join("one/step-3"));
     for node in ["node0", "node1"] {
-        for ((n, a), (_, b)) in wa.iter().zip(&weights(&tmp.path().join(node).join("step-3"))) {
-            let d = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
-            assert!(d < 1e-6, "{node}: {n} differs by {d}");
-        }
+        assert_same_training(&one, &tmp.path().join("one/step-3"), &two, &tmp.path().join(node).join("step-3"));
         assert_eq!(std::fs::read_to_string(tmp.path().join(node).join("metrics.jsonl")).unwrap().lines().count(), 3, "{node}");
     }
 }
@@ -335,7 +333,7 @@ fn two_nodes_equal_one_device() {
 /// A node's side of `two_nodes_equal_one_device`: two steps, stop (as if killed after the
 /// step-2 checkpoint), wait until the other node has stopped too (a restart of the whole job),
 /// then resume from the run directory to the end.
-fn two_phases(c: TrainConfig, out: &Path) -> Vec<dsmath_train::trainer::StepMetrics> {
+fn two_phases(c: TrainConfig, out: &Path) -> Vec<StepMetrics> {
     let run = |stop| dsmath_train::parallel::train_data_parallel::<B>(c.clone(), out, vec![Default::default()], stop, false).unwrap();
     let mut metrics = run(Some(2));
     assert_eq!(metrics.len(), 2);
