@@ -5,14 +5,17 @@
 //! one all-reduce, and every peer makes the same AdamW update, so the replicas stay identical and
 //! the step equals the single-device step on the whole batch. Each node's first peer writes
 //! metrics and checkpoints (to that node's run directory, so every node can resume). A peer that
-//! fails releases the other peers of its node from the all-reduce and the run returns its error.
+//! fails releases the other peers of its node from the all-reduce and the run returns its error;
+//! an all-reduce that gets no answer (a node hangs) gives up after `train.collective_timeout_s`.
 //! Multi-node (`train.nodes > 1`, [`Cluster`]): one process per node, all connected through
 //! burn-collective's global orchestrator ([`run_orchestrator`], `cargo xtask orchestrator`); the
 //! all-reduce sums within each node, then over the nodes, then hands the sum back to every peer.
 
 use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -100,7 +103,12 @@ pub fn run_orchestrator(port: u16) -> Result<(), TrainError> {
 }
 
 fn collective_err(e: burn_collective::CollectiveError) -> TrainError {
-    TrainError::Backend(format!("burn-collective: {e:?}"))
+    match e {
+        burn_collective::CollectiveError::LocalServerMissing => TrainError::Backend(
+            "burn-collective's server has stopped (it panicked: see the messages above); in a multi-node run another node has most likely stopped or lost its connection: restart every node to resume from its last checkpoint".into(),
+        ),
+        e => TrainError::Backend(format!("burn-collective: {e:?}")),
+    }
 }
 
 struct Sizes(Vec<usize>);
@@ -111,10 +119,31 @@ impl<B: Backend> ModuleVisitor<B> for Sizes {
     }
 }
 
+/// burn-collective's sum all-reduce, waiting at most `timeout` for it. A node that dies (or an
+/// orchestrator that stops) leaves the others' all-reduce waiting for ever, and nothing can
+/// cancel it: it runs on a thread of its own, which is left behind on timeout, when this peer
+/// returns the error (the process is expected to exit: the node's collective is stuck).
+fn all_reduce_within<B: Backend>(rank: usize, tensor: B::FloatTensorPrimitive, timeout: Duration) -> Result<B::FloatTensorPrimitive, TrainError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name(format!("all-reduce-{rank}"))
+        .spawn(move || tx.send(all_reduce::<B>(PeerId::from(rank), tensor, ReduceOperation::Sum)))
+        .map_err(|e| TrainError::Backend(format!("peer {rank}: cannot start the all-reduce thread: {e}")))?;
+    match rx.recv_timeout(timeout) {
+        Ok(reduced) => reduced.map_err(collective_err),
+        Err(RecvTimeoutError::Timeout) => Err(TrainError::Backend(format!(
+            "peer {rank}: the gradient all-reduce got no answer within {} s (train.collective_timeout_s): another node, a peer or the orchestrator has stopped or hangs; stopping (restart every node to resume from its last checkpoint)",
+            timeout.as_secs()
+        ))),
+        Err(RecvTimeoutError::Disconnected) => Err(TrainError::Backend(format!("peer {rank}: the all-reduce thread panicked"))),
+    }
+}
+
 /// Sum `grads` (and the step's `loss`) over all peers with one all-reduce of a flat buffer:
 /// every parameter's gradient (zeros where this peer has none), one has-gradient flag per
-/// parameter, and the loss. A parameter gets a gradient if any peer had one.
-pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(peer: Peer, model: &M, grads: FlatGrads<AB::InnerBackend>, loss: f64, device: &AB::Device) -> Result<(FlatGrads<AB::InnerBackend>, f64), TrainError> {
+/// parameter, and the loss. A parameter gets a gradient if any peer had one. Gives up with an
+/// error after `timeout` ([`all_reduce_within`]).
+pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(peer: Peer, model: &M, grads: FlatGrads<AB::InnerBackend>, loss: f64, device: &AB::Device, timeout: Duration) -> Result<(FlatGrads<AB::InnerBackend>, f64), TrainError> {
     let mut sizes = Sizes(vec![]);
     model.visit(&mut sizes);
     let sizes = sizes.0;
@@ -136,7 +165,7 @@ pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(peer: Peer, 
     flags.push(loss as f32);
     parts.push(Tensor::from_floats(flags.as_slice(), device));
     let flat = Tensor::cat(parts, 0); // [sum(sizes) + np + 1]
-    let reduced = all_reduce::<AB::InnerBackend>(PeerId::from(peer.rank), flat.into_primitive().tensor(), ReduceOperation::Sum).map_err(collective_err)?;
+    let reduced = all_reduce_within::<AB::InnerBackend>(peer.rank, flat.into_primitive().tensor(), timeout)?;
     let reduced = Tensor::<AB::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(reduced));
     let total: usize = sizes.iter().sum();
     let tail: Vec<f32> = reduced.clone().narrow(0, total, np + 1).into_data().convert::<f32>().to_vec().unwrap_or_default();
@@ -176,8 +205,9 @@ pub fn run_peers<B: Backend, T: Send>(devices: Vec<B::Device>, f: impl Fn(Peer, 
 /// peer that fails (an error or a panic) while the others wait in an all-reduce would leave them
 /// waiting for ever: the first to fail records its rank and resets the collective, which drops
 /// the pending operation, so the others' all-reduce returns an error and they stop; the run then
-/// returns the first failure's error. (Only this node's peers are released: the other nodes of
-/// a multi-node run stay blocked until they are stopped.)
+/// returns the first failure's error. The other nodes of a multi-node run are released by the
+/// lost connection to this node (when its process exits) or, if it hangs, by
+/// `train.collective_timeout_s` ([`all_reduce_within`]).
 pub fn run_peers_in<B: Backend, T: Send>(cluster: Option<&Cluster>, devices: Vec<B::Device>, f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync) -> Result<Vec<T>, TrainError> {
     let local_world = devices.len();
     let (first_rank, world) = cluster.map_or((0, local_world), |c| (c.node_rank * local_world, c.nodes * local_world));

@@ -93,6 +93,11 @@ pub struct TrainSection {
     /// Where the other nodes reach this node, `ws://host:port`; its tensor data service
     /// listens on that port on every interface (multi-node only).
     pub node_address: String,
+    /// Data parallel: seconds a peer waits in one all-reduce before it gives up with an error
+    /// (another node or the orchestrator has died or hangs) instead of waiting for ever. It must
+    /// cover the longest gap between peers reaching a step's all-reduce (held-out evaluation,
+    /// checkpoint writes, a slower device).
+    pub collective_timeout_s: u64,
     /// Compute dtype: `f32`, or mixed precision `bf16` / `f16`: every step runs forward and
     /// backward on a reduced-precision cast of the f32 master weights (norm statistics and the
     /// loss in f32), and the gradients, clipping and AdamW stay f32.
@@ -119,6 +124,7 @@ impl Default for TrainSection {
             node_rank: 0,
             orchestrator: String::new(),
             node_address: String::new(),
+            collective_timeout_s: 1800,
             dtype: "f32".into(),
         }
     }
@@ -153,6 +159,9 @@ impl TrainConfig {
         }
         if t.devices == 0 || (t.batch_size / t.micro_batch) % t.devices != 0 {
             return Err(format!("train.devices ({}) must divide the micro-batches per step (batch_size / micro_batch = {})", t.devices, t.batch_size / t.micro_batch));
+        }
+        if t.collective_timeout_s == 0 {
+            return Err("train.collective_timeout_s must be >= 1 (seconds)".into());
         }
         crate::parallel::Cluster::check(t)?;
         match t.stage.as_str() {
@@ -445,7 +454,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             accumulate(&mut grads, collect_grads(&self.model, &g));
         }
         if let Some(p) = self.peer {
-            (grads, loss_sum) = crate::parallel::all_reduce_grads(p, &self.model, grads, loss_sum, &self.device)?;
+            let timeout = std::time::Duration::from_secs(t.collective_timeout_s);
+            (grads, loss_sum) = crate::parallel::all_reduce_grads(p, &self.model, grads, loss_sum, &self.device, timeout).map_err(|e| TrainError::Step { step, message: e.to_string() })?;
         }
         let lr = self.cfg.schedule.lr(step, t.steps);
         let (grads, norm) = clip(grads, self.cfg.optim.grad_clip);

@@ -251,7 +251,7 @@ fn two_data_parallel_peers_equal_one_device() {
                     std::thread::sleep(std::time::Duration::from_millis(300)); // rank 1 is waiting by now
                     return Err(TrainError::Backend("rank 0 out of memory".into()));
                 }
-                all_reduce_grads::<B, _>(peer, &m, vec![], 0.0, &device).map(|_| ())
+                all_reduce_grads::<B, _>(peer, &m, vec![], 0.0, &device, std::time::Duration::from_secs(600)).map(|_| ())
             })
             .map(|v| v.len())
         })
@@ -327,6 +327,87 @@ fn two_nodes_equal_one_device() {
     for node in ["node0", "node1"] {
         assert_same_training(&one, &tmp.path().join("one/step-3"), &two, &tmp.path().join(node).join("step-3"));
         assert_eq!(std::fs::read_to_string(tmp.path().join(node).join("metrics.jsonl")).unwrap().lines().count(), 3, "{node}");
+    }
+}
+
+/// A node that is lost mid-run does not leave the other node waiting for ever, and that node's
+/// run stops with a clear error, its checkpoints intact: a node killed (`kill -9` after its
+/// first checkpoint; its connections close) makes the other's all-reduce fail at once, and a
+/// node that hangs (`kill -STOP`; its connections stay open) makes it give up after
+/// `train.collective_timeout_s`. Both nodes are child processes (this test binary again, told by
+/// `DSMATH_TEST_LOST_NODE` which node to play): a node that gave up keeps a stuck collective.
+#[test]
+fn a_lost_node_stops_the_other_with_an_error() {
+    if let (Ok(dir), Ok(rank)) = (std::env::var("DSMATH_TEST_LOST_NODE"), std::env::var("DSMATH_TEST_NODE_RANK")) {
+        let dir = PathBuf::from(dir);
+        let c: TrainConfig = serde_json::from_str(&std::fs::read_to_string(dir.join(format!("node{rank}.json"))).unwrap()).unwrap();
+        let r = dsmath_train::parallel::train_data_parallel::<B>(c, &dir.join(format!("node{rank}")), vec![Default::default()], None, false);
+        let e = r.map(|m| m.len()).expect_err("the run went on without the lost node");
+        std::fs::write(dir.join(format!("node{rank}-error.txt")), e.to_string()).unwrap();
+        return;
+    }
+    if let Err(e) = std::net::TcpListener::bind("127.0.0.1:0") {
+        eprintln!("SKIPPED a_lost_node_stops_the_other_with_an_error: no loopback network here ({e})");
+        return;
+    }
+    let timed_out = "no answer within 10 s (train.collective_timeout_s)";
+    // (A node killed after a step's data exchange, inside its closing barrier, may be noticed by
+    // the timeout only.)
+    for (signal, expected) in [("KILL", ["another node has most likely stopped", timed_out]), ("STOP", [timed_out; 2])] {
+        let tmp = tempfile::tempdir().unwrap();
+        let (tok, stem) = setup(tmp.path());
+        let mut c = config(&tok, &stem);
+        c.train.steps = 200;
+        c.train.checkpoint_every = 1;
+        c.train.micro_batch = 1;
+        c.train.collective_timeout_s = 10; // far above a step of this model, even on a loaded machine
+        let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (orchestrator, port0, port1) = (port(), port(), port());
+        std::thread::spawn(move || dsmath_train::parallel::run_orchestrator(orchestrator));
+        c.train.nodes = 2;
+        c.train.orchestrator = format!("ws://127.0.0.1:{orchestrator}");
+        let mut c1 = c.clone();
+        c.train.node_address = format!("ws://127.0.0.1:{port0}");
+        c1.train.node_rank = 1;
+        c1.train.node_address = format!("ws://127.0.0.1:{port1}");
+        let mut zero = c.clone();
+        zero.train.collective_timeout_s = 0;
+        assert!(zero.check().unwrap_err().contains("train.collective_timeout_s"));
+        let node = |rank: usize, c: &TrainConfig| {
+            std::fs::write(tmp.path().join(format!("node{rank}.json")), serde_json::to_string(c).unwrap()).unwrap();
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "a_lost_node_stops_the_other_with_an_error", "--nocapture"])
+                .env("DSMATH_TEST_LOST_NODE", tmp.path())
+                .env("DSMATH_TEST_NODE_RANK", rank.to_string())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        };
+        let (mut node0, mut node1) = (node(0, &c), node(1, &c1));
+        let wait_for = |what: &str, done: &mut dyn FnMut() -> bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while !done() {
+                if std::time::Instant::now() > deadline {
+                    return Err(format!("{what}: not within two minutes"));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(())
+        };
+        let lost = wait_for("node 1's first checkpoint", &mut || tmp.path().join("node1/step-1").exists()).and_then(|_| {
+            let status = std::process::Command::new("kill").args([format!("-{signal}"), node1.id().to_string()]).status().map_err(|e| e.to_string())?;
+            status.success().then_some(()).ok_or(format!("kill -{signal} failed"))
+        });
+        let stopped = lost.and_then(|_| wait_for(&format!("node 0 stopping after kill -{signal} of node 1"), &mut || node0.try_wait().unwrap().is_some()));
+        let _ = (node1.kill(), node1.wait());
+        if let Err(e) = stopped {
+            let _ = node0.kill();
+            panic!("{e}");
+        }
+        assert!(node0.wait().unwrap().success(), "kill -{signal}: node 0's run did not fail as it should");
+        let e = std::fs::read_to_string(tmp.path().join("node0-error.txt")).unwrap();
+        assert!(expected.iter().any(|x| e.contains(x)), "kill -{signal}: {e}");
+        assert!(tmp.path().join("node0/step-1/model.safetensors").exists(), "kill -{signal}: node 0 lost its checkpoint");
     }
 }
 
