@@ -287,15 +287,7 @@ fn two_nodes_equal_one_device() {
         eprintln!("SKIPPED two_nodes_equal_one_device: no loopback network here ({e})");
         return;
     }
-    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (orchestrator, port0, port1) = (port(), port(), port());
-    std::thread::spawn(move || dsmath_train::parallel::run_orchestrator(orchestrator));
-    c.train.nodes = 2;
-    c.train.orchestrator = format!("ws://127.0.0.1:{orchestrator}");
-    let mut c1 = c.clone();
-    c.train.node_address = format!("ws://127.0.0.1:{port0}");
-    c1.train.node_rank = 1;
-    c1.train.node_address = format!("ws://127.0.0.1:{port1}");
+    let (c, c1) = two_nodes(c);
     // Bad multi-node settings are refused naming the key.
     let refused = |f: &dyn Fn(&mut TrainConfig), key: &str| {
         let mut bad = c1.clone();
@@ -361,15 +353,7 @@ fn a_lost_node_stops_the_other_with_an_error() {
         c.train.checkpoint_every = 1;
         c.train.micro_batch = 1;
         c.train.collective_timeout_s = 10; // far above a step of this model, even on a loaded machine
-        let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let (orchestrator, port0, port1) = (port(), port(), port());
-        std::thread::spawn(move || dsmath_train::parallel::run_orchestrator(orchestrator));
-        c.train.nodes = 2;
-        c.train.orchestrator = format!("ws://127.0.0.1:{orchestrator}");
-        let mut c1 = c.clone();
-        c.train.node_address = format!("ws://127.0.0.1:{port0}");
-        c1.train.node_rank = 1;
-        c1.train.node_address = format!("ws://127.0.0.1:{port1}");
+        let (c, c1) = two_nodes(c);
         let mut zero = c.clone();
         zero.train.collective_timeout_s = 0;
         assert!(zero.check().unwrap_err().contains("train.collective_timeout_s"));
@@ -409,6 +393,21 @@ fn a_lost_node_stops_the_other_with_an_error() {
         assert!(expected.iter().any(|x| e.contains(x)), "kill -{signal}: {e}");
         assert!(tmp.path().join("node0/step-1/model.safetensors").exists(), "kill -{signal}: node 0 lost its checkpoint");
     }
+}
+
+/// Node 0's and node 1's configs for a two-node run of `c` on 127.0.0.1, with an orchestrator
+/// started on a thread of this process.
+fn two_nodes(mut c: TrainConfig) -> (TrainConfig, TrainConfig) {
+    let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (orchestrator, port0, port1) = (port(), port(), port());
+    std::thread::spawn(move || dsmath_train::parallel::run_orchestrator(orchestrator));
+    c.train.nodes = 2;
+    c.train.orchestrator = format!("ws://127.0.0.1:{orchestrator}");
+    let mut c1 = c.clone();
+    c.train.node_address = format!("ws://127.0.0.1:{port0}");
+    c1.train.node_rank = 1;
+    c1.train.node_address = format!("ws://127.0.0.1:{port1}");
+    (c, c1)
 }
 
 /// A node's side of `two_nodes_equal_one_device`: two steps, stop (as if killed after the
