@@ -6,7 +6,8 @@
 //! the step equals the single-device step on the whole batch. Each node's first peer writes
 //! metrics and checkpoints (to that node's run directory, so every node can resume). A peer that
 //! fails releases the other peers of its node from the all-reduce and the run returns its error;
-//! an all-reduce that gets no answer (a node hangs) gives up after `train.collective_timeout_s`.
+//! joining the other nodes or an all-reduce that gets no answer (a node hangs or never starts)
+//! gives up after `train.collective_timeout_s`.
 //! Multi-node (`train.nodes > 1`, [`Cluster`]): one process per node, all connected through
 //! burn-collective's global orchestrator ([`run_orchestrator`], `cargo xtask orchestrator`); the
 //! all-reduce sums within each node, then over the nodes, then hands the sum back to every peer.
@@ -46,6 +47,8 @@ pub struct Cluster {
     pub orchestrator: String,
     /// This node as the others reach it, `ws://host:port`.
     pub node_address: String,
+    /// How long a peer waits to join the others or in an all-reduce (`train.collective_timeout_s`).
+    pub timeout: Duration,
 }
 
 /// The port of a `ws://host:port` address.
@@ -58,7 +61,7 @@ fn ws_port(key: &str, addr: &str) -> Result<u16, String> {
 impl Cluster {
     /// The multi-node part of a config, `None` for a single node.
     pub fn from_config(t: &TrainSection) -> Option<Cluster> {
-        (t.nodes > 1).then(|| Cluster { nodes: t.nodes, node_rank: t.node_rank, orchestrator: t.orchestrator.clone(), node_address: t.node_address.clone() })
+        (t.nodes > 1).then(|| Cluster { nodes: t.nodes, node_rank: t.node_rank, orchestrator: t.orchestrator.clone(), node_address: t.node_address.clone(), timeout: Duration::from_secs(t.collective_timeout_s) })
     }
 
     /// Config errors of the multi-node keys (`TrainConfig::check`).
@@ -119,30 +122,31 @@ impl<B: Backend> ModuleVisitor<B> for Sizes {
     }
 }
 
-/// burn-collective's sum all-reduce, waiting at most `timeout` for it. A node that dies (or an
-/// orchestrator that stops) leaves the others' all-reduce waiting for ever, and nothing can
-/// cancel it: it runs on a thread of its own, which is left behind on timeout, when this peer
-/// returns the error (the process is expected to exit: the node's collective is stuck).
-fn all_reduce_within<B: Backend>(rank: usize, tensor: B::FloatTensorPrimitive, timeout: Duration) -> Result<B::FloatTensorPrimitive, TrainError> {
+/// Run the burn-collective operation `op` (`what` it is, for the error) of peer `rank`, waiting
+/// at most `timeout` for it. A node that dies, hangs or never starts (or an orchestrator that
+/// stops) leaves the others' registration or all-reduce waiting for ever, and nothing can cancel
+/// it: it runs on a thread of its own, which is left behind on timeout, when this peer returns
+/// the error (the process is expected to exit: the node's collective is stuck).
+fn within<T: Send + 'static>(rank: usize, what: &str, timeout: Duration, op: impl FnOnce() -> Result<T, burn_collective::CollectiveError> + Send + 'static) -> Result<T, TrainError> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
-        .name(format!("all-reduce-{rank}"))
-        .spawn(move || tx.send(all_reduce::<B>(PeerId::from(rank), tensor, ReduceOperation::Sum)))
-        .map_err(|e| TrainError::Backend(format!("peer {rank}: cannot start the all-reduce thread: {e}")))?;
+        .name(format!("collective-{rank}"))
+        .spawn(move || tx.send(op()))
+        .map_err(|e| TrainError::Backend(format!("peer {rank}: cannot start a thread for {what}: {e}")))?;
     match rx.recv_timeout(timeout) {
-        Ok(reduced) => reduced.map_err(collective_err),
+        Ok(done) => done.map_err(collective_err),
         Err(RecvTimeoutError::Timeout) => Err(TrainError::Backend(format!(
-            "peer {rank}: the gradient all-reduce got no answer within {} s (train.collective_timeout_s): another node, a peer or the orchestrator has stopped or hangs; stopping (restart every node to resume from its last checkpoint)",
+            "peer {rank}: {what} got no answer within {} s (train.collective_timeout_s): another node, a peer or the orchestrator has stopped, hangs or has not started; stopping (restart every node to resume from its last checkpoint)",
             timeout.as_secs()
         ))),
-        Err(RecvTimeoutError::Disconnected) => Err(TrainError::Backend(format!("peer {rank}: the all-reduce thread panicked"))),
+        Err(RecvTimeoutError::Disconnected) => Err(TrainError::Backend(format!("peer {rank}: {what} panicked"))),
     }
 }
 
 /// Sum `grads` (and the step's `loss`) over all peers with one all-reduce of a flat buffer:
 /// every parameter's gradient (zeros where this peer has none), one has-gradient flag per
 /// parameter, and the loss. A parameter gets a gradient if any peer had one. Gives up with an
-/// error after `timeout` ([`all_reduce_within`]).
+/// error after `timeout` ([`within`]).
 pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(peer: Peer, model: &M, grads: FlatGrads<AB::InnerBackend>, loss: f64, device: &AB::Device, timeout: Duration) -> Result<(FlatGrads<AB::InnerBackend>, f64), TrainError> {
     let mut sizes = Sizes(vec![]);
     model.visit(&mut sizes);
@@ -165,7 +169,8 @@ pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(peer: Peer, 
     flags.push(loss as f32);
     parts.push(Tensor::from_floats(flags.as_slice(), device));
     let flat = Tensor::cat(parts, 0); // [sum(sizes) + np + 1]
-    let reduced = all_reduce_within::<AB::InnerBackend>(peer.rank, flat.into_primitive().tensor(), timeout)?;
+    let (rank, flat) = (peer.rank, flat.into_primitive().tensor());
+    let reduced = within(rank, "the gradient all-reduce", timeout, move || all_reduce::<AB::InnerBackend>(PeerId::from(rank), flat, ReduceOperation::Sum))?;
     let reduced = Tensor::<AB::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(reduced));
     let total: usize = sizes.iter().sum();
     let tail: Vec<f32> = reduced.clone().narrow(0, total, np + 1).into_data().convert::<f32>().to_vec().unwrap_or_default();
@@ -207,7 +212,8 @@ pub fn run_peers<B: Backend, T: Send>(devices: Vec<B::Device>, f: impl Fn(Peer, 
 /// the pending operation, so the others' all-reduce returns an error and they stop; the run then
 /// returns the first failure's error. The other nodes of a multi-node run are released by the
 /// lost connection to this node (when its process exits) or, if it hangs, by
-/// `train.collective_timeout_s` ([`all_reduce_within`]).
+/// `train.collective_timeout_s` ([`within`]), which also bounds the wait for the other nodes
+/// to join.
 pub fn run_peers_in<B: Backend, T: Send>(cluster: Option<&Cluster>, devices: Vec<B::Device>, f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync) -> Result<Vec<T>, TrainError> {
     let local_world = devices.len();
     let (first_rank, world) = cluster.map_or((0, local_world), |c| (c.node_rank * local_world, c.nodes * local_world));
@@ -223,7 +229,14 @@ pub fn run_peers_in<B: Backend, T: Send>(cluster: Option<&Cluster>, devices: Vec
                     let rank = first_rank + local;
                     let mut guard = AbortOthers::<B> { rank: local, first_failure, ok: false, backend: PhantomData };
                     let id = PeerId::from(rank);
-                    register::<B>(id, device.clone(), config).map_err(collective_err)?;
+                    let join = {
+                        let device = device.clone();
+                        move || register::<B>(id, device, config)
+                    };
+                    match cluster {
+                        Some(c) => within(rank, "registering with the other nodes", c.timeout, join)?,
+                        None => join().map_err(collective_err)?,
+                    }
                     let out = f(Peer { rank, world, local }, device)?;
                     finish_collective::<B>(id).map_err(collective_err)?;
                     guard.ok = true;

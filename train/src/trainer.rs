@@ -93,10 +93,11 @@ pub struct TrainSection {
     /// Where the other nodes reach this node, `ws://host:port`; its tensor data service
     /// listens on that port on every interface (multi-node only).
     pub node_address: String,
-    /// Data parallel: seconds a peer waits in one all-reduce before it gives up with an error
-    /// (another node or the orchestrator has died or hangs) instead of waiting for ever. It must
-    /// cover the longest gap between peers reaching a step's all-reduce (held-out evaluation,
-    /// checkpoint writes, a slower device).
+    /// Data parallel: seconds a peer waits in one all-reduce, or (multi-node) for the other nodes
+    /// to join, before it gives up with an error (another node or the orchestrator has died,
+    /// hangs or never started) instead of waiting for ever. It must cover the longest gap between
+    /// peers reaching a step's all-reduce (held-out evaluation, checkpoint writes, a slower
+    /// device) and between the nodes' starts.
     pub collective_timeout_s: u64,
     /// Compute dtype: `f32`, or mixed precision `bf16` / `f16`: every step runs forward and
     /// backward on a reduced-precision cast of the f32 master weights (norm statistics and the
