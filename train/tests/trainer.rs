@@ -304,8 +304,14 @@ fn two_nodes_equal_one_device() {
     let mut node1 = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "two_nodes_equal_one_device", "--nocapture"])
         .env("DSMATH_TEST_NODE1", tmp.path())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stdout1 = node1.stdout.take().unwrap();
+    let printed1 = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout1, &mut s).map(|_| s)
+    });
     let out0 = tmp.path().join("node0");
     let two = match std::panic::catch_unwind(|| within(move || two_phases(c, &out0))) {
         Ok(m) => m,
@@ -315,6 +321,10 @@ fn two_nodes_equal_one_device() {
         }
     };
     assert!(node1.wait().unwrap().success(), "node 1 failed");
+    // burn-collective's logging stays off stdout (INFO lines for every all-reduce, unpatched).
+    let printed1 = printed1.join().unwrap().unwrap();
+    assert!(printed1.contains("test two_nodes_equal_one_device ... ok"), "{printed1}");
+    assert!(!printed1.contains("INFO") && !printed1.contains("Connecting to"), "node 1 printed on stdout:\n{printed1}");
     assert_eq!(two.len(), 3);
     for node in ["node0", "node1"] {
         assert_same_training(&one, &tmp.path().join("one/step-3"), &two, &tmp.path().join(node).join("step-3"));

@@ -29,8 +29,12 @@ pub async fn os_shutdown_signal() {
 }
 
 pub(crate) fn init_logging() {
+    // dsmath patch: warnings and errors only, on stderr. This process-wide subscriber (installed
+    // when a websocket server starts, i.e. in every node of a multi-node training run) printed
+    // several INFO lines per all-reduce on stdout, for the whole run.
     let layer = tracing_subscriber::fmt::layer()
-        .with_filter(LevelFilter::INFO)
+        .with_writer(std::io::stderr)
+        .with_filter(LevelFilter::WARN)
         .with_filter(filter_fn(|m| {
             if let Some(path) = m.module_path() {
                 // The wgpu crate is logging too much, so we skip `info` level.
