@@ -38,15 +38,18 @@ pub struct Peer {
     pub local: usize,
 }
 
-/// This process's node of a multi-node run (`train.nodes > 1`).
+/// This process's node of a multi-node run (`train.nodes > 1`): the `[train]` keys, checked and
+/// parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
     pub nodes: usize,
     pub node_rank: usize,
-    /// The global orchestrator, `ws://host:port`.
-    pub orchestrator: String,
-    /// This node as the others reach it, `ws://host:port`.
-    pub node_address: String,
+    /// The global orchestrator (`train.orchestrator`, `ws://host:port`).
+    pub orchestrator: Address,
+    /// This node as the others reach it (`train.node_address`, `ws://host:port`).
+    pub node_address: Address,
+    /// The port of `node_address`: this node's tensor data service listens on it.
+    pub data_service_port: u16,
     /// How long a peer waits to join the others or in an all-reduce (`train.collective_timeout_s`).
     pub timeout: Duration,
 }
@@ -59,13 +62,9 @@ fn ws_port(key: &str, addr: &str) -> Result<u16, String> {
 }
 
 impl Cluster {
-    /// The multi-node part of a config, `None` for a single node.
-    pub fn from_config(t: &TrainSection) -> Option<Cluster> {
-        (t.nodes > 1).then(|| Cluster { nodes: t.nodes, node_rank: t.node_rank, orchestrator: t.orchestrator.clone(), node_address: t.node_address.clone(), timeout: Duration::from_secs(t.collective_timeout_s) })
-    }
-
-    /// Config errors of the multi-node keys (`TrainConfig::check`).
-    pub fn check(t: &TrainSection) -> Result<(), String> {
+    /// The multi-node part of a config, `None` for a single node; errors name the key (they are
+    /// `TrainConfig::check`'s multi-node errors).
+    pub fn from_config(t: &TrainSection) -> Result<Option<Cluster>, String> {
         if t.nodes == 0 {
             return Err("train.nodes must be >= 1".into());
         }
@@ -73,27 +72,35 @@ impl Cluster {
             if t.node_rank != 0 || !t.orchestrator.is_empty() || !t.node_address.is_empty() {
                 return Err("train.node_rank, train.orchestrator and train.node_address are for multi-node runs (train.nodes > 1)".into());
             }
-            return Ok(());
+            return Ok(None);
         }
         if t.node_rank >= t.nodes {
             return Err(format!("train.node_rank ({}) must be below train.nodes ({})", t.node_rank, t.nodes));
         }
         ws_port("orchestrator", &t.orchestrator)?;
-        ws_port("node_address", &t.node_address)?;
+        let data_service_port = ws_port("node_address", &t.node_address)?;
         let micro = t.batch_size / t.micro_batch.max(1);
         if micro % (t.nodes * t.devices.max(1)) != 0 {
             return Err(format!("train.nodes x train.devices ({} x {}) must divide the micro-batches per step (batch_size / micro_batch = {micro})", t.nodes, t.devices));
         }
-        Ok(())
+        let address = |key: &str, a: &str| a.parse::<Address>().map_err(|e| format!("train.{key} `{a}`: {e}"));
+        Ok(Some(Cluster {
+            nodes: t.nodes,
+            node_rank: t.node_rank,
+            orchestrator: address("orchestrator", &t.orchestrator)?,
+            node_address: address("node_address", &t.node_address)?,
+            data_service_port,
+            timeout: Duration::from_secs(t.collective_timeout_s),
+        }))
     }
 
     /// burn-collective's config for this node with `devices` local peers.
-    fn collective_config(cluster: Option<&Cluster>, devices: usize) -> Result<CollectiveConfig, TrainError> {
+    fn collective_config(cluster: Option<&Cluster>, devices: usize) -> CollectiveConfig {
         let config = CollectiveConfig::default().with_num_devices(devices);
-        let Some(c) = cluster else { return Ok(config) };
-        let port = ws_port("node_address", &c.node_address).map_err(TrainError::Backend)?;
-        let addr = |a: &str| a.parse::<Address>().map_err(TrainError::Backend);
-        Ok(config.with_num_nodes(c.nodes as u32).with_global_address(addr(&c.orchestrator)?).with_node_address(addr(&c.node_address)?).with_data_service_port(port))
+        match cluster {
+            None => config,
+            Some(c) => config.with_num_nodes(c.nodes as u32).with_global_address(c.orchestrator.clone()).with_node_address(c.node_address.clone()).with_data_service_port(c.data_service_port),
+        }
     }
 }
 
@@ -188,7 +195,7 @@ pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(peer: Peer, 
 /// peer's metrics. `train.batch_size / train.micro_batch` must be a multiple of the number of
 /// peers (devices x nodes).
 pub fn train_data_parallel<AB: AutodiffBackend>(cfg: TrainConfig, out: &Path, devices: Vec<AB::Device>, stop_after: Option<u64>, progress: bool) -> Result<Vec<StepMetrics>, TrainError> {
-    let cluster = Cluster::from_config(&cfg.train);
+    let cluster = Cluster::from_config(&cfg.train).map_err(|e| TrainError::Config(out.join("config.toml"), e))?;
     let world = devices.len() * cluster.as_ref().map_or(1, |c| c.nodes);
     let micro = cfg.train.batch_size / cfg.train.micro_batch.max(1);
     if world == 0 || micro % world != 0 {
@@ -217,7 +224,7 @@ pub fn run_peers<B: Backend, T: Send>(devices: Vec<B::Device>, f: impl Fn(Peer, 
 pub fn run_peers_in<B: Backend, T: Send>(cluster: Option<&Cluster>, devices: Vec<B::Device>, f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync) -> Result<Vec<T>, TrainError> {
     let local_world = devices.len();
     let (first_rank, world) = cluster.map_or((0, local_world), |c| (c.node_rank * local_world, c.nodes * local_world));
-    let config = Cluster::collective_config(cluster, local_world)?;
+    let config = Cluster::collective_config(cluster, local_world);
     let first_failure: Arc<Mutex<Option<usize>>> = Arc::default();
     let results: Vec<Result<T, TrainError>> = std::thread::scope(|s| {
         let handles: Vec<_> = devices

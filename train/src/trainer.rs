@@ -164,7 +164,7 @@ impl TrainConfig {
         if t.collective_timeout_s == 0 {
             return Err("train.collective_timeout_s must be >= 1 (seconds)".into());
         }
-        crate::parallel::Cluster::check(t)?;
+        crate::parallel::Cluster::from_config(t)?;
         match t.stage.as_str() {
             "pretrain" if self.data.sources.is_empty() => Err("pretrain needs [[data.sources]]".into()),
             "sft" if self.data.sft.is_empty() => Err("sft needs data.sft files".into()),

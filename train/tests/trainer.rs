@@ -300,6 +300,7 @@ fn two_nodes_equal_one_device() {
     refused(&|b| b.train.node_address = "ws://127.0.0.1".into(), "train.node_address");
     refused(&|b| b.train.micro_batch = 4, "train.nodes x train.devices");
     refused(&|b| b.train.nodes = 1, "multi-node");
+    refused(&|b| b.train.collective_timeout_s = 0, "train.collective_timeout_s");
     std::fs::write(tmp.path().join("node1.json"), serde_json::to_string(&c1).unwrap()).unwrap();
     let mut node1 = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "two_nodes_equal_one_device", "--nocapture"])
@@ -365,9 +366,6 @@ fn a_lost_node_stops_the_other_with_an_error() {
         c.train.micro_batch = 1;
         c.train.collective_timeout_s = 10; // far above a step of this model, even on a loaded machine
         let (c, c1) = two_nodes(c);
-        let mut zero = c.clone();
-        zero.train.collective_timeout_s = 0;
-        assert!(zero.check().unwrap_err().contains("train.collective_timeout_s"));
         let node = |rank: usize, c: &TrainConfig| {
             std::fs::write(tmp.path().join(format!("node{rank}.json")), serde_json::to_string(c).unwrap()).unwrap();
             std::process::Command::new(std::env::current_exe().unwrap())
