@@ -1,8 +1,11 @@
-//! HF `config.json` for LlamaForCausalLM / Qwen2ForCausalLM, read unchanged (transformers'
-//! `LlamaConfig` / `Qwen2Config` field names), with presets and checks for keys that change the math.
+//! HF `config.json` for LlamaForCausalLM / Qwen2ForCausalLM / Qwen3ForCausalLM, read unchanged
+//! (transformers' `LlamaConfig` / `Qwen2Config` / `Qwen3Config` field names), with presets, RoPE
+//! frequencies (`modeling_rope_utils.py`: default, linear, llama3) and checks for keys that change
+//! the math.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,6 +19,20 @@ pub enum Architecture {
     Llama,
     /// Qwen2 / Qwen2.5: LLaMA with q/k/v biases.
     Qwen2,
+    /// Qwen3: LLaMA with a per-head RMSNorm on q and k before RoPE (`q_norm`, `k_norm`) and an
+    /// explicit `head_dim`.
+    Qwen3,
+}
+
+impl Architecture {
+    /// The HF class name (`architectures[0]`).
+    pub fn class_name(self) -> &'static str {
+        match self {
+            Architecture::Llama => "LlamaForCausalLM",
+            Architecture::Qwen2 => "Qwen2ForCausalLM",
+            Architecture::Qwen3 => "Qwen3ForCausalLM",
+        }
+    }
 }
 
 /// `eos_token_id` is an int or a list of ints in HF configs.
@@ -35,11 +52,13 @@ impl TokenIds {
     }
 }
 
-/// A decoder config, field names as in HF `LlamaConfig` / `Qwen2Config`.
+/// A decoder config, field names as in HF `LlamaConfig` / `Qwen2Config` / `Qwen3Config`.
 ///
-/// Keys HF writes that do not change the forward pass (`transformers_version`, `use_cache`, ...)
-/// are accepted and kept in `other`; any other unknown key is an error, so a checkpoint whose math
-/// dsmath does not implement is never silently mis-run.
+/// Every key is kept (unknown ones in `other`, so a config written back is the one read). Keys
+/// that do not change the forward pass (`transformers_version`, `use_cache`, other frameworks'
+/// settings, flags at their no-op value) are accepted silently; a known key whose value changes
+/// the math in a way dsmath does not implement is an error naming key and value; any other key is
+/// a warning naming it (printed once per process).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LlamaConfig {
     #[serde(default)]
@@ -117,7 +136,7 @@ const HARMLESS_KEYS: &[&str] = &[
     "use_cache",
     "pretraining_tp", // HF splits matmuls into tp slices: the same product
     "attention_dropout",
-    "max_window_layers", // only read when use_sliding_window is true (rejected below)
+    "max_window_layers", // only read when use_sliding_window is true (checked in validate)
     "layer_types",       // checked in validate: all must be full_attention
     "output_attentions",
     "output_hidden_states",
@@ -169,6 +188,15 @@ const HARMLESS_KEYS: &[&str] = &[
     "top_p",
     "typical_p",
     "architectures",
+    "is_llama_config",        // nanotron's marker on SmolLM2 configs
+    "transformers.js_config", // transformers.js runtime settings (KV-cache dtypes)
+    "keys_to_ignore_at_inference",
+    "base_model_tp_plan",
+    "base_model_pp_plan",
+    "_attn_implementation",
+    "_attn_implementation_autoset",
+    "mlp_only_layers", // Qwen MoE configs: empty for dense models (num_experts is checked)
+    "decoder_sparse_step",
 ];
 
 impl LlamaConfig {
@@ -191,10 +219,14 @@ impl LlamaConfig {
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |msg: String| Err(ModelError::Config(msg));
         self.architecture()?;
-        if let Some(key) = self.other.keys().find(|k| !HARMLESS_KEYS.contains(&k.as_str())) {
-            return bad(format!(
-                "unknown key `{key}`: dsmath does not know whether it changes the model's math \
-                 (model_type {}); remove it if it is harmless",
+        for (key, value) in &self.other {
+            if let Some(msg) = unsupported_value(key, value) {
+                return bad(msg);
+            }
+        }
+        for key in self.unknown_keys() {
+            warn_once(&format!(
+                "config.json: unknown key `{key}` ignored (dsmath does not know it; model_type {})",
                 self.model_type
             ));
         }
@@ -221,7 +253,16 @@ impl LlamaConfig {
             ));
         }
         if self.use_sliding_window == Some(true) {
-            return bad("use_sliding_window = true is not supported".into());
+            // A window at least as long as the context attends to everything: the same math.
+            let window = self.sliding_window.as_ref().and_then(Value::as_u64);
+            if window.is_none_or(|w| (w as usize) < self.max_position_embeddings) {
+                return bad(format!(
+                    "use_sliding_window = true with sliding_window {} shorter than \
+                     max_position_embeddings {} is not supported",
+                    self.sliding_window.as_ref().map_or("null".into(), Value::to_string),
+                    self.max_position_embeddings
+                ));
+            }
         }
         if let Some(Value::Array(types)) = self.other.get("layer_types") {
             if types.iter().any(|t| t.as_str() != Some("full_attention")) {
@@ -238,11 +279,13 @@ impl LlamaConfig {
         match (name, self.model_type.as_str()) {
             (Some("LlamaForCausalLM"), _) | (None, "llama") => Ok(Architecture::Llama),
             (Some("Qwen2ForCausalLM"), _) | (None, "qwen2") => Ok(Architecture::Qwen2),
+            (Some("Qwen3ForCausalLM"), _) | (None, "qwen3") => Ok(Architecture::Qwen3),
             (Some(other), _) => Err(ModelError::Config(format!(
-                "architecture `{other}` is not supported (LlamaForCausalLM, Qwen2ForCausalLM)"
+                "architectures `{other}` is not supported (LlamaForCausalLM, Qwen2ForCausalLM, \
+                 Qwen3ForCausalLM)"
             ))),
             (None, other) => Err(ModelError::Config(format!(
-                "model_type `{other}` is not supported (llama, qwen2)"
+                "model_type `{other}` is not supported (llama, qwen2, qwen3)"
             ))),
         }
     }
@@ -260,42 +303,68 @@ impl LlamaConfig {
         self.attention_bias || self.architecture().ok() == Some(Architecture::Qwen2)
     }
 
-    /// o_proj carries a bias (LLaMA `attention_bias` only; Qwen2's o_proj has none).
+    /// o_proj carries a bias (LLaMA / Qwen3 `attention_bias`; Qwen2's o_proj has none).
     pub fn o_bias(&self) -> bool {
-        self.attention_bias && self.architecture().ok() == Some(Architecture::Llama)
+        self.attention_bias && self.architecture().ok() != Some(Architecture::Qwen2)
     }
 
-    /// RoPE base and linear position scaling, from `rope_parameters` or `rope_theta` + `rope_scaling`.
+    /// Per-head RMSNorm on queries and keys before RoPE (Qwen3).
+    pub fn qk_norm(&self) -> bool {
+        self.architecture().ok() == Some(Architecture::Qwen3)
+    }
+
+    /// Keys of `other` that dsmath does not know (each is warned about once at load).
+    pub fn unknown_keys(&self) -> Vec<&str> {
+        self.other.keys().map(String::as_str).filter(|k| !HARMLESS_KEYS.contains(k) && !NO_OP_KEYS.iter().any(|(n, _)| n == k)).collect()
+    }
+
+    /// RoPE base and scaling, from `rope_parameters` (transformers >= 5) or `rope_theta` +
+    /// `rope_scaling`; a scaling type or parameter dsmath does not implement is an error.
     pub fn rope(&self) -> Result<Rope, ModelError> {
         let mut theta = self.rope_theta.unwrap_or(10000.0);
-        let mut scaling: Option<&Value> = self.rope_scaling.as_ref().filter(|v| !v.is_null());
+        let mut scaling: Option<(&str, &Value)> = self.rope_scaling.as_ref().filter(|v| !v.is_null()).map(|v| ("rope_scaling", v));
         if let Some(params) = self.rope_parameters.as_ref().filter(|v| !v.is_null()) {
             if let Some(t) = params.get("rope_theta").and_then(Value::as_f64) {
                 theta = t;
             }
-            scaling = Some(params);
+            scaling = Some(("rope_parameters", params));
         }
-        let mut factor = 1.0;
-        if let Some(s) = scaling {
-            let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str);
-            match kind {
-                None | Some("default") => {}
-                Some("linear") => {
-                    factor = s.get("factor").and_then(Value::as_f64).ok_or_else(|| {
-                        ModelError::Config("linear rope scaling needs a numeric `factor`".into())
-                    })?;
-                    if !(factor > 0.0) {
-                        return Err(ModelError::Config(format!("rope factor {factor} must be > 0")));
-                    }
-                }
-                Some(other) => {
+        let Some((key, s)) = scaling else { return Ok(Rope { theta, scaling: RopeScaling::None }) };
+        let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str);
+        let num = |name: &str| -> Result<f64, ModelError> {
+            let v = s.get(name).and_then(Value::as_f64).ok_or_else(|| {
+                ModelError::Config(format!("{key}: {} rope scaling needs a numeric `{name}`", kind.unwrap_or("?")))
+            })?;
+            if v > 0.0 { Ok(v) } else { Err(ModelError::Config(format!("{key}.{name} = {v} must be > 0"))) }
+        };
+        let scaling = match kind {
+            None | Some("default") => RopeScaling::None,
+            Some("linear") => RopeScaling::Linear { factor: num("factor")? },
+            Some("llama3") => {
+                let low = num("low_freq_factor")?;
+                let high = num("high_freq_factor")?;
+                if high <= low {
                     return Err(ModelError::Config(format!(
-                        "rope scaling type `{other}` is not supported (default, linear)"
+                        "{key}: high_freq_factor {high} must be greater than low_freq_factor {low}"
                     )));
                 }
+                RopeScaling::Llama3 {
+                    factor: num("factor")?,
+                    low_freq_factor: low,
+                    high_freq_factor: high,
+                    original_max_position_embeddings: num("original_max_position_embeddings")?,
+                }
             }
+            Some(other) => {
+                return Err(ModelError::Config(format!(
+                    "{key}: rope_type `{other}` is not supported (default, linear, llama3)"
+                )));
+            }
+        };
+        if let Some(f) = s.get("attention_factor").and_then(Value::as_f64).filter(|&f| f != 1.0) {
+            return Err(ModelError::Config(format!("{key}.attention_factor = {f} is not supported (only 1.0)")));
         }
-        Ok(Rope { theta, linear_factor: factor })
+        Ok(Rope { theta, scaling })
     }
 
     /// EOS ids from the config (int or list).
@@ -311,7 +380,8 @@ impl LlamaConfig {
             + if self.qkv_bias() { q + 2 * kv } else { 0 }
             + if self.o_bias() { h } else { 0 };
         let mlp = 3 * h * i + if self.mlp_bias { 2 * i + h } else { 0 };
-        let layer = attn + mlp + 2 * h;
+        let qk_norm = if self.qk_norm() { 2 * self.head_dim() } else { 0 };
+        let layer = attn + mlp + 2 * h + qk_norm;
         let head = if self.tie_word_embeddings { 0 } else { v * h };
         v * h + self.num_hidden_layers * layer + h + head
     }
@@ -398,10 +468,7 @@ impl LlamaConfig {
     pub fn to_json(&self) -> String {
         let mut cfg = self.clone();
         if cfg.architectures.is_empty() {
-            cfg.architectures = vec![match self.architecture() {
-                Ok(Architecture::Qwen2) => "Qwen2ForCausalLM".into(),
-                _ => "LlamaForCausalLM".into(),
-            }];
+            cfg.architectures = vec![self.architecture().unwrap_or(Architecture::Llama).class_name().into()];
         }
         serde_json::to_string_pretty(&cfg).expect("config serialises")
     }
@@ -411,8 +478,93 @@ impl LlamaConfig {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rope {
     pub theta: f64,
-    /// Positions are divided by this (HF "linear" rope scaling); 1.0 without scaling.
-    pub linear_factor: f64,
+    pub scaling: RopeScaling,
+}
+
+/// HF `rope_type` (`modeling_rope_utils.py`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RopeScaling {
+    None,
+    /// Positions divided by `factor` (equivalently every frequency).
+    Linear { factor: f64 },
+    /// Llama 3.1+: long wavelengths divided by `factor`, short ones kept, a smooth blend between.
+    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
+}
+
+impl Rope {
+    /// The `head_dim / 2` inverse frequencies, computed in f32 as HF does
+    /// (`_compute_default_rope_parameters`, `_compute_linear_scaling_rope_parameters`,
+    /// `_compute_llama3_parameters`).
+    pub fn inv_freq(&self, head_dim: usize) -> Vec<f32> {
+        let base = self.theta as f32;
+        let inv = (0..head_dim / 2).map(|i| 1.0 / base.powf((2 * i) as f32 / head_dim as f32));
+        match self.scaling {
+            RopeScaling::None => inv.collect(),
+            RopeScaling::Linear { factor } => inv.map(|f| f / factor as f32).collect(),
+            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+                let (factor, low, high, old) =
+                    (factor as f32, low_freq_factor as f32, high_freq_factor as f32, original_max_position_embeddings as f32);
+                let (low_wavelen, high_wavelen) = (old / low, old / high);
+                inv.map(|f| {
+                    let wavelen = 2.0 * std::f32::consts::PI / f;
+                    let scaled = if wavelen > low_wavelen { f / factor } else { f };
+                    let smooth = (old / wavelen - low) / (high - low);
+                    let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+                    if medium { (1.0 - smooth) * scaled / factor + smooth * scaled } else { scaled }
+                })
+                .collect()
+            }
+        }
+    }
+}
+
+/// Keys whose value is checked: at the value given here they change nothing and are accepted;
+/// any other value changes the math in a way dsmath does not implement and is an error.
+const NO_OP_KEYS: &[(&str, NoOp)] = &[
+    ("rope_interleaved", NoOp::False),  // nanotron / SmolLM2: GPT-J style pairs when true
+    ("use_mrope", NoOp::False),         // Qwen2-VL multimodal RoPE
+    ("attn_logit_softcapping", NoOp::Null),
+    ("final_logit_softcapping", NoOp::Null),
+    ("use_qk_norm", NoOp::False),
+    ("qk_layer_norms", NoOp::False),
+    ("quantization_config", NoOp::Null), // quantised weights (GPTQ, AWQ, ...)
+    ("moe_intermediate_size", NoOp::Null),
+    ("num_experts", NoOp::Null),
+    ("partial_rotary_factor", NoOp::One),
+    ("embedding_multiplier", NoOp::One),
+    ("logits_scaling", NoOp::One),
+    ("residual_multiplier", NoOp::One),
+    ("attention_multiplier", NoOp::Null),
+    ("neftune_noise_alpha", NoOp::Zero), // training-time noise only
+];
+
+#[derive(Debug, Clone, Copy)]
+enum NoOp {
+    False,
+    Null,
+    One,
+    Zero,
+}
+
+/// The error for a checked key whose value changes the math, if it does.
+fn unsupported_value(key: &str, value: &Value) -> Option<String> {
+    let (_, no_op) = NO_OP_KEYS.iter().find(|(k, _)| *k == key)?;
+    let fine = match no_op {
+        NoOp::False => value.is_null() || value.as_bool() == Some(false),
+        NoOp::Null => value.is_null() || value.as_f64() == Some(0.0),
+        NoOp::One => value.is_null() || value.as_f64() == Some(1.0),
+        NoOp::Zero => value.is_null() || value.as_f64() == Some(0.0),
+    };
+    (!fine).then(|| format!("`{key}`: {value} is not supported (dsmath implements only the model without it)"))
+}
+
+/// Print `msg` on stderr the first time it is seen in this process.
+fn warn_once(msg: &str) {
+    static SEEN: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.insert(msg.to_string()) {
+        eprintln!("warning: {msg}");
+    }
 }
 
 #[cfg(test)]
@@ -437,7 +589,7 @@ mod tests {
             "dtype":"float32","transformers_version":"5.0.0"}"#,
         )
         .unwrap();
-        assert_eq!(c.rope().unwrap(), Rope { theta: 500000.0, linear_factor: 4.0 });
+        assert_eq!(c.rope().unwrap(), Rope { theta: 500000.0, scaling: RopeScaling::Linear { factor: 4.0 } });
     }
 
     #[test]
@@ -447,7 +599,10 @@ mod tests {
             (format!(r#"{{"architectures":["MistralForCausalLM"],{base}}}"#), "MistralForCausalLM"),
             (format!(r#"{{{base},"rope_scaling":{{"type":"yarn","factor":2.0}}}}"#), "yarn"),
             (format!(r#"{{{base},"hidden_act":"gelu"}}"#), "gelu"),
-            (format!(r#"{{{base},"alibi":true}}"#), "alibi"),
+            (format!(r#"{{{base},"rope_interleaved":true}}"#), "rope_interleaved"),
+            (format!(r#"{{{base},"use_sliding_window":true,"sliding_window":64}}"#), "sliding_window 64"),
+            (format!(r#"{{{base},"rope_scaling":{{"rope_type":"dynamic","factor":2.0}}}}"#), "dynamic"),
+            (format!(r#"{{{base},"final_logit_softcapping":30.0}}"#), "final_logit_softcapping"),
             (format!(r#"{{{base},"num_key_value_heads":3}}"#), "num_key_value_heads 3"),
             (r#"{"vocab_size":"ten"}"#.to_string(), "invalid type"),
         ];

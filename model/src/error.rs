@@ -14,6 +14,10 @@ pub enum ModelError {
     Safetensors { path: PathBuf, message: String },
     #[error("weights do not match the config:\n{0}")]
     Weights(String),
+    #[error("{path}: GGUF: {message}")]
+    Gguf { path: PathBuf, message: String },
+    #[error("{path}: chat template: {message}")]
+    ChatTemplate { path: PathBuf, message: String },
     #[error("{path}: tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
     #[error("bad input: {0}")]

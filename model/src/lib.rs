@@ -1,10 +1,12 @@
 //! dsmath-model: the LLaMA / DeepSeek / Qwen2 decoder on Burn, HF checkpoints in and out, the
 //! tokenizer and the generation engine (DeepSeekMath §2-4 all run on this model).
 
+pub mod chat;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
 pub mod generate;
+pub mod gguf;
 pub mod loss;
 pub mod model;
 pub mod tokenizer;

@@ -1,5 +1,6 @@
-//! The LLaMA / DeepSeek / Qwen2 decoder (HF `modeling_llama.py`, `modeling_qwen2.py`): RMSNorm,
-//! rotate-half RoPE, multi-head / grouped-query attention with a KV cache, SwiGLU MLP.
+//! The LLaMA / DeepSeek / Qwen2 / Qwen3 decoder (HF `modeling_llama.py`, `modeling_qwen2.py`,
+//! `modeling_qwen3.py`): RMSNorm, rotate-half RoPE (default / linear / llama3 frequencies),
+//! multi-head / grouped-query attention with a KV cache and Qwen3's per-head q/k norm, SwiGLU MLP.
 //! Module fields are named after the HF state-dict keys, so weights map one to one.
 
 use burn::module::{Module, Param};
@@ -8,7 +9,7 @@ use burn::tensor::module::{attention, embedding};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType, Int, Tensor, TensorData, backend::Backend};
 
-use crate::config::{LlamaConfig, Rope};
+use crate::config::LlamaConfig;
 use crate::weights::{Init, WeightSource};
 use crate::ModelError;
 
@@ -63,6 +64,9 @@ pub struct Attention<B: Backend> {
     pub k_proj: Linear<B>,
     pub v_proj: Linear<B>,
     pub o_proj: Linear<B>,
+    /// Qwen3: RMSNorm over each head's `head_dim` of the queries / keys, before RoPE.
+    pub q_norm: Option<RmsNorm<B>>,
+    pub k_norm: Option<RmsNorm<B>>,
     pub num_heads: usize,
     pub num_key_value_heads: usize,
     pub head_dim: usize,
@@ -173,8 +177,17 @@ impl<B: Backend> Attention<B> {
         let [b, s, _] = x.dims();
         let (h, kvh, hd) = (self.num_heads, self.num_key_value_heads, self.head_dim);
         let split = |t: Tensor<B, 3>, n: usize| t.reshape([b, s, n, hd]); // [b, s, n, hd]
-        let q = rope.queries(split(self.q_proj.forward(x.clone()), h)).swap_dims(1, 2); // [b, h, s, hd]
-        let mut k = rope.keys(split(self.k_proj.forward(x.clone()), kvh)).swap_dims(1, 2); // [b, kvh, s, hd]
+        let head_norm = |t: Tensor<B, 4>, norm: &Option<RmsNorm<B>>| match norm {
+            Some(norm) => {
+                let [b, s, n, hd] = t.dims();
+                norm.forward(t.reshape([b, s * n, hd])).reshape([b, s, n, hd])
+            }
+            None => t,
+        };
+        let q = head_norm(split(self.q_proj.forward(x.clone()), h), &self.q_norm);
+        let q = rope.queries(q).swap_dims(1, 2); // [b, h, s, hd]
+        let k = head_norm(split(self.k_proj.forward(x.clone()), kvh), &self.k_norm);
+        let mut k = rope.keys(k).swap_dims(1, 2); // [b, kvh, s, hd]
         let mut v = split(self.v_proj.forward(x), kvh).swap_dims(1, 2); // [b, kvh, s, hd]
         if let Some(slot) = cache {
             if let Some(past) = slot.take() {
@@ -259,13 +272,15 @@ pub struct LlamaModel<B: Backend> {
     pub norm: RmsNorm<B>,
 }
 
-/// HF `LlamaForCausalLM` / `Qwen2ForCausalLM`: body + LM head (`lm_head.weight`, absent when tied).
+/// HF `LlamaForCausalLM` / `Qwen2ForCausalLM` / `Qwen3ForCausalLM`: body + LM head
+/// (`lm_head.weight`, absent when tied).
 #[derive(Module, Debug)]
 pub struct LlamaForCausalLM<B: Backend> {
     pub model: LlamaModel<B>,
     pub lm_head: Option<Param<Tensor<B, 2>>>,
-    pub rope_theta: f64,
-    pub rope_linear_factor: f64,
+    /// RoPE inverse frequencies, `head_dim / 2` ([`crate::config::Rope::inv_freq`]).
+    #[module(skip)]
+    pub inv_freq: Vec<f32>,
 }
 
 impl<B: Backend> LlamaForCausalLM<B> {
@@ -325,11 +340,7 @@ impl<B: Backend> LlamaForCausalLM<B> {
         let hd = self.model.layers[0].self_attn.head_dim;
         let [b, s] = positions.dims();
         let device = positions.device();
-        // HF: inv_freq = 1 / theta^(2i/d) in f32, divided by the linear scaling factor.
-        let inv: Vec<f32> = (0..hd / 2)
-            .map(|i| 1.0 / (self.rope_theta as f32).powf((2 * i) as f32 / hd as f32) / self.rope_linear_factor as f32)
-            .collect();
-        let inv = Tensor::<B, 1>::from_data(TensorData::new(inv, [hd / 2]), &device).reshape([1, 1, hd / 2]);
+        let inv = Tensor::<B, 1>::from_data(TensorData::new(self.inv_freq.clone(), [hd / 2]), &device).reshape([1, 1, hd / 2]);
         let freqs = positions.float().reshape([b, s, 1]) * inv; // [b, s, hd/2]
         let emb = Tensor::cat(vec![freqs.clone(), freqs], 2); // [b, s, hd]
         (emb.clone().cos(), emb.sin())
@@ -356,6 +367,8 @@ impl<B: Backend> LlamaForCausalLM<B> {
                     k_proj: w.linear(&format!("{p}.self_attn.k_proj"), kv * hd, h, c.qkv_bias()),
                     v_proj: w.linear(&format!("{p}.self_attn.v_proj"), kv * hd, h, c.qkv_bias()),
                     o_proj: w.linear(&format!("{p}.self_attn.o_proj"), h, q * hd, c.o_bias()),
+                    q_norm: c.qk_norm().then(|| w.norm(&format!("{p}.self_attn.q_norm.weight"), hd)),
+                    k_norm: c.qk_norm().then(|| w.norm(&format!("{p}.self_attn.k_norm.weight"), hd)),
                     num_heads: q,
                     num_key_value_heads: kv,
                     head_dim: hd,
@@ -372,13 +385,8 @@ impl<B: Backend> LlamaForCausalLM<B> {
         let norm = w.norm("model.norm.weight", h);
         let embed_tokens = w.matrix("model.embed_tokens.weight", c.vocab_size, h);
         let lm_head = (!c.tie_word_embeddings).then(|| w.matrix("lm_head.weight", c.vocab_size, h));
-        let Rope { theta, linear_factor } = c.rope()?;
-        Ok(Self {
-            model: LlamaModel { embed_tokens, layers, norm },
-            lm_head,
-            rope_theta: theta,
-            rope_linear_factor: linear_factor,
-        })
+        let inv_freq = c.rope()?.inv_freq(hd);
+        Ok(Self { model: LlamaModel { embed_tokens, layers, norm }, lm_head, inv_freq })
     }
 
     /// Every parameter with its HF state-dict name, in the order HF lists them.
@@ -395,6 +403,11 @@ impl<B: Backend> LlamaForCausalLM<B> {
             let a = &layer.self_attn;
             for (n, l) in [("q_proj", &a.q_proj), ("k_proj", &a.k_proj), ("v_proj", &a.v_proj), ("o_proj", &a.o_proj)] {
                 lin(&mut out, format!("{p}.self_attn.{n}"), l);
+            }
+            for (n, norm) in [("q_norm", &a.q_norm), ("k_norm", &a.k_norm)] {
+                if let Some(norm) = norm {
+                    out.push((format!("{p}.self_attn.{n}.weight"), norm.weight.val().into_data()));
+                }
             }
             let m = &layer.mlp;
             for (n, l) in [("gate_proj", &m.gate_proj), ("up_proj", &m.up_proj), ("down_proj", &m.down_proj)] {
