@@ -93,6 +93,12 @@ pub fn choices_line(choices: &[String]) -> String {
 }
 
 /// DeepSeekMath-Instruct's chain-of-thought prompt (also the GRPO training prompt).
+/// DeepSeekMath's chain-of-thought instruction after the question: the user turn of the `cot`
+/// prompt when the model's own chat template wraps it.
+pub fn instruct_turn(question: &str) -> String {
+    format!("{question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.")
+}
+
 pub fn instruct(question: &str) -> String {
     format!("User: {question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n\nAssistant:")
 }

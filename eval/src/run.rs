@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::bench::{Benchmark, Problem};
 use crate::grade::grade;
 use crate::metrics::{majority, pass_at_k};
-use crate::prompts::{Prompt, PromptKind, render};
+use crate::prompts::{Prompt, PromptKind, instruct_turn, question_text, render};
 use crate::sandbox::{Outcome, Sandbox};
 
 /// How many samples per problem and how they count.
@@ -62,6 +62,13 @@ pub trait Engine {
     /// For each prompt, `n` completions (greedy when `sampled` is false, else sampled with the
     /// engine's temperature and seed), each ending before any `stop` string.
     fn complete(&mut self, prompts: &[String], n: usize, sampled: bool, stop: &[String]) -> Result<Vec<Vec<String>>, String>;
+
+    /// The prompt text for one user turn in the model's own chat format, `None` for an engine
+    /// whose model has no chat template (the `cot` prompt then uses DeepSeekMath's plain
+    /// "User: ... Assistant:" format).
+    fn user_turn(&self, _text: &str) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }
 
 /// One executed program.
@@ -226,7 +233,14 @@ pub fn evaluate(
 ) -> Result<BenchRun, String> {
     let mut run = BenchRun { bench: bench.name(), prompt: kind, mode, problems: vec![], samples: vec![] };
     for chunk in problems.chunks(batch.max(1)) {
-        let prompts: Vec<Prompt> = chunk.iter().map(|p| render(kind, bench, p)).collect();
+        let mut prompts = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            let chat = if kind == PromptKind::Cot { engine.user_turn(&instruct_turn(&question_text(p)))? } else { None };
+            prompts.push(match chat {
+                Some(text) => Prompt { text, stop: vec![] },
+                None => render(kind, bench, p),
+            });
+        }
         let solved = solve(engine, &prompts, mode.samples(), mode.sampled(), kind, sandbox, 2)?;
         for ((problem, prompt), outs) in chunk.iter().zip(&prompts).zip(solved) {
             let mut answers = vec![];

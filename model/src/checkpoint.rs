@@ -64,7 +64,13 @@ pub fn save_model<B: Backend>(
     write_atomic(&dir.join("config.json"), config.to_json().as_bytes())?;
     save_safetensors(&dir.join("model.safetensors"), model.named_tensors(), dtype)?;
     if let Some(src) = tokenizer_dir {
-        for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"] {
+        for name in [
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "generation_config.json",
+            "chat_template.jinja",
+        ] {
             let from = src.join(name);
             if from.exists() {
                 let bytes = std::fs::read(&from).map_err(|e| ModelError::io(&from, e))?;

@@ -83,6 +83,19 @@ impl Tokenizer {
         self.encode_with(text, true)
     }
 
+    /// Token ids of a prompt that may be a rendered chat template: as [`Tokenizer::encode`], but a
+    /// BOS the template printed is not doubled by the one the post-processor adds (HF tokenizes
+    /// `apply_chat_template` output without special tokens).
+    pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let mut ids = self.encode(text)?;
+        if let Some(bos) = self.bos_id {
+            if ids.len() >= 2 && ids[0] == bos && ids[1] == bos {
+                ids.remove(0);
+            }
+        }
+        Ok(ids)
+    }
+
     /// Token ids of `text`; `special` adds the post-processor's special tokens.
     pub fn encode_with(&self, text: &str, special: bool) -> Result<Vec<u32>, ModelError> {
         let enc = self

@@ -3,6 +3,7 @@
 
 use burn::tensor::backend::Backend;
 use dsmath_eval::run::Engine;
+use dsmath_model::chat::ChatTemplate;
 use dsmath_model::{LlamaForCausalLM, SamplingParams, Tokenizer, generate};
 
 /// A model, its tokenizer and the sampling settings used when the evaluator asks for samples.
@@ -17,11 +18,13 @@ pub struct ModelEngine<'a, B: Backend> {
     calls: u64,
     /// Tokens generated so far.
     pub generated_tokens: usize,
+    /// The checkpoint's chat template: `cot` prompts become one user turn in it.
+    pub chat: Option<ChatTemplate>,
 }
 
 impl<'a, B: Backend> ModelEngine<'a, B> {
     pub fn new(model: &'a LlamaForCausalLM<B>, tokenizer: &'a Tokenizer, sampling: SamplingParams, max_prompt_tokens: usize) -> Self {
-        ModelEngine { model, tokenizer, sampling, max_prompt_tokens, calls: 0, generated_tokens: 0 }
+        ModelEngine { model, tokenizer, sampling, max_prompt_tokens, calls: 0, generated_tokens: 0, chat: None }
     }
 }
 
@@ -29,7 +32,7 @@ impl<B: Backend> Engine for ModelEngine<'_, B> {
     fn complete(&mut self, prompts: &[String], n: usize, sampled: bool, stop: &[String]) -> Result<Vec<Vec<String>>, String> {
         let mut ids = Vec::with_capacity(prompts.len());
         for p in prompts {
-            let mut t = self.tokenizer.encode(p).map_err(|e| e.to_string())?;
+            let mut t = self.tokenizer.encode_prompt(p).map_err(|e| e.to_string())?;
             if t.len() > self.max_prompt_tokens {
                 t.drain(..t.len() - self.max_prompt_tokens);
             }
@@ -47,5 +50,9 @@ impl<B: Backend> Engine for ModelEngine<'_, B> {
             out[s.prompt].push(s.text); // already cut before any stop string
         }
         Ok(out)
+    }
+
+    fn user_turn(&self, text: &str) -> Result<Option<String>, String> {
+        self.chat.as_ref().map(|c| c.user_prompt(text).map_err(|e| e.to_string())).transpose()
     }
 }

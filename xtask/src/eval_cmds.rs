@@ -59,6 +59,10 @@ pub struct EvalArgs {
     top_p: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// `cot` on a checkpoint with a chat template: DeepSeekMath's plain "User: ... Assistant:"
+    /// text instead of one user turn in the checkpoint's own template
+    #[arg(long)]
+    plain_prompt: bool,
     /// Wall-clock seconds per executed program (pot / tool)
     #[arg(long, default_value_t = 10.0)]
     code_timeout: f64,
@@ -98,6 +102,9 @@ fn eval_model<B: Backend>(args: &EvalArgs, dir: &std::path::Path, device: &B::De
         ignore_eos: false,
     };
     let mut engine = ModelEngine::new(&ckpt.model, &tok, sampling, args.max_prompt_tokens);
+    if !args.plain_prompt {
+        engine.chat = dsmath_model::chat::ChatTemplate::from_dir(dir)?;
+    }
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs/eval"));
     let start = Instant::now();
     let mut runs: Vec<BenchRun> = vec![];
@@ -124,6 +131,10 @@ fn eval_model<B: Backend>(args: &EvalArgs, dir: &std::path::Path, device: &B::De
     let mut notes = vec![
         format!("model: {}", dir.display()),
         format!("prompt {}, {}, max_new_tokens {}, batch {}", kind.name(), mode.name(), args.max_new_tokens, args.batch),
+        match (&engine.chat, kind) {
+            (Some(t), PromptKind::Cot) => format!("cot prompt: one user turn in the chat template of {}", t.path.display()),
+            _ => "prompt text: dsmath's own format".to_string(),
+        },
     ];
     if mode.sampled() {
         notes.push(format!("sampling: temperature {}, top_p {}, seed {}", args.temperature, args.top_p, args.seed));

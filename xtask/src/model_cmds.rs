@@ -19,6 +19,8 @@ pub enum Format {
     Raw,
     /// DeepSeekMath instruct: "User: {q}\nPlease reason step by step, ... \boxed{}.\n\nAssistant:"
     Instruct,
+    /// One user turn (the prompt) in the checkpoint's chat template, with the assistant header
+    Chat,
 }
 
 #[derive(Args)]
@@ -58,8 +60,11 @@ pub fn generate<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::
     let prompt = match args.format {
         Format::Raw => args.prompt.clone(),
         Format::Instruct => dsmath_eval::prompts::instruct(&args.prompt),
+        Format::Chat => dsmath_model::chat::ChatTemplate::from_dir(&args.model)?
+            .with_context(|| format!("{}: --format chat needs a chat template (tokenizer_config.json or chat_template.jinja)", args.model.display()))?
+            .user_prompt(&args.prompt)?,
     };
-    let ids = tok.encode(&prompt)?;
+    let ids = tok.encode_prompt(&prompt)?;
     let params = SamplingParams {
         n: args.n,
         temperature: args.temperature,
@@ -120,7 +125,7 @@ pub fn info(args: &InfoArgs) -> anyhow::Result<()> {
         cfg.vocab_size
     );
     let rope = cfg.rope()?;
-    println!("  rope theta {}  linear factor {}  tied embeddings {}", rope.theta, rope.linear_factor, cfg.tie_word_embeddings);
+    println!("  rope theta {}  scaling {:?}  tied embeddings {}", rope.theta, rope.scaling, cfg.tie_word_embeddings);
     println!("  parameters        {params} ({:.3} B)", params as f64 / 1e9);
     for (name, bytes) in [("f32", 4.0), ("bf16/f16", 2.0)] {
         let weights = params as f64 * bytes;
@@ -235,8 +240,11 @@ pub fn score<B: Backend>(args: &ScoreArgs, device: &B::Device) -> anyhow::Result
 #[derive(Args)]
 pub struct ConvertArgs {
     /// HF model directory to read
+    #[arg(long, required_unless_present = "gguf", conflicts_with = "gguf")]
+    model: Option<PathBuf>,
+    /// GGUF file to read (llama.cpp's format; dequantized to f32 / bf16)
     #[arg(long)]
-    model: PathBuf,
+    gguf: Option<PathBuf>,
     /// Directory to write (config.json, model.safetensors, tokenizer files)
     #[arg(long)]
     out: PathBuf,
@@ -246,9 +254,23 @@ pub struct ConvertArgs {
 }
 
 pub fn convert<B: Backend>(args: &ConvertArgs, device: &B::Device) -> anyhow::Result<()> {
-    let ckpt = dsmath_model::load_model::<B>(&args.model, device)?;
     let dtype = if args.bf16 { SaveDtype::BF16 } else { SaveDtype::F32 };
-    dsmath_model::save_model(&args.out, &ckpt.config, &ckpt.model, Some(&args.model), dtype)?;
+    if let Some(gguf) = &args.gguf {
+        let start = Instant::now();
+        let done = dsmath_model::gguf::convert::convert(gguf, &args.out, dtype)?;
+        eprintln!(
+            "wrote {} from {} ({} tensors, {:.1}M parameters, {dtype:?}, {:.1}s)",
+            args.out.display(),
+            gguf.display(),
+            done.tensors,
+            done.config.num_parameters() as f64 / 1e6,
+            start.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let model = args.model.as_ref().context("--model or --gguf is required")?;
+    let ckpt = dsmath_model::load_model::<B>(model, device)?;
+    dsmath_model::save_model(&args.out, &ckpt.config, &ckpt.model, Some(model), dtype)?;
     eprintln!("wrote {} ({dtype:?})", args.out.display());
     Ok(())
 }
