@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the HF-transformers parity fixtures for dsmath-model (issue: Foundation, item 7).
+"""Build the HF-transformers parity fixtures for dsmath-model.
 
 The reference here is HF transformers itself (nobody on this project wrote it):
 tiny random LlamaForCausalLM / Qwen2ForCausalLM checkpoints are written with
@@ -8,6 +8,8 @@ the Rust tests must reproduce.
 
     pip install torch transformers safetensors
     python3 scripts/make_parity_fixtures.py            # writes model/tests/fixtures/
+    python3 scripts/make_parity_fixtures.py --only llama3_rope_eos_list,qwen3_qk_norm
+                                                       # just those cases, with the committed tokenizer
 
 Fixture layout (each model directory is a normal HF checkpoint directory):
     fixtures/tokenizer/           tokenizer.json + tokenizer_config.json (byte-level BPE, 512 tokens)
@@ -25,11 +27,14 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import (
+    GenerationConfig,
     LlamaConfig,
     LlamaForCausalLM,
     PreTrainedTokenizerFast,
     Qwen2Config,
     Qwen2ForCausalLM,
+    Qwen3Config,
+    Qwen3ForCausalLM,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +101,9 @@ def make_model(kind: str, tok: PreTrainedTokenizerFast, **kw):
     if kind == "llama":
         cfg = LlamaConfig(**common)
         model = LlamaForCausalLM(cfg)
+    elif kind == "qwen3":
+        cfg = Qwen3Config(**common)
+        model = Qwen3ForCausalLM(cfg)
     else:
         cfg = Qwen2Config(**common)
         model = Qwen2ForCausalLM(cfg)
@@ -159,6 +167,16 @@ def expectations(model, tok, dtype_on_disk, path: Path, shard: str | None):
             }
         )
 
+    # With a list of EOS ids (config.json / generation_config.json), generate() stops at the
+    # first of them it produces.
+    eos_stop = None
+    eos_list = ref.generation_config.eos_token_id
+    if isinstance(eos_list, list) and len(eos_list) > 1:
+        pi = tok(PROMPTS[0], return_tensors="pt")
+        with torch.no_grad():
+            g = ref.generate(**pi, do_sample=False, max_new_tokens=16, pad_token_id=pad)
+        eos_stop = {"prompt_ids": pi["input_ids"][0].tolist(), "generated_ids": g[0, pi["input_ids"].shape[1] :].tolist(),
+                    "eos_token_id": eos_list}
     save_file({"logits": logits, "padded_logits": plogits}, str(path / "expected.safetensors"))
     (path / "expected.json").write_text(
         json.dumps(
@@ -168,6 +186,7 @@ def expectations(model, tok, dtype_on_disk, path: Path, shard: str | None):
                 "padded_ids": pids.tolist(),
                 "padded_mask": mask.tolist(),
                 "greedy": greedy,
+                "eos_stop": eos_stop,
                 "dtype_on_disk": str(dtype_on_disk).replace("torch.", ""),
                 "num_parameters": sum(p.numel() for p in ref.parameters()),
                 "transformers_version": __import__("transformers").__version__,
@@ -179,15 +198,21 @@ def expectations(model, tok, dtype_on_disk, path: Path, shard: str | None):
 
 
 def main():
+    only = None
+    if "--only" in sys.argv:
+        only = set(sys.argv[sys.argv.index("--only") + 1].split(","))
     torch.manual_seed(1234)
     data = ROOT / "eval" / "data" / "gsm8k" / "train.jsonl"
     if not data.exists():
         data = ROOT.parent / "shared" / "data" / "gsm8k" / "train.jsonl"
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
-    tok = train_tokenizer(data)
-    tok.save_pretrained(OUT / "tokenizer")
+    if only is None:
+        if OUT.exists():
+            shutil.rmtree(OUT)
+        OUT.mkdir(parents=True)
+        tok = train_tokenizer(data)
+        tok.save_pretrained(OUT / "tokenizer")
+    else:
+        tok = PreTrainedTokenizerFast.from_pretrained(OUT / "tokenizer")
 
     cases = [
         # name, kind, model kwargs, dtype on disk, shard size
@@ -211,9 +236,43 @@ def main():
             torch.float16,
             None,
         ),
+        # Llama 3.1 RoPE: with head_dim 16, theta 10000 and an original context of 32 tokens the
+        # 8 frequencies span all three regimes (kept, blended, divided by the factor) within the
+        # fixtures' 24-token sequences; EOS is a list.
+        (
+            "llama3_rope_eos_list",
+            "llama",
+            dict(
+                num_key_value_heads=2,
+                tie_word_embeddings=False,
+                rope_theta=10000.0,
+                rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                              "high_freq_factor": 4.0, "original_max_position_embeddings": 32},
+            ),
+            torch.float32,
+            None,
+        ),
+        # Qwen3: per-head q/k RMSNorm, head_dim 32 != hidden / heads = 16.
+        (
+            "qwen3_qk_norm",
+            "qwen3",
+            dict(num_key_value_heads=2, head_dim=32, tie_word_embeddings=False, rope_theta=1000000.0),
+            torch.float32,
+            None,
+        ),
     ]
     for name, kind, kw, dtype, shard in cases:
+        if only is not None and name not in only:
+            continue
         model = make_model(kind, tok, **kw)
+        if name == "llama3_rope_eos_list":
+            # Stop at the EOS token or at the 6th token greedy decoding of PROMPTS[0] produces.
+            probe = model.generate(**tok(PROMPTS[0], return_tensors="pt"), do_sample=False, max_new_tokens=8,
+                                   pad_token_id=tok.pad_token_id, eos_token_id=None)
+            stop_id = int(probe[0, -3])
+            model.config.eos_token_id = [tok.eos_token_id, stop_id]
+            model.generation_config = GenerationConfig(bos_token_id=tok.bos_token_id, eos_token_id=[tok.eos_token_id, stop_id],
+                                                       pad_token_id=tok.pad_token_id)
         expectations(model, tok, dtype, OUT / name, shard)
         print("wrote", OUT / name, file=sys.stderr)
 

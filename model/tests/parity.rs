@@ -1,6 +1,7 @@
 //! Parity with HF transformers on the fixtures of `scripts/make_parity_fixtures.py`: logits,
 //! loss and greedy generation of tiny LLaMA (MHA untied f32, GQA tied bf16 sharded with linear
-//! RoPE scaling) and Qwen2 (q/k/v bias, f16) checkpoints, on every CPU backend.
+//! RoPE scaling, Llama-3 RoPE scaling with a list of EOS ids), Qwen2 (q/k/v bias, f16) and Qwen3
+//! (q/k head norm, explicit head_dim) checkpoints, on every CPU backend.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,7 @@ use dsmath_model::{
 use safetensors::SafeTensors;
 use serde_json::Value;
 
-pub const CASES: [&str; 3] = ["llama_mha", "llama_gqa_tied_bf16_sharded", "qwen2_gqa_f16"];
+pub const CASES: [&str; 5] = ["llama_mha", "llama_gqa_tied_bf16_sharded", "qwen2_gqa_f16", "llama3_rope_eos_list", "qwen3_qk_norm"];
 
 /// The fixtures beside this file; a test binary run from the crate directory on another machine
 /// (scripts/device_check.sh with prebuilt binaries) finds them relative to it.
@@ -166,6 +167,22 @@ macro_rules! parity_tests {
                         assert_eq!(no_cache, hf, "{case}: uncached greedy vs HF");
                     }
                 }
+            }
+
+            #[test]
+            fn generation_stops_at_any_of_a_list_of_eos_ids_as_hf() {
+                let case = "llama3_rope_eos_list";
+                let (model, tok) = load::<B>(case);
+                let exp = expected(case);
+                let e = &exp.json["eos_stop"];
+                let list: Vec<u32> = ids_of(&Value::Array(vec![e["eos_token_id"].clone()])).remove(0);
+                assert!(list.iter().all(|id| tok.is_eos(*id)), "eos ids {:?} vs {list:?}", tok.eos_ids);
+                let prompt = ids_of(&Value::Array(vec![e["prompt_ids"].clone()])).remove(0);
+                let hf = ids_of(&Value::Array(vec![e["generated_ids"].clone()])).remove(0);
+                let out = generate(&model, &tok, &[prompt], &SamplingParams::greedy(16), None).unwrap();
+                assert_eq!(out[0].tokens, hf);
+                assert_eq!(out[0].finish, dsmath_model::FinishReason::Eos);
+                assert_ne!(*hf.last().unwrap(), tok.eos_ids[0], "stopped at the second id of the list");
             }
 
             #[test]
