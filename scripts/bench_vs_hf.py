@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""dsmath vs HF transformers `generate`, same ~25M-parameter LLaMA, same CPU, same thread count,
-measured in one run; prints the ratios (issue: Foundation, item 9).
+"""dsmath vs HF transformers `generate`, same model, same CPU, same thread count, measured in
+one run; prints the ratios.
 
     pip install torch transformers safetensors
     python3 scripts/bench_vs_hf.py [--threads 2] [--new-tokens 64] [--prompt-len 64]
+    python3 scripts/bench_vs_hf.py --model runs/smollm2 --batch 1,16,64 --backends flex
+                                   # a real checkpoint (cargo xtask convert --gguf ...)
 
-It writes the checkpoint to runs/bench/llama-25m (HF save_pretrained, random weights, the
-fixture tokenizer), builds `xtask` in release with the flex and ndarray backends, runs
-`xtask bench` for each, times HF on the same prompts, and prints one table.
+Without --model it writes a ~25M-parameter LLaMA to runs/bench/llama-25m (HF save_pretrained,
+random weights, the fixture tokenizer). It builds `xtask` in release, runs `xtask bench` for each
+backend, times HF on the same prompt ids, and prints one table.
 """
 import argparse
 import json
@@ -49,8 +51,8 @@ def best(f, reps):
     return min(times)
 
 
-def bench_hf(model, prompt_len, new_tokens, batches, reps):
-    vocab = 512
+def bench_hf(model, prompt_len, new_tokens, batches, reps, vocab, pad):
+    # The prompt ids of `xtask bench`.
     prompt = [3 + ((i * 7919 + 13) % (vocab - 3)) for i in range(prompt_len)]
     out = {"engine": "hf-transformers", "threads": torch.get_num_threads(),
            "params": sum(p.numel() for p in model.parameters())}
@@ -64,7 +66,7 @@ def bench_hf(model, prompt_len, new_tokens, batches, reps):
             def gen(n):
                 return lambda: model.generate(
                     input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=n,
-                    min_new_tokens=n, eos_token_id=None, pad_token_id=2,
+                    min_new_tokens=n, eos_token_id=None, pad_token_id=pad,
                 )
 
             t_full = best(gen(new_tokens), reps)
@@ -79,18 +81,28 @@ def main():
     ap.add_argument("--prompt-len", type=int, default=64)
     ap.add_argument("--new-tokens", type=int, default=64)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--model", type=Path, help="an HF checkpoint directory instead of the random 25M LLaMA")
+    ap.add_argument("--batch", default="1,16")
+    ap.add_argument("--backends", default="flex,ndarray")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    path = ROOT / "runs/bench/llama-25m"
-    model = make_model(path)
-    batches = [1, 16]
+    if args.model:
+        path = args.model.resolve()
+        model = LlamaForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    else:
+        path = ROOT / "runs/bench/llama-25m"
+        model = make_model(path)
+    tok = PreTrainedTokenizerFast(tokenizer_file=str(path / "tokenizer.json"))
+    vocab = min(len(tok), model.config.vocab_size)
+    pad = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    batches = [int(b) for b in args.batch.split(",")]
 
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-    subprocess.run(["cargo", "build", "--release", "-p", "xtask", "--features", "flex,ndarray"],
+    subprocess.run(["cargo", "build", "--release", "-p", "xtask", "--features", args.backends],
                    cwd=ROOT, check=True, env=env)
     exe = os.environ.get("CARGO_TARGET_DIR", str(ROOT / "target")) + "/release/xtask"
     rows = []
-    for backend in ["flex", "ndarray"]:
+    for backend in args.backends.split(","):
         res = subprocess.run(
             [exe, "--backend", backend, "bench", "--model", str(path), "--prompt-len", str(args.prompt_len),
              "--new-tokens", str(args.new_tokens), "--batch", ",".join(map(str, batches)),
@@ -98,11 +110,11 @@ def main():
             cwd=ROOT, check=True, env=env, capture_output=True, text=True,
         )
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
-    hf = bench_hf(model, args.prompt_len, args.new_tokens, batches, args.reps)
+    hf = bench_hf(model, args.prompt_len, args.new_tokens, batches, args.reps, vocab, pad)
     rows.append(hf)
 
     keys = ["prefill_tok_s"] + [f"decode_b{b}_tok_s" for b in batches]
-    print(f"\nLLaMA {hf['params'] / 1e6:.1f}M params, prompt {args.prompt_len}, {args.new_tokens} new tokens, "
+    print(f"\n{path.name}: {hf['params'] / 1e6:.1f}M params, prompt {args.prompt_len}, {args.new_tokens} new tokens, "
           f"{args.threads} threads, torch {torch.__version__}")
     print(f"{'engine':<22}" + "".join(f"{k:>20}" for k in keys))
     for r in rows:

