@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use dsmath_model::chat::{ChatTemplate, Message};
 use serde_json::Value;
 
 use crate::error::TrainError;
@@ -95,8 +96,16 @@ pub struct SftExample {
 }
 
 /// Read `{prompt, response}` or `{messages: [{role, content}]}` JSONL records into examples;
-/// examples longer than `seq_len` are cut (counted in the second value).
-pub fn read_sft(path: &Path, tok: &dsmath_model::Tokenizer, seq_len: usize) -> Result<(Vec<SftExample>, usize), TrainError> {
+/// examples longer than `seq_len` are cut (counted in the second value). With `chat` (the
+/// checkpoint's template), `messages` are rendered in it and the loss covers the assistant
+/// turns only, each with the template's end-of-turn text; without it they use DeepSeekMath's
+/// "User: ... Assistant:" format.
+pub fn read_sft(
+    path: &Path,
+    tok: &dsmath_model::Tokenizer,
+    chat: Option<&ChatTemplate>,
+    seq_len: usize,
+) -> Result<(Vec<SftExample>, usize), TrainError> {
     let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
     let eos = tok.eos_ids.first().copied().ok_or_else(|| TrainError::Io(path.into(), "tokenizer has no EOS token".into()))?;
     let mut out = vec![];
@@ -108,9 +117,17 @@ pub fn read_sft(path: &Path, tok: &dsmath_model::Tokenizer, seq_len: usize) -> R
         let bad = |m: String| TrainError::Io(path.into(), format!("line {}: {m}", i + 1));
         let v: Value = serde_json::from_str(line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
         // Turns: (text, counts for the loss).
+        let messages = v.get("messages").and_then(Value::as_array);
+        if let (Some(template), Some(msgs)) = (chat, messages) {
+            let msgs: Vec<Message> = serde_json::from_value(Value::Array(msgs.clone()))
+                .map_err(|e| bad(format!("messages must be {{role, content}} strings: {e}")))?;
+            let (ids, weight) = chat_example(template, tok, &msgs).map_err(bad)?;
+            push_example(&mut out, &mut cut, ids, weight, seq_len);
+            continue;
+        }
         let turns: Vec<(String, bool)> = if let (Some(p), Some(r)) = (v.get("prompt").and_then(Value::as_str), v.get("response").and_then(Value::as_str)) {
             vec![(p.to_string(), false), (r.to_string(), true)]
-        } else if let Some(msgs) = v.get("messages").and_then(Value::as_array) {
+        } else if let Some(msgs) = messages {
             let mut t = vec![];
             for m in msgs {
                 let role = m.get("role").and_then(Value::as_str).ok_or_else(|| bad("message without `role`".into()))?;
@@ -144,19 +161,53 @@ pub fn read_sft(path: &Path, tok: &dsmath_model::Tokenizer, seq_len: usize) -> R
                 weight.push(1.0);
             }
         }
-        if ids.len() > seq_len {
-            ids.truncate(seq_len);
-            weight.truncate(seq_len);
-            cut += 1;
-        }
-        if weight.iter().any(|&w| w > 0.0) {
-            out.push(SftExample { ids, weight });
-        }
+        push_example(&mut out, &mut cut, ids, weight, seq_len);
     }
     if out.is_empty() {
         return Err(TrainError::Io(path.into(), "no usable SFT examples".into()));
     }
     Ok((out, cut))
+}
+
+fn push_example(out: &mut Vec<SftExample>, cut: &mut usize, mut ids: Vec<u32>, mut weight: Vec<f32>, seq_len: usize) {
+    if ids.len() > seq_len {
+        ids.truncate(seq_len);
+        weight.truncate(seq_len);
+        *cut += 1;
+    }
+    if weight.iter().any(|&w| w > 0.0) {
+        out.push(SftExample { ids, weight });
+    }
+}
+
+/// Token ids and loss weights of a conversation rendered in `template`: the text is cut where
+/// each turn ends (the rendering of the turns before it, with the assistant header when an
+/// assistant turn follows), so the weights are 1 exactly on what the assistant writes, its
+/// end-of-turn text included. A template whose renderings of a conversation's beginnings are
+/// not prefixes of the whole (it rewrites earlier turns) cannot be masked this way: an error.
+fn chat_example(template: &ChatTemplate, tok: &dsmath_model::Tokenizer, msgs: &[Message]) -> Result<(Vec<u32>, Vec<f32>), String> {
+    let render = |n: usize, add: bool| template.render(&msgs[..n], add, &[]).map_err(|e| e.to_string());
+    let mut ids = vec![];
+    let mut weight = vec![];
+    let mut done = String::new();
+    for (k, m) in msgs.iter().enumerate() {
+        let assistant = m.role == "assistant";
+        // What comes before turn k's own text: the header of an assistant turn is not learned.
+        let before = if assistant { render(k, true)? } else { done.clone() };
+        let after = render(k + 1, false)?;
+        for (from, to, w) in [(&done, &before, 0.0), (&before, &after, if assistant { 1.0 } else { 0.0 })] {
+            let piece = to.strip_prefix(from.as_str()).ok_or_else(|| {
+                format!("{}: rendering the first {} turns is not a prefix of rendering {} (the template rewrites earlier turns), so the assistant turns cannot be masked", template.path.display(), k, k + 1)
+            })?;
+            if !piece.is_empty() {
+                let enc = tok.encode_with(piece, false).map_err(|e| e.to_string())?;
+                weight.extend(std::iter::repeat_n(w, enc.len()));
+                ids.extend(enc);
+            }
+        }
+        done = after;
+    }
+    Ok((ids, weight))
 }
 
 /// SFT: examples shuffled per epoch (seeded) and, with `pack`, packed greedily into rows of

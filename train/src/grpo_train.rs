@@ -87,6 +87,10 @@ impl Default for GrpoSection {
 pub struct GrpoData {
     /// RL prompts: JSONL `{"question", "gold"}`.
     pub prompts: String,
+    /// With a chat template in the model's tokenizer directory, each prompt is one user turn in
+    /// it (the question plus DeepSeekMath's \boxed{} instruction); `true` keeps DeepSeekMath's
+    /// plain "User: ... Assistant:" text.
+    pub plain_prompt: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -239,8 +243,13 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         let mut prompts = vec![];
         let max_prompt = start.config.max_position_embeddings.saturating_sub(cfg.grpo.max_new_tokens).max(1);
         let mut too_long = 0;
+        let chat = if cfg.data.plain_prompt { None } else { dsmath_model::chat::ChatTemplate::from_dir(&tokenizer_dir)? };
         for (q, g) in read_rl_prompts(Path::new(&cfg.data.prompts))? {
-            let ids = tok.encode(&dsmath_eval::prompts::instruct(&q))?;
+            let text = match &chat {
+                Some(t) => t.user_prompt(&dsmath_eval::prompts::instruct_turn(&q))?,
+                None => dsmath_eval::prompts::instruct(&q),
+            };
+            let ids = tok.encode_prompt(&text)?;
             if ids.len() > max_prompt {
                 too_long += 1; // reported, not trained on: it would not fit the context
                 continue;

@@ -360,12 +360,13 @@ impl<B: AutodiffBackend> Trainer<B> {
             }
         };
         let tokenizer = dsmath_model::Tokenizer::from_dir(&tokenizer_dir, &model_cfg)?;
+        let chat = dsmath_model::chat::ChatTemplate::from_dir(&tokenizer_dir)?;
         let mut data: Box<dyn BatchSource> = match cfg.train.stage.as_str() {
             "pretrain" => Box::new(PretrainBatches::open(&cfg.data.sources, cfg.train.seq_len, cfg.train.seed)?),
             _ => {
                 let mut all = vec![];
                 for f in &cfg.data.sft {
-                    all.extend(read_sft(Path::new(f), &tokenizer, cfg.train.seq_len)?.0);
+                    all.extend(read_sft(Path::new(f), &tokenizer, chat.as_ref(), cfg.train.seq_len)?.0);
                 }
                 Box::new(SftBatches::new(all, cfg.train.seq_len, cfg.data.pack, tokenizer.pad_id, cfg.train.seed))
             }
@@ -377,7 +378,7 @@ impl<B: AutodiffBackend> Trainer<B> {
                 let mut src: Box<dyn BatchSource> = if cfg.train.stage == "pretrain" {
                     Box::new(PretrainBatches::open(&[SourceSpec { name: "heldout".into(), path: h.clone(), weight: 1.0 }], cfg.train.seq_len, 0)?)
                 } else {
-                    let (ex, _) = read_sft(Path::new(h), &tokenizer, cfg.train.seq_len)?;
+                    let (ex, _) = read_sft(Path::new(h), &tokenizer, chat.as_ref(), cfg.train.seq_len)?;
                     Box::new(SftBatches::new(ex, cfg.train.seq_len, cfg.data.pack, tokenizer.pad_id, 0))
                 };
                 let mb = cfg.train.micro_batch;

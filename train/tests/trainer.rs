@@ -134,7 +134,7 @@ fn sft_trains_on_responses_only_with_packing() {
     mc.eos_token_id = Some(dsmath_model::config::TokenIds::One(0));
     mc.pad_token_id = Some(1);
     let tk = dsmath_model::Tokenizer::from_dir(&tok, &mc).unwrap();
-    let (ex, _) = dsmath_train::batches::read_sft(&sft, &tk, 512).unwrap();
+    let (ex, _) = dsmath_train::batches::read_sft(&sft, &tk, None, 512).unwrap();
     let prompt_len = tk.encode_with(&format!("User: {}\n\nAssistant:", gsm8k(1)[0].0), false).unwrap().len();
     assert!(ex[0].weight[..prompt_len].iter().all(|&w| w == 0.0) && ex[0].weight[prompt_len..].iter().all(|&w| w == 1.0));
     assert_eq!(*ex[0].ids.last().unwrap(), 0, "response ends with EOS");
@@ -478,4 +478,47 @@ fn bf16_mixed_precision_follows_f32_training() {
     assert!(st.tensors().iter().all(|(_, t)| t.dtype() == safetensors::Dtype::F32));
     c.train.dtype = "fp8".into();
     assert!(c.check().unwrap_err().contains("train.dtype"));
+}
+
+#[test]
+fn sft_messages_in_a_chat_template_learn_the_assistant_turns_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures");
+    let dir = tmp.path().join("model");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(fixtures.join("llama_mha").join(f), dir.join(f)).unwrap();
+    }
+    let templates = fixtures.join("chat/templates");
+    std::fs::copy(templates.join("smollm2-instruct.jinja"), dir.join("chat_template.jinja")).unwrap();
+    let cfg = dsmath_model::LlamaConfig::from_file(dir.join("config.json")).unwrap();
+    let tk = dsmath_model::Tokenizer::from_dir(&dir, &cfg).unwrap();
+    let chat = dsmath_model::chat::ChatTemplate::from_dir(&dir).unwrap().unwrap();
+    let sft = tmp.path().join("sft.jsonl");
+    let msgs = serde_json::json!([
+        {"role": "user", "content": "What is 3 * 4?"},
+        {"role": "assistant", "content": "3 * 4 = 12."},
+        {"role": "user", "content": "And 12 / 4?"},
+        {"role": "assistant", "content": "12 / 4 = 3."},
+    ]);
+    std::fs::write(&sft, serde_json::json!({"messages": msgs}).to_string()).unwrap();
+    let (ex, _) = dsmath_train::batches::read_sft(&sft, &tk, Some(&chat), 512).unwrap();
+    let messages: Vec<dsmath_model::chat::Message> = serde_json::from_value(msgs).unwrap();
+    let full = chat.render(&messages, false, &[]).unwrap();
+    // The ids are the whole rendered conversation; the learned ones are the assistant turns with
+    // their end-of-turn text, and nothing else.
+    assert_eq!(tk.inner.decode(&ex[0].ids, false).unwrap(), full);
+    let learned: Vec<u32> = ex[0].ids.iter().zip(&ex[0].weight).filter(|(_, w)| **w == 1.0).map(|(i, _)| *i).collect();
+    assert_eq!(tk.inner.decode(&learned, false).unwrap(), "3 * 4 = 12.<|im_end|>\n12 / 4 = 3.<|im_end|>\n");
+    assert!(ex[0].weight.iter().all(|&w| w == 0.0 || w == 1.0));
+    // Qwen3's template drops the reasoning of earlier assistant turns: no prefix, no mask.
+    std::fs::copy(templates.join("qwen3.jinja"), dir.join("chat_template.jinja")).unwrap();
+    let qwen3 = dsmath_model::chat::ChatTemplate::from_dir(&dir).unwrap().unwrap();
+    let think = serde_json::json!([
+        {"role": "user", "content": "1+1?"}, {"role": "assistant", "content": "<think>\nadd\n</think>\n\n2"},
+        {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "<think>\nadd\n</think>\n\n4"},
+    ]);
+    std::fs::write(&sft, serde_json::json!({"messages": think}).to_string()).unwrap();
+    let err = dsmath_train::batches::read_sft(&sft, &tk, Some(&qwen3), 512).unwrap_err().to_string();
+    assert!(err.contains("cannot be masked") && err.contains("line 1"), "{err}");
 }
