@@ -106,7 +106,7 @@ fn info_reports_parameters_and_memory() {
     assert!(ok, "{err}");
     let n = exp["num_parameters"].as_u64().unwrap();
     assert!(stdout.contains(&format!("parameters        {n} ")), "{stdout}");
-    assert!(stdout.contains("tied embeddings true") && stdout.contains("linear factor 2"), "{stdout}");
+    assert!(stdout.contains("tied embeddings true") && stdout.contains("scaling Linear { factor: 2.0 }"), "{stdout}");
     assert!(stdout.contains("20 tensors in safetensors"), "{stdout}");
 }
 
