@@ -18,7 +18,7 @@ from transformers import AutoModelForCausalLM
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "model" / "tests" / "fixtures"
-CASES = ["llama_mha", "llama_gqa_tied_bf16_sharded", "qwen2_gqa_f16"]
+CASES = ["llama_mha", "llama_gqa_tied_bf16_sharded", "qwen2_gqa_f16", "llama3_rope_eos_list", "qwen3_qk_norm"]
 
 
 def main() -> int:

@@ -191,6 +191,13 @@ pub struct GrpoRun<B: AutodiffBackend> {
     device: B::Device,
 }
 
+impl<B: AutodiffBackend> GrpoRun<B> {
+    /// The run's prompts as token ids, with their gold answers.
+    pub fn prompts(&self) -> &[(Vec<u32>, String)] {
+        &self.prompts
+    }
+}
+
 /// RL prompts: JSONL `{"question", "gold"}` (a numeric gold is taken as its text); a line
 /// without them is an error naming the file and line.
 pub fn read_rl_prompts(path: &Path) -> Result<Vec<(String, String)>, TrainError> {

@@ -199,3 +199,31 @@ fn grpo_run_in_bf16_keeps_f32_master_weights() {
     let err = GrpoRun::<A>::new(c, &tmp.path().join("bad"), &dev).err().expect("fp8 accepted").to_string();
     assert!(err.contains("train.dtype") && err.contains("fp8"), "{err}");
 }
+
+/// With a chat template beside the model, each RL prompt is one user turn in it (question +
+/// DeepSeekMath's instruction); `[data] plain_prompt` keeps the "User: ... Assistant:" text.
+#[test]
+fn rl_prompts_use_the_checkpoints_chat_template() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures");
+    let model = tmp.path().join("model");
+    std::fs::create_dir_all(&model).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(fixtures.join("llama_mha").join(f), model.join(f)).unwrap();
+    }
+    std::fs::copy(fixtures.join("chat/templates/smollm2-instruct.jinja"), model.join("chat_template.jinja")).unwrap();
+    let prompts = tmp.path().join("prompts.jsonl");
+    let q = "What is 12 + 30?";
+    std::fs::write(&prompts, serde_json::json!({"question": q, "gold": "42"}).to_string()).unwrap();
+    let mut c = config(&prompts);
+    c.model.init = Some(model.display().to_string());
+    let dev = Default::default();
+    let run = GrpoRun::<A>::new(c.clone(), &tmp.path().join("chat"), &dev).unwrap();
+    let chat = dsmath_model::chat::ChatTemplate::from_dir(&model).unwrap().unwrap();
+    let want = chat.user_prompt(&dsmath_eval::prompts::instruct_turn(q)).unwrap();
+    assert!(want.starts_with("<|im_start|>system\n") && want.ends_with("<|im_start|>assistant\n"), "{want}");
+    assert_eq!(run.prompts()[0].0, run.tok.encode_prompt(&want).unwrap());
+    c.data.plain_prompt = true;
+    let plain = GrpoRun::<A>::new(c, &tmp.path().join("plain"), &dev).unwrap();
+    assert_eq!(plain.prompts()[0].0, plain.tok.encode(&dsmath_eval::prompts::instruct(q)).unwrap());
+}

@@ -34,6 +34,9 @@ pub struct GenerateArgs {
     /// How the prompt is wrapped
     #[arg(long, value_enum, default_value = "raw")]
     format: Format,
+    /// Same as `--format chat`: the prompt as one user turn in the checkpoint's chat template
+    #[arg(long)]
+    chat: bool,
     /// Samples to draw (they share one prefill)
     #[arg(long, default_value_t = 1)]
     n: usize,
@@ -57,7 +60,8 @@ pub struct GenerateArgs {
 
 pub fn generate<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::Result<()> {
     let (ckpt, tok) = load_model_and_tokenizer::<B>(&args.model, device)?;
-    let prompt = match args.format {
+    let format = if args.chat { Format::Chat } else { args.format };
+    let prompt = match format {
         Format::Raw => args.prompt.clone(),
         Format::Instruct => dsmath_eval::prompts::instruct(&args.prompt),
         Format::Chat => dsmath_model::chat::ChatTemplate::from_dir(&args.model)?

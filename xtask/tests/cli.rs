@@ -278,6 +278,14 @@ fn eval_cot_on_the_real_checkpoint_gives_hf_generate_completions_through_its_cha
         assert_eq!(s["prompt"], c["prompt"], "the cot prompt is one user turn in SmolLM2's template");
         assert_eq!(s["completion"], c["completion"], "greedy completion vs HF generate");
     }
+    // generate --chat: the prompt as a user turn, then HF's greedy continuation.
+    let g = &exp["greedy"][0];
+    let (ok, stdout, err) = xtask(&["generate", "--model", model.to_str().unwrap(), "--chat", "--prompt", "What is 15 + 27?", "--max-new-tokens", "48"]);
+    assert!(ok, "{err}");
+    let tok = Tokenizer::from_dir(&model, &LlamaConfig::from_file(model.join("config.json")).unwrap()).unwrap();
+    let hf_ids: Vec<u32> = g["generated_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect();
+    let want = format!("{}{}", g["prompt"].as_str().unwrap(), tok.decode(&hf_ids).unwrap());
+    assert_eq!(stdout.trim_end(), want.trim_end());
     // --plain-prompt keeps DeepSeekMath's own format.
     let (ok, _, err) = xtask(&[
         "eval", "--model", model.to_str().unwrap(), "--bench", "gsm8k", "--limit", "1", "--max-new-tokens", "4",
