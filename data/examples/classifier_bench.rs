@@ -18,7 +18,11 @@ fn main() {
         threads: a[7].parse().unwrap(),
         ..Default::default()
     };
-    let words: usize = std::fs::read_to_string(&a[1]).unwrap().lines().map(|l| l.split_whitespace().count() - 1).sum();
+    let words: usize = std::fs::read_to_string(&a[1])
+        .unwrap()
+        .lines()
+        .map(|l| l.split_whitespace().count() - 1)
+        .sum();
     let t = Instant::now();
     let clf = Classifier::train_file(Path::new(&a[1]), &cfg).unwrap();
     let train_s = t.elapsed().as_secs_f64();
@@ -33,7 +37,11 @@ fn main() {
     let t = Instant::now();
     let scores: Vec<f32> = test.iter().map(|(_, x)| clf.score_line(x)).collect();
     let predict_s = t.elapsed().as_secs_f64();
-    let right = scores.iter().zip(&test).filter(|(s, (m, _))| (**s >= 0.5) == *m).count();
+    let right = scores
+        .iter()
+        .zip(&test)
+        .filter(|(s, (m, _))| (**s >= 0.5) == *m)
+        .count();
     if let Some(p) = a.get(8) {
         clf.save(Path::new(p)).unwrap();
     }

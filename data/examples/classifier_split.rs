@@ -6,9 +6,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 fn main() {
-    let out = std::env::args().nth(1).expect("usage: classifier_split DIR");
+    let out = std::env::args()
+        .nth(1)
+        .expect("usage: classifier_split DIR");
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
-    let (docs, _, _) = dsmath_data::extract::extract_file(&web.join("mini-crawl.warc.gz"), "mini-crawl").unwrap();
+    let (docs, _, _) =
+        dsmath_data::extract::extract_file(&web.join("mini-crawl.warc.gz"), "mini-crawl").unwrap();
     let topic: HashMap<String, String> = std::fs::read_to_string(web.join("mini-crawl.labels.tsv"))
         .unwrap()
         .lines()
@@ -21,10 +24,16 @@ fn main() {
     let (mut train, mut test) = (vec![], vec![]);
     for d in &docs {
         let ex = (topic[&d.url] == "math", d.text.as_str());
-        if dsmath_data::classify::in_test_split(&d.url) { test.push(ex) } else { train.push(ex) }
+        if dsmath_data::classify::in_test_split(&d.url) {
+            test.push(ex)
+        } else {
+            train.push(ex)
+        }
     }
     std::fs::create_dir_all(&out).unwrap();
-    dsmath_data::classify::write_training_file(&Path::new(&out).join("train.txt"), &train, 2048).unwrap();
-    dsmath_data::classify::write_training_file(&Path::new(&out).join("test.txt"), &test, 2048).unwrap();
+    dsmath_data::classify::write_training_file(&Path::new(&out).join("train.txt"), &train, 2048)
+        .unwrap();
+    dsmath_data::classify::write_training_file(&Path::new(&out).join("test.txt"), &test, 2048)
+        .unwrap();
     println!("{} train, {} test -> {out}", train.len(), test.len());
 }

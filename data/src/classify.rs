@@ -37,12 +37,24 @@ pub struct ClassifierConfig {
 
 impl Default for ClassifierConfig {
     fn default() -> Self {
-        ClassifierConfig { dim: 256, lr: 0.1, word_ngrams: 3, min_count: 3, epoch: 3, bucket: 2_000_000, threads: 0, seed: 0, max_tokens: 2048 }
+        ClassifierConfig {
+            dim: 256,
+            lr: 0.1,
+            word_ngrams: 3,
+            min_count: 3,
+            epoch: 3,
+            bucket: 2_000_000,
+            threads: 0,
+            seed: 0,
+            max_tokens: 2048,
+        }
     }
 }
 
 fn cores() -> i32 {
-    std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get() as i32)
+        .unwrap_or(1)
 }
 
 /// fastText input text: lower-case, symbols and punctuation split into their own tokens (so
@@ -92,14 +104,20 @@ pub struct Classifier {
 }
 
 /// Write `(is_math, text)` examples as a fastText training file.
-pub fn write_training_file(path: &Path, examples: &[(bool, &str)], max_tokens: usize) -> Result<()> {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| DataError::io(path, e))?);
+pub fn write_training_file(
+    path: &Path,
+    examples: &[(bool, &str)],
+    max_tokens: usize,
+) -> Result<()> {
+    let mut f =
+        std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| DataError::io(path, e))?);
     for (math, text) in examples {
         let line = preprocess(text, max_tokens);
         if line.is_empty() {
             continue;
         }
-        writeln!(f, "{} {line}", if *math { MATH } else { OTHER }).map_err(|e| DataError::io(path, e))?;
+        writeln!(f, "{} {line}", if *math { MATH } else { OTHER })
+            .map_err(|e| DataError::io(path, e))?;
     }
     f.flush().map_err(|e| DataError::io(path, e))
 }
@@ -118,11 +136,19 @@ impl Classifier {
         args.min_count = cfg.min_count;
         args.epoch = cfg.epoch;
         args.bucket = if cfg.word_ngrams <= 1 { 0 } else { cfg.bucket };
-        args.thread = if cfg.threads > 0 { cfg.threads } else { cores() };
+        args.thread = if cfg.threads > 0 {
+            cfg.threads
+        } else {
+            cores()
+        };
         args.seed = cfg.seed;
         args.verbose = 0;
-        let model = FastText::train(args).map_err(|e| DataError::file(path, format!("fastText training: {e}")))?;
-        Ok(Classifier { model, max_tokens: cfg.max_tokens })
+        let model = FastText::train(args)
+            .map_err(|e| DataError::file(path, format!("fastText training: {e}")))?;
+        Ok(Classifier {
+            model,
+            max_tokens: cfg.max_tokens,
+        })
     }
 
     /// Train on `(is_math, text)` examples (via a temporary training file).
@@ -135,10 +161,14 @@ impl Classifier {
 
     /// Load a fastText `.bin` (from dsmath or the C++ fastText).
     pub fn load(path: &Path, max_tokens: usize) -> Result<Self> {
-        let model = FastText::load_model(path).map_err(|e| DataError::file(path, format!("not a fastText model: {e}")))?;
+        let model = FastText::load_model(path)
+            .map_err(|e| DataError::file(path, format!("not a fastText model: {e}")))?;
         let (labels, _) = model.get_labels();
         if !labels.iter().any(|l| l == MATH) {
-            return Err(DataError::file(path, format!("model has no `{MATH}` label (labels: {labels:?})")));
+            return Err(DataError::file(
+                path,
+                format!("model has no `{MATH}` label (labels: {labels:?})"),
+            ));
         }
         Ok(Classifier { model, max_tokens })
     }
@@ -146,7 +176,9 @@ impl Classifier {
     /// Save in fastText's `.bin` format, atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("bin.tmp");
-        self.model.save_model(&tmp).map_err(|e| DataError::file(&tmp, e.to_string()))?;
+        self.model
+            .save_model(&tmp)
+            .map_err(|e| DataError::file(&tmp, e.to_string()))?;
         std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
     }
 
@@ -160,14 +192,21 @@ impl Classifier {
         // As the C++ `predict` reads a line: the newline is an EOS token that takes part in the
         // word n-grams (the crate's `predict` appends EOS after the n-grams: up to 5e-3 off).
         let (mut words, mut labels) = (Vec::new(), Vec::new());
-        self.model.dict().get_line_from_str(&format!("{line} {}", fasttext::dictionary::EOS), &mut words, &mut labels);
+        self.model.dict().get_line_from_str(
+            &format!("{line} {}", fasttext::dictionary::EOS),
+            &mut words,
+            &mut labels,
+        );
         if words.is_empty() {
             return 0.0;
         }
         let preds = self.model.predict_on_words(&words, 2, 0.0);
         match preds.iter().find(|p| p.label == MATH) {
             Some(p) => p.prob,
-            None => preds.iter().find(|p| p.label == OTHER).map_or(0.0, |p| 1.0 - p.prob),
+            None => preds
+                .iter()
+                .find(|p| p.label == OTHER)
+                .map_or(0.0, |p| 1.0 - p.prob),
         }
     }
 
@@ -176,8 +215,14 @@ impl Classifier {
         let n = cores().max(1) as usize;
         let chunk = texts.len().div_ceil(n).max(1);
         std::thread::scope(|s| {
-            let handles: Vec<_> = texts.chunks(chunk).map(|c| s.spawn(move || c.iter().map(|t| self.score(t)).collect::<Vec<f32>>())).collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            let handles: Vec<_> = texts
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(|t| self.score(t)).collect::<Vec<f32>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
         })
     }
 }
@@ -188,7 +233,10 @@ mod tests {
 
     #[test]
     fn preprocessing_splits_symbols() {
-        assert_eq!(preprocess("Let $x^2 = 4$, so X=2.", 100), "let $ x ^ 2 = 4 $ , so x = 2 .");
+        assert_eq!(
+            preprocess("Let $x^2 = 4$, so X=2.", 100),
+            "let $ x ^ 2 = 4 $ , so x = 2 ."
+        );
         assert_eq!(preprocess("a b c d", 2), "a b");
     }
 }

@@ -22,7 +22,10 @@ pub struct DecontamConfig {
 
 impl Default for DecontamConfig {
     fn default() -> Self {
-        DecontamConfig { n: 10, min_tokens: 3 }
+        DecontamConfig {
+            n: 10,
+            min_tokens: 3,
+        }
     }
 }
 
@@ -77,7 +80,8 @@ pub fn tokens(text: &str) -> Vec<String> {
 }
 
 fn hash(ts: &[String]) -> u64 {
-    ts.iter().fold(FNV_OFFSET, |h, t| fnv1a(b"\x1f", fnv1a(t.as_bytes(), h)))
+    ts.iter()
+        .fold(FNV_OFFSET, |h, t| fnv1a(b"\x1f", fnv1a(t.as_bytes(), h)))
 }
 
 /// The n-gram index of the benchmark texts.
@@ -108,7 +112,13 @@ impl Decontaminator {
         let mut short_lengths: Vec<usize> = short.keys().map(|k| k.0).collect();
         short_lengths.sort_unstable();
         short_lengths.dedup();
-        Decontaminator { cfg, items, grams, short, short_lengths }
+        Decontaminator {
+            cfg,
+            items,
+            grams,
+            short,
+            short_lengths,
+        }
     }
 
     pub fn num_items(&self) -> usize {
@@ -130,7 +140,9 @@ impl Decontaminator {
         let mut removed = 0;
         for (s, line) in doc.text.lines().enumerate() {
             let t = tokens(line);
-            let hit = t.windows(self.cfg.n).find_map(|w| self.grams.get(&hash(w)).map(|&i| (i, w.join(" "))));
+            let hit = t
+                .windows(self.cfg.n)
+                .find_map(|w| self.grams.get(&hash(w)).map(|&i| (i, w.join(" "))));
             match hit {
                 Some((i, m)) => {
                     removals.push(self.removal(&doc, Some(s), i, m));
@@ -149,7 +161,13 @@ impl Decontaminator {
         Some(doc)
     }
 
-    fn removal(&self, doc: &Document, segment: Option<usize>, item: usize, matched: String) -> Removal {
+    fn removal(
+        &self,
+        doc: &Document,
+        segment: Option<usize>,
+        item: usize,
+        matched: String,
+    ) -> Removal {
         let it = &self.items[item];
         Removal {
             doc: doc.id.clone(),
@@ -167,10 +185,17 @@ impl Decontaminator {
 pub fn benchmark_items(benches: &[dsmath_eval::bench::Benchmark]) -> crate::Result<Vec<BenchItem>> {
     let mut out = vec![];
     for b in benches {
-        let problems = b.load_default().map_err(|e| crate::DataError::Other(e.to_string()))?;
+        let problems = b
+            .load_default()
+            .map_err(|e| crate::DataError::Other(e.to_string()))?;
         for p in problems {
             let mut push = |field: &str, text: &str| {
-                out.push(BenchItem { bench: b.name().into(), id: p.id.clone(), field: field.into(), text: text.to_string() })
+                out.push(BenchItem {
+                    bench: b.name().into(),
+                    id: p.id.clone(),
+                    field: field.into(),
+                    text: text.to_string(),
+                })
             };
             // Final answers alone ("\\frac{1}{2}", "x = 3") are not benchmark text: matching
             // them would drop every page that states a common result. Worked answers are.
@@ -188,21 +213,38 @@ mod tests {
     use super::*;
 
     fn item(text: &str) -> BenchItem {
-        BenchItem { bench: "b".into(), id: "1".into(), field: "question".into(), text: text.into() }
+        BenchItem {
+            bench: "b".into(),
+            id: "1".into(),
+            field: "question".into(),
+            text: text.into(),
+        }
     }
 
     #[test]
     fn ten_gram_removes_only_its_line_and_short_text_drops_the_page() {
         let d = Decontaminator::new(
-            vec![item("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May."), item("x + y = 7")],
+            vec![
+                item(
+                    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May.",
+                ),
+                item("x + y = 7"),
+            ],
             DecontamConfig::default(),
         );
         let mut rm = vec![];
-        let doc = Document::new("d", "u", "Intro line.\nNATALIA sold clips to 48 of her friends in april and more\nOutro.");
+        let doc = Document::new(
+            "d",
+            "u",
+            "Intro line.\nNATALIA sold clips to 48 of her friends in april and more\nOutro.",
+        );
         let out = d.clean(doc, &mut rm).unwrap();
         assert_eq!(out.text, "Intro line.\nOutro.");
         assert_eq!(rm[0].segment, Some(1));
-        assert_eq!(rm[0].matched, "natalia sold clips to 48 of her friends in april");
+        assert_eq!(
+            rm[0].matched,
+            "natalia sold clips to 48 of her friends in april"
+        );
         // Nine matching tokens are not enough.
         let doc = Document::new("e", "u", "sold clips to 48 of her friends in april");
         assert!(d.clean(doc, &mut rm).is_some());
@@ -214,6 +256,9 @@ mod tests {
 
     #[test]
     fn cjk_characters_are_tokens() {
-        assert_eq!(tokens("小明有5个苹果 and X"), vec!["小", "明", "有", "5", "个", "苹", "果", "and", "x"]);
+        assert_eq!(
+            tokens("小明有5个苹果 and X"),
+            vec!["小", "明", "有", "5", "个", "苹", "果", "and", "x"]
+        );
     }
 }

@@ -68,7 +68,12 @@ pub struct MinHashConfig {
 
 impl Default for MinHashConfig {
     fn default() -> Self {
-        MinHashConfig { ngram: 5, bands: 14, rows: 8, seed: 1 }
+        MinHashConfig {
+            ngram: 5,
+            bands: 14,
+            rows: 8,
+            seed: 1,
+        }
     }
 }
 
@@ -117,9 +122,16 @@ pub fn words(text: &str) -> Vec<String> {
 /// Hashes of the word n-grams of `text` (one shingle for texts shorter than n words).
 pub fn shingles(text: &str, n: usize) -> HashSet<u64> {
     let w = words(text);
-    let hash = |ws: &[String]| ws.iter().fold(FNV_OFFSET, |h, s| fnv1a(s.as_bytes(), fnv1a(b" ", h)));
+    let hash = |ws: &[String]| {
+        ws.iter()
+            .fold(FNV_OFFSET, |h, s| fnv1a(s.as_bytes(), fnv1a(b" ", h)))
+    };
     if w.len() < n {
-        return if w.is_empty() { HashSet::new() } else { HashSet::from([hash(&w)]) };
+        return if w.is_empty() {
+            HashSet::new()
+        } else {
+            HashSet::from([hash(&w)])
+        };
     }
     w.windows(n).map(hash).collect()
 }
@@ -135,7 +147,9 @@ pub fn jaccard(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
 /// The MinHash signature: for each of `bands * rows` hash functions, the minimum over shingles.
 pub fn signature(text: &str, cfg: &MinHashConfig) -> Vec<u64> {
     let sh = shingles(text, cfg.ngram);
-    let seeds: Vec<u64> = (0..cfg.num_hashes() as u64).map(|i| splitmix64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(i))).collect();
+    let seeds: Vec<u64> = (0..cfg.num_hashes() as u64)
+        .map(|i| splitmix64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(i)))
+        .collect();
     let mut sig = vec![u64::MAX; seeds.len()];
     for &s in &sh {
         for (m, &seed) in sig.iter_mut().zip(&seeds) {
@@ -158,7 +172,12 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
 }
 
 /// Stage 1: signatures of one shard, written to `dir/sigs-<shard>.bin`.
-pub fn write_signatures(dir: &Path, shard: u32, docs: &[Document], cfg: &MinHashConfig) -> Result<PathBuf> {
+pub fn write_signatures(
+    dir: &Path,
+    shard: u32,
+    docs: &[Document],
+    cfg: &MinHashConfig,
+) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let path = dir.join(format!("sigs-{shard:05}.bin"));
     let tmp = path.with_extension("bin.tmp");
@@ -167,7 +186,8 @@ pub fn write_signatures(dir: &Path, shard: u32, docs: &[Document], cfg: &MinHash
     w.write_all(SIG_MAGIC).map_err(io(&tmp))?;
     w.write_all(&shard.to_le_bytes()).map_err(io(&tmp))?;
     w.write_all(&k.to_le_bytes()).map_err(io(&tmp))?;
-    w.write_all(&(docs.len() as u64).to_le_bytes()).map_err(io(&tmp))?;
+    w.write_all(&(docs.len() as u64).to_le_bytes())
+        .map_err(io(&tmp))?;
     for d in docs {
         for v in signature(&d.text, cfg) {
             w.write_all(&v.to_le_bytes()).map_err(io(&tmp))?;
@@ -190,21 +210,37 @@ pub fn read_signatures(path: &Path, cfg: &MinHashConfig) -> Result<(u32, Vec<Vec
     let shard = u32::from_le_bytes(head[8..12].try_into().unwrap());
     let k = u32::from_le_bytes(head[12..16].try_into().unwrap()) as usize;
     if k != cfg.num_hashes() {
-        return Err(DataError::file(path, format!("{k} hashes per signature, config wants {}", cfg.num_hashes())));
+        return Err(DataError::file(
+            path,
+            format!(
+                "{k} hashes per signature, config wants {}",
+                cfg.num_hashes()
+            ),
+        ));
     }
     let n = u64::from_le_bytes(head[16..24].try_into().unwrap()) as usize;
     let mut buf = vec![0u8; k * 8];
     let mut sigs = Vec::with_capacity(n);
     for i in 0..n {
-        r.read_exact(&mut buf).map_err(|e| DataError::file(path, format!("signature {i} of {n}: {e}")))?;
-        sigs.push(buf.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect());
+        r.read_exact(&mut buf)
+            .map_err(|e| DataError::file(path, format!("signature {i} of {n}: {e}")))?;
+        sigs.push(
+            buf.chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+        );
     }
     Ok((shard, sigs))
 }
 
 /// Stage 2: for one band, the duplicate pairs `(first in bucket, other)` over all shards,
 /// written to `dir/pairs-band-<b>.jsonl`.
-pub fn band_pairs(dir: &Path, sig_files: &[PathBuf], band: usize, cfg: &MinHashConfig) -> Result<Vec<(DocRef, DocRef)>> {
+pub fn band_pairs(
+    dir: &Path,
+    sig_files: &[PathBuf],
+    band: usize,
+    cfg: &MinHashConfig,
+) -> Result<Vec<(DocRef, DocRef)>> {
     let mut keys: Vec<(u64, DocRef)> = vec![];
     for f in sig_files {
         let (shard, sigs) = read_signatures(f, cfg)?;
@@ -274,7 +310,12 @@ pub fn clusters(dir: &Path, pairs: &[(DocRef, DocRef)]) -> Result<HashMap<DocRef
 
 /// Stage 4: drop the non-root members of clusters from one shard; kept roots of clusters get
 /// `minhash_cluster` = their cluster size. Returns `(kept, [(removed id, kept id)])`.
-pub fn filter_shard(shard: u32, docs: Vec<Document>, root: &HashMap<DocRef, DocRef>, ids: &HashMap<DocRef, String>) -> (Vec<Document>, Vec<(String, String)>) {
+pub fn filter_shard(
+    shard: u32,
+    docs: Vec<Document>,
+    root: &HashMap<DocRef, DocRef>,
+    ids: &HashMap<DocRef, String>,
+) -> (Vec<Document>, Vec<(String, String)>) {
     let mut size: HashMap<DocRef, usize> = HashMap::new();
     for r in root.values() {
         *size.entry(*r).or_default() += 1;
@@ -284,7 +325,9 @@ pub fn filter_shard(shard: u32, docs: Vec<Document>, root: &HashMap<DocRef, DocR
     for (i, mut d) in docs.into_iter().enumerate() {
         let me = (shard, i as u32);
         match root.get(&me) {
-            Some(r) if *r != me => removed.push((d.id.clone(), ids.get(r).cloned().unwrap_or_default())),
+            Some(r) if *r != me => {
+                removed.push((d.id.clone(), ids.get(r).cloned().unwrap_or_default()))
+            }
             Some(r) => {
                 d.set("minhash_cluster", size[r]);
                 kept.push(d)
@@ -296,7 +339,11 @@ pub fn filter_shard(shard: u32, docs: Vec<Document>, root: &HashMap<DocRef, DocR
 }
 
 /// All four stages in one process, through files in `work` (the same code path a cluster runs).
-pub fn near_dedup(shards: Vec<Vec<Document>>, cfg: &MinHashConfig, work: &Path) -> Result<(Vec<Vec<Document>>, Vec<(String, String)>)> {
+pub fn near_dedup(
+    shards: Vec<Vec<Document>>,
+    cfg: &MinHashConfig,
+    work: &Path,
+) -> Result<(Vec<Vec<Document>>, Vec<(String, String)>)> {
     let mut files = vec![];
     for (s, docs) in shards.iter().enumerate() {
         files.push(write_signatures(work, s as u32, docs, cfg)?);
@@ -306,8 +353,15 @@ pub fn near_dedup(shards: Vec<Vec<Document>>, cfg: &MinHashConfig, work: &Path) 
         pairs.extend(band_pairs(work, &files, b, cfg)?);
     }
     let root = clusters(work, &pairs)?;
-    let ids: HashMap<DocRef, String> =
-        shards.iter().enumerate().flat_map(|(s, d)| d.iter().enumerate().map(move |(i, x)| ((s as u32, i as u32), x.id.clone()))).collect();
+    let ids: HashMap<DocRef, String> = shards
+        .iter()
+        .enumerate()
+        .flat_map(|(s, d)| {
+            d.iter()
+                .enumerate()
+                .map(move |(i, x)| ((s as u32, i as u32), x.id.clone()))
+        })
+        .collect();
     let mut out = vec![];
     let mut removed = vec![];
     for (s, docs) in shards.into_iter().enumerate() {
@@ -325,8 +379,14 @@ mod tests {
     #[test]
     fn signature_agreement_estimates_jaccard() {
         let base: String = (0..400).map(|i| format!("w{} ", i % 397)).collect();
-        let edited = base.replacen("w10 ", "changed ", 1).replacen("w200 ", "other ", 1);
-        let cfg = MinHashConfig { bands: 32, rows: 8, ..Default::default() };
+        let edited = base
+            .replacen("w10 ", "changed ", 1)
+            .replacen("w200 ", "other ", 1);
+        let cfg = MinHashConfig {
+            bands: 32,
+            rows: 8,
+            ..Default::default()
+        };
         let (a, b) = (signature(&base, &cfg), signature(&edited, &cfg));
         let agree = a.iter().zip(&b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64;
         let j = jaccard(&shingles(&base, 5), &shingles(&edited, 5));
@@ -339,8 +399,14 @@ mod tests {
         let near = text.replacen("token150 ", "", 1);
         let other: String = (0..300).map(|i| format!("word{i} ")).collect();
         let shards = vec![
-            vec![Document::new("a", "", text.clone()), Document::new("b", "", other)],
-            vec![Document::new("c", "", near), Document::new("d", "", "short")],
+            vec![
+                Document::new("a", "", text.clone()),
+                Document::new("b", "", other),
+            ],
+            vec![
+                Document::new("c", "", near),
+                Document::new("d", "", "short"),
+            ],
         ];
         let dir = tempfile::tempdir().unwrap();
         let (out, removed) = near_dedup(shards, &MinHashConfig::default(), dir.path()).unwrap();

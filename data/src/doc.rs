@@ -94,7 +94,11 @@ pub fn read_documents(path: &Path) -> Result<(Vec<Document>, Vec<Reject>)> {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) => {
-                rejects.push(Reject { file: file.clone(), offset: line + 1, reason: format!("read error after line {line}: {e}") });
+                rejects.push(Reject {
+                    file: file.clone(),
+                    offset: line + 1,
+                    reason: format!("read error after line {line}: {e}"),
+                });
                 break;
             }
         }
@@ -102,7 +106,11 @@ pub fn read_documents(path: &Path) -> Result<(Vec<Document>, Vec<Reject>)> {
         let text = match std::str::from_utf8(&buf) {
             Ok(t) => t.trim(),
             Err(e) => {
-                rejects.push(Reject { file: file.clone(), offset: line, reason: format!("invalid UTF-8: {e}") });
+                rejects.push(Reject {
+                    file: file.clone(),
+                    offset: line,
+                    reason: format!("invalid UTF-8: {e}"),
+                });
                 continue;
             }
         };
@@ -111,7 +119,11 @@ pub fn read_documents(path: &Path) -> Result<(Vec<Document>, Vec<Reject>)> {
         }
         match serde_json::from_str::<Document>(text) {
             Ok(d) => docs.push(d),
-            Err(e) => rejects.push(Reject { file: file.clone(), offset: line, reason: format!("not a document: {e}") }),
+            Err(e) => rejects.push(Reject {
+                file: file.clone(),
+                offset: line,
+                reason: format!("not a document: {e}"),
+            }),
         }
     }
     Ok((docs, rejects))
@@ -131,21 +143,39 @@ impl JsonlWriter {
             std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
         }
         let tmp = PathBuf::from(format!("{}.tmp", path.display()));
-        let f = BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?);
+        let f = BufWriter::with_capacity(
+            1 << 16,
+            std::fs::File::create(&tmp).map_err(|e| DataError::io(&tmp, e))?,
+        );
         let name = path.to_string_lossy();
         let out: Box<dyn Write> = if name.ends_with(".zst") {
-            Box::new(zstd::Encoder::new(f, 3).map_err(|e| DataError::io(&tmp, e))?.auto_finish())
+            Box::new(
+                zstd::Encoder::new(f, 3)
+                    .map_err(|e| DataError::io(&tmp, e))?
+                    .auto_finish(),
+            )
         } else if name.ends_with(".gz") {
-            Box::new(flate2::write::GzEncoder::new(f, flate2::Compression::default()))
+            Box::new(flate2::write::GzEncoder::new(
+                f,
+                flate2::Compression::default(),
+            ))
         } else {
             Box::new(f)
         };
-        Ok(JsonlWriter { path: path.to_path_buf(), tmp, out, count: 0 })
+        Ok(JsonlWriter {
+            path: path.to_path_buf(),
+            tmp,
+            out,
+            count: 0,
+        })
     }
 
     pub fn write<T: Serialize>(&mut self, item: &T) -> Result<()> {
-        serde_json::to_writer(&mut self.out, item).map_err(|e| DataError::file(&self.tmp, e.to_string()))?;
-        self.out.write_all(b"\n").map_err(|e| DataError::io(&self.tmp, e))?;
+        serde_json::to_writer(&mut self.out, item)
+            .map_err(|e| DataError::file(&self.tmp, e.to_string()))?;
+        self.out
+            .write_all(b"\n")
+            .map_err(|e| DataError::io(&self.tmp, e))?;
         self.count += 1;
         Ok(())
     }
@@ -173,11 +203,19 @@ pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
     let mut out = vec![];
     let reader = open_read(path)?;
     for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| DataError::Line { path: path.into(), line: i + 1, message: e.to_string() })?;
+        let line = line.map_err(|e| DataError::Line {
+            path: path.into(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        out.push(serde_json::from_str(&line).map_err(|e| DataError::Line { path: path.into(), line: i + 1, message: e.to_string() })?);
+        out.push(serde_json::from_str(&line).map_err(|e| DataError::Line {
+            path: path.into(),
+            line: i + 1,
+            message: e.to_string(),
+        })?);
     }
     Ok(out)
 }

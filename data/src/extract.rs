@@ -46,7 +46,13 @@ pub fn language(text: &str) -> (String, f64) {
             _ => {}
         }
     }
-    let share = |n: usize| if letters == 0 { 0.0 } else { n as f64 / letters as f64 };
+    let share = |n: usize| {
+        if letters == 0 {
+            0.0
+        } else {
+            n as f64 / letters as f64
+        }
+    };
     if share(kana) >= 0.10 {
         return ("jpn".into(), share(kana + han).min(1.0));
     }
@@ -63,7 +69,10 @@ pub fn language(text: &str) -> (String, f64) {
 }
 
 /// Extract every document of one WARC or WET file.
-pub fn extract_file(path: &Path, source: &str) -> crate::Result<(Vec<Document>, Vec<Reject>, ExtractStats)> {
+pub fn extract_file(
+    path: &Path,
+    source: &str,
+) -> crate::Result<(Vec<Document>, Vec<Reject>, ExtractStats)> {
     let file = path.display().to_string();
     let mut stats = ExtractStats::default();
     let mut docs = vec![];
@@ -77,7 +86,11 @@ pub fn extract_file(path: &Path, source: &str) -> crate::Result<(Vec<Document>, 
             }
         };
         stats.records += 1;
-        let reject = |reason: String| Reject { file: file.clone(), offset: rec.offset, reason };
+        let reject = |reason: String| Reject {
+            file: file.clone(),
+            offset: rec.offset,
+            reason,
+        };
         let (text, mut doc_extra) = match rec.warc_type() {
             "response" => {
                 stats.responses += 1;
@@ -98,7 +111,10 @@ pub fn extract_file(path: &Path, source: &str) -> crate::Result<(Vec<Document>, 
                     continue;
                 }
                 if http.body.len() > MAX_HTML_BYTES {
-                    rejects.push(reject(format!("HTML body of {} bytes exceeds {MAX_HTML_BYTES}", http.body.len())));
+                    rejects.push(reject(format!(
+                        "HTML body of {} bytes exceeds {MAX_HTML_BYTES}",
+                        http.body.len()
+                    )));
                     continue;
                 }
                 let html = decode_body(http.body, ct.as_deref());
@@ -107,7 +123,10 @@ pub fn extract_file(path: &Path, source: &str) -> crate::Result<(Vec<Document>, 
                 if e.math.total() > 0 {
                     stats.with_math += 1;
                 }
-                (e.text, json!({"title": e.title, "math": e.math, "html_bytes": http.body.len()}))
+                (
+                    e.text,
+                    json!({"title": e.title, "math": e.math, "html_bytes": http.body.len()}),
+                )
             }
             "conversion" => (String::from_utf8_lossy(&rec.block).into_owned(), json!({})),
             _ => continue,
@@ -120,13 +139,19 @@ pub fn extract_file(path: &Path, source: &str) -> crate::Result<(Vec<Document>, 
         let url = rec.target_uri().to_string();
         let id = match rec.record_id() {
             "" => format!("{file}@{}", rec.offset),
-            r => r.trim_start_matches("<urn:uuid:").trim_end_matches('>').to_string(),
+            r => r
+                .trim_start_matches("<urn:uuid:")
+                .trim_end_matches('>')
+                .to_string(),
         };
         stats.text_chars += text.chars().count();
         let mut d = Document::new(id, url, text);
         d.lang = lang;
         d.source = source.to_string();
-        d.provenance = Provenance { file: file.clone(), offset: rec.offset };
+        d.provenance = Provenance {
+            file: file.clone(),
+            offset: rec.offset,
+        };
         if let Some(obj) = doc_extra.as_object_mut() {
             for (k, v) in std::mem::take(obj) {
                 d.set(&k, v);

@@ -37,24 +37,83 @@ pub struct Extracted {
 }
 
 const SKIP_TAGS: &[&str] = &[
-    "head", "style", "noscript", "nav", "header", "footer", "aside", "form", "button", "select", "option", "iframe", "svg",
-    "canvas", "template", "object", "embed", "audio", "video", "map",
+    "head", "style", "noscript", "nav", "header", "footer", "aside", "form", "button", "select",
+    "option", "iframe", "svg", "canvas", "template", "object", "embed", "audio", "video", "map",
 ];
 const BLOCK_TAGS: &[&str] = &[
-    "p", "div", "section", "article", "main", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "dl", "table", "tr", "blockquote",
-    "pre", "hr", "figure", "figcaption", "address", "center", "body", "html",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "dl",
+    "table",
+    "tr",
+    "blockquote",
+    "pre",
+    "hr",
+    "figure",
+    "figcaption",
+    "address",
+    "center",
+    "body",
+    "html",
 ];
 const LINE_TAGS: &[&str] = &["br", "li", "dt", "dd", "caption", "tbody", "thead"];
 /// Class fragments of boilerplate containers.
 const BOILERPLATE: &[&str] = &[
-    "sidebar", "navbar", "navigation", "breadcrumb", "footer", "menu", "cookie", "visually-hidden", "sr-only", "skip-link",
-    "headerlink", "toc-drawer", "mathjax_preview", "related", "banner", "advert", "share",
+    "sidebar",
+    "navbar",
+    "navigation",
+    "breadcrumb",
+    "footer",
+    "menu",
+    "cookie",
+    "visually-hidden",
+    "sr-only",
+    "skip-link",
+    "headerlink",
+    "toc-drawer",
+    "mathjax_preview",
+    "related",
+    "banner",
+    "advert",
+    "share",
 ];
 const BOILERPLATE_IDS: &[&str] = &[
-    "sidebar", "footer", "header", "nav", "navbar", "navigation", "menu", "breadcrumbs", "breadcrumb", "searchbox", "page-header",
-    "site-header", "site-footer", "page-footer", "toc-drawer", "cookie-banner",
+    "sidebar",
+    "footer",
+    "header",
+    "nav",
+    "navbar",
+    "navigation",
+    "menu",
+    "breadcrumbs",
+    "breadcrumb",
+    "searchbox",
+    "page-header",
+    "site-header",
+    "site-footer",
+    "page-footer",
+    "toc-drawer",
+    "cookie-banner",
 ];
-const BOILERPLATE_ROLES: &[&str] = &["navigation", "banner", "contentinfo", "search", "complementary", "menu"];
+const BOILERPLATE_ROLES: &[&str] = &[
+    "navigation",
+    "banner",
+    "contentinfo",
+    "search",
+    "complementary",
+    "menu",
+];
 
 fn is_boilerplate(el: &scraper::node::Element) -> bool {
     if matches!(el.name(), "html" | "body" | "main" | "article") {
@@ -64,23 +123,35 @@ fn is_boilerplate(el: &scraper::node::Element) -> bool {
         return true;
     }
     if let Some(style) = el.attr("style") {
-        let s: String = style.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        let s: String = style
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_lowercase();
         if s.contains("display:none") || s.contains("visibility:hidden") {
             return true;
         }
     }
-    if el.attr("role").is_some_and(|r| BOILERPLATE_ROLES.contains(&r.to_ascii_lowercase().as_str())) {
+    if el
+        .attr("role")
+        .is_some_and(|r| BOILERPLATE_ROLES.contains(&r.to_ascii_lowercase().as_str()))
+    {
         return true;
     }
     if el.attr("role") == Some("main") {
         return false;
     }
     // Ids are often made from headings ("...-and-related-functions"): whole-id matches only.
-    if el.attr("id").is_some_and(|id| BOILERPLATE_IDS.contains(&id.to_ascii_lowercase().as_str())) {
+    if el
+        .attr("id")
+        .is_some_and(|id| BOILERPLATE_IDS.contains(&id.to_ascii_lowercase().as_str()))
+    {
         return true;
     }
     let class = el.attr("class").unwrap_or("").to_ascii_lowercase();
-    class.split_whitespace().any(|tok| BOILERPLATE.iter().any(|b| tok.contains(b)))
+    class
+        .split_whitespace()
+        .any(|tok| BOILERPLATE.iter().any(|b| tok.contains(b)))
 }
 
 /// Text output with whitespace collapsing and block breaks.
@@ -97,7 +168,10 @@ impl Out {
             return;
         }
         for (i, word) in t.split_whitespace().enumerate() {
-            if (i > 0 || self.space || t.starts_with(char::is_whitespace)) && !self.s.is_empty() && !self.s.ends_with(['\n', ' ']) {
+            if (i > 0 || self.space || t.starts_with(char::is_whitespace))
+                && !self.s.is_empty()
+                && !self.s.ends_with(['\n', ' '])
+            {
                 self.s.push(' ');
             }
             self.s.push_str(word);
@@ -147,8 +221,14 @@ fn latex_image(el: &scraper::node::Element) -> Option<String> {
     }
     let src = el.attr("src").unwrap_or("").to_ascii_lowercase();
     let class = el.attr("class").unwrap_or("").to_ascii_lowercase();
-    let formula = class.split_whitespace().any(|c| c == "latex" || c == "tex" || c.contains("math"))
-        || ["codecogs", "latex", "mimetex", "mathtex", "tex2img", "math.php"].iter().any(|k| src.contains(k));
+    let formula = class
+        .split_whitespace()
+        .any(|c| c == "latex" || c == "tex" || c.contains("math"))
+        || [
+            "codecogs", "latex", "mimetex", "mathtex", "tex2img", "math.php",
+        ]
+        .iter()
+        .any(|k| src.contains(k));
     formula.then(|| alt.trim_matches('$').trim().to_string())
 }
 
@@ -157,7 +237,10 @@ pub fn html_to_text(html: &str) -> Extracted {
     let doc = Html::parse_document(html);
     let mut math = MathStats::default();
     let mut title = String::new();
-    let mut out = Out { s: String::new(), space: false };
+    let mut out = Out {
+        s: String::new(),
+        space: false,
+    };
     // Iterative walk (deep DOMs must not overflow the stack): (node, entering, inside <pre>).
     let mut stack: Vec<(NodeRef<Node>, bool, bool)> = vec![(doc.tree.root(), true, false)];
     while let Some((node, entering, pre)) = stack.pop() {
@@ -177,9 +260,14 @@ pub fn html_to_text(html: &str) -> Extracted {
                     continue;
                 }
                 if name == "head" || name == "title" {
-                    let t = node.descendants().find(|d| matches!(d.value(), Node::Element(e) if e.name() == "title"));
+                    let t = node
+                        .descendants()
+                        .find(|d| matches!(d.value(), Node::Element(e) if e.name() == "title"));
                     if let Some(t) = t.filter(|_| title.is_empty()) {
-                        title = collect_text(t).split_whitespace().collect::<Vec<_>>().join(" ");
+                        title = collect_text(t)
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" ");
                     }
                     continue;
                 }
@@ -189,7 +277,11 @@ pub fn html_to_text(html: &str) -> Extracted {
                         let tex = collect_text(node);
                         let display = ty.contains("mode=display");
                         math.tex_scripts += 1;
-                        out.raw(&if display { format!("$${}$$", tex.trim()) } else { format!("${}$", tex.trim()) });
+                        out.raw(&if display {
+                            format!("$${}$$", tex.trim())
+                        } else {
+                            format!("${}$", tex.trim())
+                        });
                     }
                     continue;
                 }
@@ -199,8 +291,13 @@ pub fn html_to_text(html: &str) -> Extracted {
                 if name == "math" {
                     math.mathml += 1;
                     let tex = crate::mathml::to_latex(node);
-                    let display = el.attr("display") == Some("block") || el.attr("mode") == Some("display");
-                    out.raw(&if display { format!("$${tex}$$") } else { format!("${tex}$") });
+                    let display =
+                        el.attr("display") == Some("block") || el.attr("mode") == Some("display");
+                    out.raw(&if display {
+                        format!("$${tex}$$")
+                    } else {
+                        format!("${tex}$")
+                    });
                     continue;
                 }
                 if name == "img" {
@@ -233,14 +330,20 @@ pub fn html_to_text(html: &str) -> Extracted {
     }
     let text = out.s.trim().to_string();
     math.delimiters = count_delimiters(&text);
-    Extracted { title, text, math, html_bytes: html.len() }
+    Extracted {
+        title,
+        text,
+        math,
+        html_bytes: html.len(),
+    }
 }
 
 /// Math delimiters in the visible text: `\(`, `\[`, `$$`, and `$..$` pairs whose content looks
 /// like math (no surrounding spaces, short, one line, a letter alone or an operator / backslash),
 /// so shell variables (`$HOME and $PATH`) and prices do not count.
 fn count_delimiters(text: &str) -> usize {
-    let mut n = text.matches("\\(").count() + text.matches("\\[").count() + text.matches("$$").count() / 2;
+    let mut n =
+        text.matches("\\(").count() + text.matches("\\[").count() + text.matches("$$").count() / 2;
     let single = text.replace("$$", "");
     let parts: Vec<&str> = single.split('$').collect();
     let mut i = 1;
@@ -251,7 +354,8 @@ fn count_delimiters(text: &str) -> usize {
             && !c.contains('\n')
             && !c.starts_with(char::is_whitespace)
             && !c.ends_with(char::is_whitespace)
-            && (c.chars().count() == 1 && c.chars().all(char::is_alphabetic) || c.contains(['\\', '^', '_', '=', '+']));
+            && (c.chars().count() == 1 && c.chars().all(char::is_alphabetic)
+                || c.contains(['\\', '^', '_', '=', '+']));
         if mathy {
             n += 1;
             i += 2;
@@ -279,14 +383,37 @@ mod tests {
   b = 2</pre></body></html>"#;
         let e = html_to_text(html);
         assert_eq!(e.title, "Quadratic formula");
-        assert!(e.text.starts_with("Roots\n\nThe roots of $ax^2+bx+c=0$ are"), "{}", e.text);
-        assert!(e.text.contains("$$x=\\frac{-b\\pm\\sqrt{b^2-4ac}}{2a}$$"), "{}", e.text);
-        assert!(e.text.contains("Also $e^{i\\pi}+1=0$ and $\\frac{1}{2}$."), "{}", e.text);
+        assert!(
+            e.text
+                .starts_with("Roots\n\nThe roots of $ax^2+bx+c=0$ are"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text.contains("$$x=\\frac{-b\\pm\\sqrt{b^2-4ac}}{2a}$$"),
+            "{}",
+            e.text
+        );
+        assert!(
+            e.text.contains("Also $e^{i\\pi}+1=0$ and $\\frac{1}{2}$."),
+            "{}",
+            e.text
+        );
         assert!(e.text.contains("  a  =  1\n  b = 2"), "{}", e.text);
-        for gone in ["Home", "Menu items", "tracking", "(c) 2024", "secret", "p{}"] {
+        for gone in [
+            "Home",
+            "Menu items",
+            "tracking",
+            "(c) 2024",
+            "secret",
+            "p{}",
+        ] {
             assert!(!e.text.contains(gone), "{gone} in {}", e.text);
         }
-        assert_eq!((e.math.tex_scripts, e.math.mathml, e.math.latex_images), (2, 1, 1));
+        assert_eq!(
+            (e.math.tex_scripts, e.math.mathml, e.math.latex_images),
+            (2, 1, 1)
+        );
     }
 
     #[test]

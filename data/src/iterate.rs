@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::classify::{Classifier, ClassifierConfig};
 use crate::doc::Document;
 use crate::error::{DataError, Result};
-use crate::recall::{DomainConfig, RecallConfig, auto_prefixes, domain_stats, pages_under, read_annotations, recall, words};
+use crate::recall::{
+    DomainConfig, RecallConfig, auto_prefixes, domain_stats, pages_under, read_annotations, recall,
+    words,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -28,7 +31,12 @@ pub struct SeedConfig {
 
 impl Default for SeedConfig {
     fn default() -> Self {
-        SeedConfig { prefixes: vec![], jsonl: vec![], negatives_per_positive: 1.0, seed: 0 }
+        SeedConfig {
+            prefixes: vec![],
+            jsonl: vec![],
+            negatives_per_positive: 1.0,
+            seed: 0,
+        }
     }
 }
 
@@ -45,7 +53,13 @@ pub struct IterateConfig {
 
 impl Default for IterateConfig {
     fn default() -> Self {
-        IterateConfig { iterations: 4, seed: SeedConfig::default(), classifier: ClassifierConfig::default(), recall: RecallConfig::default(), domains: DomainConfig::default() }
+        IterateConfig {
+            iterations: 4,
+            seed: SeedConfig::default(),
+            classifier: ClassifierConfig::default(),
+            recall: RecallConfig::default(),
+            domains: DomainConfig::default(),
+        }
     }
 }
 
@@ -105,10 +119,18 @@ pub fn iterate(
         Some(p) => read_annotations(Path::new(p))?,
         None => vec![],
     };
-    let seed_prefixes: Vec<String> = cfg.seed.prefixes.iter().map(|p| p.to_ascii_lowercase()).collect();
+    let seed_prefixes: Vec<String> = cfg
+        .seed
+        .prefixes
+        .iter()
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
     let mut positives: Vec<usize> = pages_under(pool, &seed_prefixes, &HashSet::new());
     if positives.is_empty() && external_seed.is_empty() {
-        return Err(DataError::Other(format!("the seed is empty: no pool page is under {:?} and no seed documents were given", cfg.seed.prefixes)));
+        return Err(DataError::Other(format!(
+            "the seed is empty: no pool page is under {:?} and no seed documents were given",
+            cfg.seed.prefixes
+        )));
     }
     let mut prev_collected: Option<HashSet<usize>> = None;
     let mut prev_domains: HashSet<String> = HashSet::new();
@@ -118,7 +140,8 @@ pub fn iterate(
         let dir = work.join(format!("iter-{it}"));
         let state_path = dir.join("state.json");
         if let Ok(text) = std::fs::read_to_string(&state_path) {
-            let st: State = serde_json::from_str(&text).map_err(|e| DataError::file(&state_path, e.to_string()))?;
+            let st: State = serde_json::from_str(&text)
+                .map_err(|e| DataError::file(&state_path, e.to_string()))?;
             positives = st.positives.clone();
             prev_collected = Some(st.collected.iter().copied().collect());
             prev_domains = st.math_domains.iter().cloned().collect();
@@ -133,13 +156,23 @@ pub fn iterate(
         // rare; in a math-heavy pool, collected pages would teach the classifier against math).
         let pos_set: HashSet<usize> = positives.iter().copied().collect();
         let prev = prev_collected.clone().unwrap_or_default();
-        let mut cand: Vec<usize> = (0..pool.len()).filter(|i| !pos_set.contains(i) && !prev.contains(i)).collect();
+        let mut cand: Vec<usize> = (0..pool.len())
+            .filter(|i| !pos_set.contains(i) && !prev.contains(i))
+            .collect();
         cand.sort_by_key(|&i| mix(cfg.seed.seed ^ it as u64, i as u64));
         let n_pos = positives.len() + external_seed.len();
-        let n_neg = ((n_pos as f64 * cfg.seed.negatives_per_positive).round() as usize).min(cand.len());
-        let mut examples: Vec<(bool, &str)> = positives.iter().map(|&i| (true, pool[i].text.as_str())).collect();
+        let n_neg =
+            ((n_pos as f64 * cfg.seed.negatives_per_positive).round() as usize).min(cand.len());
+        let mut examples: Vec<(bool, &str)> = positives
+            .iter()
+            .map(|&i| (true, pool[i].text.as_str()))
+            .collect();
         examples.extend(external_seed.iter().map(|d| (true, d.text.as_str())));
-        examples.extend(cand[..n_neg].iter().map(|&i| (false, pool[i].text.as_str())));
+        examples.extend(
+            cand[..n_neg]
+                .iter()
+                .map(|&i| (false, pool[i].text.as_str())),
+        );
         let clf = Classifier::train(&examples, &cfg.classifier)?;
         clf.save(&dir.join("classifier.bin"))?;
         let texts: Vec<&str> = pool.iter().map(|d| d.text.as_str()).collect();
@@ -147,10 +180,16 @@ pub fn iterate(
         let collected_idx = recall(pool, &scores, &cfg.recall);
         let collected: HashSet<usize> = collected_idx.iter().copied().collect();
         let domains = domain_stats(pool, &collected);
-        let math_domains: HashSet<String> =
-            domains.iter().filter(|d| d.pages >= cfg.domains.min_pages && d.share >= cfg.domains.share).map(|d| d.host.clone()).collect();
-        let mut prefixes: Vec<String> =
-            annotations.iter().filter(|p| math_domains.contains(p.split('/').next().unwrap_or(""))).cloned().collect();
+        let math_domains: HashSet<String> = domains
+            .iter()
+            .filter(|d| d.pages >= cfg.domains.min_pages && d.share >= cfg.domains.share)
+            .map(|d| d.host.clone())
+            .collect();
+        let mut prefixes: Vec<String> = annotations
+            .iter()
+            .filter(|p| math_domains.contains(p.split('/').next().unwrap_or("")))
+            .cloned()
+            .collect();
         prefixes.extend(auto_prefixes(pool, &collected, &math_domains, &cfg.domains));
         prefixes.sort();
         prefixes.dedup();
@@ -158,9 +197,15 @@ pub fn iterate(
         let new_seed = pages_under(pool, &prefixes, &exclude);
         let (precision, rec) = match labels {
             Some(l) => {
-                let tp = collected.iter().filter(|&&i| l.get(&pool[i].url) == Some(&true)).count();
+                let tp = collected
+                    .iter()
+                    .filter(|&&i| l.get(&pool[i].url) == Some(&true))
+                    .count();
                 let all_pos = pool.iter().filter(|d| l.get(&d.url) == Some(&true)).count();
-                (Some(tp as f64 / collected.len().max(1) as f64), Some(tp as f64 / all_pos.max(1) as f64))
+                (
+                    Some(tp as f64 / collected.len().max(1) as f64),
+                    Some(tp as f64 / all_pos.max(1) as f64),
+                )
             }
             None => (None, None),
         };
@@ -172,18 +217,31 @@ pub fn iterate(
             negatives: n_neg,
             collected_pages: collected.len(),
             collected_words: collected_idx.iter().map(|&i| words(&pool[i])).sum(),
-            new_domains: md.iter().filter(|h| !prev_domains.contains(*h)).cloned().collect(),
+            new_domains: md
+                .iter()
+                .filter(|h| !prev_domains.contains(*h))
+                .cloned()
+                .collect(),
             math_domains: md.clone(),
             prefixes,
             new_seed_pages: new_seed.len(),
-            overlap_with_previous: prev_collected.as_ref().map(|p| p.intersection(&collected).count() as f64 / p.len().max(1) as f64),
+            overlap_with_previous: prev_collected
+                .as_ref()
+                .map(|p| p.intersection(&collected).count() as f64 / p.len().max(1) as f64),
             precision,
             recall: rec,
         };
         positives.extend(new_seed);
-        let st = State { stats: stats.clone(), positives: positives.clone(), collected: collected_idx, scores, math_domains: md.clone() };
+        let st = State {
+            stats: stats.clone(),
+            positives: positives.clone(),
+            collected: collected_idx,
+            scores,
+            math_domains: md.clone(),
+        };
         let tmp = dir.join("state.json.tmp");
-        std::fs::write(&tmp, serde_json::to_string(&st).unwrap_or_default()).map_err(|e| DataError::io(&tmp, e))?;
+        std::fs::write(&tmp, serde_json::to_string(&st).unwrap_or_default())
+            .map_err(|e| DataError::io(&tmp, e))?;
         std::fs::rename(&tmp, &state_path).map_err(|e| DataError::io(&state_path, e))?;
         log(&stats);
         all_stats.push(stats);
@@ -192,5 +250,9 @@ pub fn iterate(
         last = Some(st);
     }
     let last = last.ok_or_else(|| DataError::Other("iterations = 0".into()))?;
-    Ok(IterateResult { scores: last.scores, collected: last.collected, stats: all_stats })
+    Ok(IterateResult {
+        scores: last.scores,
+        collected: last.collected,
+        stats: all_stats,
+    })
 }

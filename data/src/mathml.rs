@@ -66,21 +66,39 @@ fn symbol(s: &str) -> String {
     mapped.to_string()
 }
 
-const FUNCTIONS: &[&str] = &["sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "max", "min", "det", "gcd", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh"];
+const FUNCTIONS: &[&str] = &[
+    "sin", "cos", "tan", "cot", "sec", "csc", "log", "ln", "exp", "lim", "max", "min", "det",
+    "gcd", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+];
 
 fn text_of(node: NodeRef<Node>) -> String {
-    node.descendants().filter_map(|d| if let Node::Text(t) = d.value() { Some(t.to_string()) } else { None }).collect()
+    node.descendants()
+        .filter_map(|d| {
+            if let Node::Text(t) = d.value() {
+                Some(t.to_string())
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn element_children(node: NodeRef<Node>) -> Vec<NodeRef<Node>> {
-    node.children().filter(|c| matches!(c.value(), Node::Element(_))).collect()
+    node.children()
+        .filter(|c| matches!(c.value(), Node::Element(_)))
+        .collect()
 }
 
 /// Wrap in braces unless a single character.
 fn group(s: &str) -> String {
     let t = s.trim();
-    let command = t.starts_with('\\') && t.len() > 1 && t[1..].chars().all(|c| c.is_ascii_alphabetic());
-    if t.chars().count() == 1 || command { t.to_string() } else { format!("{{{t}}}") }
+    let command =
+        t.starts_with('\\') && t.len() > 1 && t[1..].chars().all(|c| c.is_ascii_alphabetic());
+    if t.chars().count() == 1 || command {
+        t.to_string()
+    } else {
+        format!("{{{t}}}")
+    }
 }
 
 /// LaTeX for a `<math>` element (or any MathML node). Depth is bounded.
@@ -98,8 +116,16 @@ fn convert(node: NodeRef<Node>, depth: usize) -> String {
         _ => return String::new(),
     };
     let kids = element_children(node);
-    let arg = |i: usize| kids.get(i).map(|k| convert(*k, depth + 1)).unwrap_or_default();
-    let all = || kids.iter().map(|k| convert(*k, depth + 1)).collect::<String>();
+    let arg = |i: usize| {
+        kids.get(i)
+            .map(|k| convert(*k, depth + 1))
+            .unwrap_or_default()
+    };
+    let all = || {
+        kids.iter()
+            .map(|k| convert(*k, depth + 1))
+            .collect::<String>()
+    };
     match el.name() {
         "semantics" => {
             // Prefer the page's own TeX.
@@ -128,7 +154,11 @@ fn convert(node: NodeRef<Node>, depth: usize) -> String {
         "mo" => symbol(&text_of(node)),
         "mtext" | "ms" => {
             let t = text_of(node);
-            if t.trim().is_empty() { " ".into() } else { format!("\\text{{{}}}", t.trim()) }
+            if t.trim().is_empty() {
+                " ".into()
+            } else {
+                format!("\\text{{{}}}", t.trim())
+            }
         }
         "mspace" => " ".into(),
         "mfrac" => format!("\\frac{{{}}}{{{}}}", arg(0), arg(1)),
@@ -136,7 +166,9 @@ fn convert(node: NodeRef<Node>, depth: usize) -> String {
         "mroot" => format!("\\sqrt[{}]{{{}}}", arg(1), arg(0)),
         "msup" => format!("{}^{}", group(&arg(0)), group(&arg(1))),
         "msub" => format!("{}_{}", group(&arg(0)), group(&arg(1))),
-        "msubsup" | "munderover" => format!("{}_{}^{}", group(&arg(0)), group(&arg(1)), group(&arg(2))),
+        "msubsup" | "munderover" => {
+            format!("{}_{}^{}", group(&arg(0)), group(&arg(1)), group(&arg(2)))
+        }
         "mover" => {
             let over = arg(1);
             match over.trim() {
@@ -154,12 +186,29 @@ fn convert(node: NodeRef<Node>, depth: usize) -> String {
             let close = el.attr("close").unwrap_or(")");
             let sep = el.attr("separators").unwrap_or(",");
             let parts: Vec<String> = kids.iter().map(|k| convert(*k, depth + 1)).collect();
-            format!("{}{}{}", symbol(open), parts.join(sep.chars().next().map(String::from).as_deref().unwrap_or(",")), symbol(close))
+            format!(
+                "{}{}{}",
+                symbol(open),
+                parts.join(
+                    sep.chars()
+                        .next()
+                        .map(String::from)
+                        .as_deref()
+                        .unwrap_or(",")
+                ),
+                symbol(close)
+            )
         }
         "mtable" => {
             let rows: Vec<String> = kids
                 .iter()
-                .map(|r| element_children(*r).iter().map(|c| convert(*c, depth + 1)).collect::<Vec<_>>().join(" & "))
+                .map(|r| {
+                    element_children(*r)
+                        .iter()
+                        .map(|c| convert(*c, depth + 1))
+                        .collect::<Vec<_>>()
+                        .join(" & ")
+                })
                 .collect();
             format!("\\begin{{matrix}}{}\\end{{matrix}}", rows.join(" \\\\ "))
         }
@@ -174,18 +223,44 @@ mod tests {
 
     fn tex(mathml: &str) -> String {
         let doc = Html::parse_fragment(mathml);
-        let m = doc.tree.root().descendants().find(|n| matches!(n.value(), Node::Element(e) if e.name() == "math")).unwrap();
+        let m = doc
+            .tree
+            .root()
+            .descendants()
+            .find(|n| matches!(n.value(), Node::Element(e) if e.name() == "math"))
+            .unwrap();
         to_latex(m)
     }
 
     #[test]
     fn common_elements() {
-        assert_eq!(tex("<math><msup><mi>x</mi><mn>2</mn></msup><mo>+</mo><mn>1</mn></math>"), "x^2+1");
-        assert_eq!(tex("<math><mfrac><mrow><mi>a</mi><mo>+</mo><mi>b</mi></mrow><mn>2</mn></mfrac></math>"), "\\frac{a+b}{2}");
-        assert_eq!(tex("<math><msqrt><mn>2</mn></msqrt><mo>×</mo><mroot><mn>8</mn><mn>3</mn></mroot></math>"), "\\sqrt{2}\\times \\sqrt[3]{8}");
-        assert_eq!(tex("<math><msubsup><mo>∑</mo><mrow><mi>i</mi><mo>=</mo><mn>1</mn></mrow><mi>n</mi></msubsup><msub><mi>a</mi><mi>i</mi></msub></math>"), "\\sum_{i=1}^na_i");
+        assert_eq!(
+            tex("<math><msup><mi>x</mi><mn>2</mn></msup><mo>+</mo><mn>1</mn></math>"),
+            "x^2+1"
+        );
+        assert_eq!(
+            tex(
+                "<math><mfrac><mrow><mi>a</mi><mo>+</mo><mi>b</mi></mrow><mn>2</mn></mfrac></math>"
+            ),
+            "\\frac{a+b}{2}"
+        );
+        assert_eq!(
+            tex(
+                "<math><msqrt><mn>2</mn></msqrt><mo>×</mo><mroot><mn>8</mn><mn>3</mn></mroot></math>"
+            ),
+            "\\sqrt{2}\\times \\sqrt[3]{8}"
+        );
+        assert_eq!(
+            tex(
+                "<math><msubsup><mo>∑</mo><mrow><mi>i</mi><mo>=</mo><mn>1</mn></mrow><mi>n</mi></msubsup><msub><mi>a</mi><mi>i</mi></msub></math>"
+            ),
+            "\\sum_{i=1}^na_i"
+        );
         assert_eq!(tex("<math><mi>sin</mi><mi>θ</mi></math>"), "\\sin \\theta");
-        assert_eq!(tex("<math><mover><mi>x</mi><mo>¯</mo></mover></math>"), "\\overline{x}");
+        assert_eq!(
+            tex("<math><mover><mi>x</mi><mo>¯</mo></mover></math>"),
+            "\\overline{x}"
+        );
     }
 
     #[test]

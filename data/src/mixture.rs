@@ -39,11 +39,23 @@ impl Mixture {
         if sources.is_empty() {
             return Err(DataError::Other("mixture has no sources".into()));
         }
-        if let Some(s) = sources.iter().find(|s| !(s.weight >= 0.0 && s.weight.is_finite())) {
-            return Err(DataError::Other(format!("source `{}` has weight {}", s.name, s.weight)));
+        if let Some(s) = sources
+            .iter()
+            .find(|s| !(s.weight >= 0.0 && s.weight.is_finite()))
+        {
+            return Err(DataError::Other(format!(
+                "source `{}` has weight {}",
+                s.name, s.weight
+            )));
         }
-        if let Some(s) = sources.iter().find(|s| s.weight > 0.0 && s.shard.is_empty()) {
-            return Err(DataError::file(&s.shard.stem, format!("source `{}` has no tokens", s.name)));
+        if let Some(s) = sources
+            .iter()
+            .find(|s| s.weight > 0.0 && s.shard.is_empty())
+        {
+            return Err(DataError::file(
+                &s.shard.stem,
+                format!("source `{}` has no tokens", s.name),
+            ));
         }
         let total: f64 = sources.iter().map(|s| s.weight).sum();
         if total <= 0.0 {
@@ -58,8 +70,18 @@ impl Mixture {
             })
             .collect();
         let n = sources.len();
-        let cursor = MixtureCursor { seed, draws: 0, positions: vec![0; n], epochs: vec![0; n], names: sources.iter().map(|s| s.name.clone()).collect() };
-        Ok(Mixture { sources, cursor, cumulative })
+        let cursor = MixtureCursor {
+            seed,
+            draws: 0,
+            positions: vec![0; n],
+            epochs: vec![0; n],
+            names: sources.iter().map(|s| s.name.clone()).collect(),
+        };
+        Ok(Mixture {
+            sources,
+            cursor,
+            cumulative,
+        })
     }
 
     pub fn cursor(&self) -> &MixtureCursor {
@@ -69,7 +91,10 @@ impl Mixture {
     /// Continue from a saved cursor.
     pub fn restore(&mut self, cursor: MixtureCursor) -> Result<()> {
         if cursor.names != self.cursor.names {
-            return Err(DataError::Other(format!("cursor is for sources {:?}, this mixture has {:?}", cursor.names, self.cursor.names)));
+            return Err(DataError::Other(format!(
+                "cursor is for sources {:?}, this mixture has {:?}",
+                cursor.names, self.cursor.names
+            )));
         }
         self.cursor = cursor;
         Ok(())
@@ -78,9 +103,15 @@ impl Mixture {
     /// The next `len` tokens and the index of the source they came from.
     pub fn next_sequence(&mut self, len: usize) -> (Vec<u32>, usize) {
         // One RNG per draw, derived from (seed, draw): resuming needs no RNG state.
-        let mut rng = ChaCha8Rng::seed_from_u64(self.cursor.seed ^ self.cursor.draws.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            self.cursor.seed ^ self.cursor.draws.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         let u: f64 = rng.random();
-        let s = self.cumulative.iter().position(|&c| u < c).unwrap_or(self.sources.len() - 1);
+        let s = self
+            .cumulative
+            .iter()
+            .position(|&c| u < c)
+            .unwrap_or(self.sources.len() - 1);
         let shard = &self.sources[s].shard;
         let mut out = Vec::with_capacity(len);
         while out.len() < len {

@@ -33,9 +33,23 @@ impl Default for DecontamStage {
         DecontamStage {
             n: 10,
             min_tokens: 3,
-            benches: ["gsm8k", "math", "math500", "cmath", "mgsm_zh", "gaokao_math_cloze", "gaokao_math_qa", "svamp", "asdiv", "mawps", "ocw", "sat_math", "mmlu_stem"]
-                .map(String::from)
-                .to_vec(),
+            benches: [
+                "gsm8k",
+                "math",
+                "math500",
+                "cmath",
+                "mgsm_zh",
+                "gaokao_math_cloze",
+                "gaokao_math_qa",
+                "svamp",
+                "asdiv",
+                "mawps",
+                "ocw",
+                "sat_math",
+                "mmlu_stem",
+            ]
+            .map(String::from)
+            .to_vec(),
         }
     }
 }
@@ -62,7 +76,11 @@ pub struct ExtraText {
 
 impl Default for TokenizeStage {
     fn default() -> Self {
-        TokenizeStage { tokenizer: None, vocab_size: 8192, extra: vec![] }
+        TokenizeStage {
+            tokenizer: None,
+            vocab_size: 8192,
+            extra: vec![],
+        }
     }
 }
 
@@ -70,9 +88,16 @@ impl Default for TokenizeStage {
 fn read_texts(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
     let mut out = vec![];
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: Value = serde_json::from_str(line).map_err(|e| DataError::file(path, format!("line {}: {e}", i + 1)))?;
-        let t = v["text"].as_str().ok_or_else(|| DataError::file(path, format!("line {}: no `text` string", i + 1)))?;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| DataError::file(path, format!("line {}: {e}", i + 1)))?;
+        let t = v["text"]
+            .as_str()
+            .ok_or_else(|| DataError::file(path, format!("line {}: no `text` string", i + 1)))?;
         out.push(t.to_string());
     }
     Ok(out)
@@ -122,7 +147,8 @@ impl CorpusConfig {
     /// are taken from the current directory.
     pub fn from_file(path: &Path) -> Result<CorpusConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-        let f: CorpusFile = toml::from_str(&text).map_err(|e| DataError::file(path, e.to_string()))?;
+        let f: CorpusFile =
+            toml::from_str(&text).map_err(|e| DataError::file(path, e.to_string()))?;
         if f.corpus.inputs.is_empty() {
             return Err(DataError::file(path, "[corpus] inputs is empty"));
         }
@@ -147,14 +173,21 @@ fn read_parts(dir: &Path) -> Result<Vec<Vec<Document>>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| DataError::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("part-") && n.ends_with(".jsonl.zst")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("part-") && n.ends_with(".jsonl.zst"))
+        })
         .collect();
     files.sort();
     let mut out = vec![];
     for f in files {
         let (docs, rejects) = read_documents(&f)?;
         if let Some(r) = rejects.first() {
-            return Err(DataError::file(&f, format!("damaged stage output at line {}: {}", r.offset, r.reason)));
+            return Err(DataError::file(
+                &f,
+                format!("damaged stage output at line {}: {}", r.offset, r.reason),
+            ));
         }
         out.push(docs);
     }
@@ -166,14 +199,24 @@ impl Run {
     pub fn open(out: &Path, cfg: CorpusConfig) -> Result<Run> {
         std::fs::create_dir_all(out).map_err(|e| DataError::io(out, e))?;
         let saved = out.join("config.toml");
-        let text = toml::to_string_pretty(&CorpusFile { corpus: cfg.clone() }).map_err(|e| DataError::Other(e.to_string()))?;
+        let text = toml::to_string_pretty(&CorpusFile {
+            corpus: cfg.clone(),
+        })
+        .map_err(|e| DataError::Other(e.to_string()))?;
         if let Ok(old) = std::fs::read_to_string(&saved)
             && old != text
         {
-            return Err(DataError::file(&saved, "this run directory was made with a different config; use another --out"));
+            return Err(DataError::file(
+                &saved,
+                "this run directory was made with a different config; use another --out",
+            ));
         }
         std::fs::write(&saved, text).map_err(|e| DataError::io(&saved, e))?;
-        Ok(Run { out: out.to_path_buf(), cfg, start: Instant::now() })
+        Ok(Run {
+            out: out.to_path_buf(),
+            cfg,
+            start: Instant::now(),
+        })
     }
 
     fn done(&self, stage: &str) -> PathBuf {
@@ -186,7 +229,8 @@ impl Run {
 
     fn mark_done(&self, stage: &str, stats: &Value) -> Result<()> {
         let p = self.done(stage);
-        std::fs::write(&p, serde_json::to_string_pretty(stats).unwrap_or_default()).map_err(|e| DataError::io(&p, e))?;
+        std::fs::write(&p, serde_json::to_string_pretty(stats).unwrap_or_default())
+            .map_err(|e| DataError::io(&p, e))?;
         self.metric(stage, stats)
     }
 
@@ -199,7 +243,11 @@ impl Run {
                 o.insert(k.clone(), x.clone());
             }
         }
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| DataError::io(&p, e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| DataError::io(&p, e))?;
         writeln!(f, "{line}").map_err(|e| DataError::io(&p, e))
     }
 
@@ -222,7 +270,12 @@ impl Run {
             "iterate" => self.iterate(&dir, log)?,
             "decontam" => self.decontam(&dir, log)?,
             "tokenize" => self.tokenize(&dir, log)?,
-            other => return Err(DataError::Other(format!("unknown stage `{other}` (stages: {})", STAGES.join(", ")))),
+            other => {
+                return Err(DataError::Other(format!(
+                    "unknown stage `{other}` (stages: {})",
+                    STAGES.join(", ")
+                )));
+            }
         };
         self.mark_done(stage, &stats)
     }
@@ -239,9 +292,16 @@ impl Run {
 
     /// Extract only inputs `i` with `i % of == shard` (one machine's share of a crawl, all
     /// writing into the same run directory); the stage is marked done when every part exists.
-    pub fn extract_shard(&self, shard: usize, of: usize, log: &mut dyn FnMut(&str)) -> Result<bool> {
+    pub fn extract_shard(
+        &self,
+        shard: usize,
+        of: usize,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<bool> {
         if of == 0 || shard >= of {
-            return Err(DataError::Other(format!("--shard {shard} of {of}: need shard < num-shards")));
+            return Err(DataError::Other(format!(
+                "--shard {shard} of {of}: need shard < num-shards"
+            )));
         }
         let dir = self.out.join("extract");
         std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
@@ -259,11 +319,21 @@ impl Run {
         self.extract_inputs(dir, &|_| true, log)
     }
 
-    fn extract_inputs(&self, dir: &Path, mine: &dyn Fn(usize) -> bool, log: &mut dyn FnMut(&str)) -> Result<Value> {
+    fn extract_inputs(
+        &self,
+        dir: &Path,
+        mine: &dyn Fn(usize) -> bool,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Value> {
         let n = self.cfg.inputs.len();
         let mut per_file = vec![];
         let bar = indicatif::ProgressBar::new(n as u64);
-        bar.set_style(indicatif::ProgressStyle::with_template("extract {bar:30} {pos}/{len} files [{elapsed} < {eta}] {msg}").unwrap());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "extract {bar:30} {pos}/{len} files [{elapsed} < {eta}] {msg}",
+            )
+            .unwrap(),
+        );
         for (i, input) in self.cfg.inputs.iter().enumerate() {
             if !mine(i) {
                 bar.inc(1);
@@ -299,13 +369,23 @@ impl Run {
             write_jsonl::<Reject>(&dir.join("rejects").join(format!("{name}.jsonl")), &rejects)?;
             std::fs::create_dir_all(dir.join("_parts")).map_err(|e| DataError::io(dir, e))?;
             std::fs::write(&marker, stats.to_string()).map_err(|e| DataError::io(&marker, e))?;
-            log(&format!("extract: {input}: {} documents, {} rejects", kept.len(), rejects.len()));
+            log(&format!(
+                "extract: {input}: {} documents, {} rejects",
+                kept.len(),
+                rejects.len()
+            ));
             per_file.push(stats);
             bar.inc(1);
         }
         bar.finish_and_clear();
-        let docs: u64 = per_file.iter().map(|s| s["documents"].as_u64().unwrap_or(0)).sum();
-        let rejects: u64 = per_file.iter().map(|s| s["rejects"].as_u64().unwrap_or(0)).sum();
+        let docs: u64 = per_file
+            .iter()
+            .map(|s| s["documents"].as_u64().unwrap_or(0))
+            .sum();
+        let rejects: u64 = per_file
+            .iter()
+            .map(|s| s["rejects"].as_u64().unwrap_or(0))
+            .sum();
         Ok(json!({"documents": docs, "rejects": rejects, "files": per_file}))
     }
 
@@ -315,7 +395,11 @@ impl Run {
         // URL and exact dedup are global (first seen wins, in input order); near-dedup is staged
         // per shard (one shard per input file), as it would run across machines.
         let n_shards = shards.len();
-        let shard_of: HashMap<String, usize> = shards.iter().enumerate().flat_map(|(s, d)| d.iter().map(move |x| (x.id.clone(), s))).collect();
+        let shard_of: HashMap<String, usize> = shards
+            .iter()
+            .enumerate()
+            .flat_map(|(s, d)| d.iter().map(move |x| (x.id.clone(), s)))
+            .collect();
         let all: Vec<Document> = shards.into_iter().flatten().collect();
         let (all, by_url) = url_dedup(all);
         let (all, by_text) = exact_dedup(all);
@@ -334,19 +418,38 @@ impl Run {
         let removed: Vec<Value> = by_url
             .iter()
             .map(|r| json!({"id": r.0, "dup_of": r.1, "kind": "url"}))
-            .chain(by_text.iter().map(|r| json!({"id": r.0, "dup_of": r.1, "kind": "exact"})))
-            .chain(near.iter().map(|r| json!({"id": r.0, "dup_of": r.1, "kind": "minhash"})))
+            .chain(
+                by_text
+                    .iter()
+                    .map(|r| json!({"id": r.0, "dup_of": r.1, "kind": "exact"})),
+            )
+            .chain(
+                near.iter()
+                    .map(|r| json!({"id": r.0, "dup_of": r.1, "kind": "minhash"})),
+            )
             .collect();
         write_jsonl(&dir.join("removed.jsonl"), &removed)?;
-        log(&format!("dedup: {n_in} -> {kept} documents ({} url, {} exact, {} near duplicates)", by_url.len(), by_text.len(), near.len()));
-        Ok(json!({"documents_in": n_in, "documents": kept, "url_duplicates": by_url.len(), "exact_duplicates": by_text.len(), "near_duplicates": near.len()}))
+        log(&format!(
+            "dedup: {n_in} -> {kept} documents ({} url, {} exact, {} near duplicates)",
+            by_url.len(),
+            by_text.len(),
+            near.len()
+        ));
+        Ok(
+            json!({"documents_in": n_in, "documents": kept, "url_duplicates": by_url.len(), "exact_duplicates": by_text.len(), "near_duplicates": near.len()}),
+        )
     }
 
     fn labels(&self) -> Result<Option<HashMap<String, bool>>> {
-        let Some(p) = &self.cfg.labels else { return Ok(None) };
+        let Some(p) = &self.cfg.labels else {
+            return Ok(None);
+        };
         let text = std::fs::read_to_string(p).map_err(|e| DataError::io(p, e))?;
         let header: Vec<&str> = text.lines().next().unwrap_or("").split('\t').collect();
-        let col = header.iter().position(|h| *h == "topic").ok_or_else(|| DataError::file(p, "no `topic` column"))?;
+        let col = header
+            .iter()
+            .position(|h| *h == "topic")
+            .ok_or_else(|| DataError::file(p, "no `topic` column"))?;
         Ok(Some(
             text.lines()
                 .skip(1)
@@ -359,20 +462,33 @@ impl Run {
     }
 
     fn iterate(&self, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Value> {
-        let pool: Vec<Document> = read_parts(&self.out.join("dedup"))?.into_iter().flatten().collect();
+        let pool: Vec<Document> = read_parts(&self.out.join("dedup"))?
+            .into_iter()
+            .flatten()
+            .collect();
         let mut seed = vec![];
         for f in &self.cfg.iterate.seed.jsonl {
             let (docs, rejects) = read_documents(Path::new(f))?;
             if let Some(r) = rejects.first() {
-                return Err(DataError::file(f, format!("line {}: {}", r.offset, r.reason)));
+                return Err(DataError::file(
+                    f,
+                    format!("line {}: {}", r.offset, r.reason),
+                ));
             }
             seed.extend(docs);
         }
         let labels = self.labels()?;
         let mut lines = vec![];
-        let res = iterate(&pool, &seed, &self.cfg.iterate, dir, labels.as_ref(), &mut |s| {
-            lines.push(s.clone());
-        })?;
+        let res = iterate(
+            &pool,
+            &seed,
+            &self.cfg.iterate,
+            dir,
+            labels.as_ref(),
+            &mut |s| {
+                lines.push(s.clone());
+            },
+        )?;
         for s in &lines {
             let pr = match (s.precision, s.recall) {
                 (Some(p), Some(r)) => format!(", precision {p:.3}, recall {r:.3}"),
@@ -400,57 +516,121 @@ impl Run {
             })
             .collect();
         // Keep crawl order in the output (deterministic, and what provenance suggests).
-        let pos: HashMap<&str, usize> = pool.iter().enumerate().map(|(i, d)| (d.id.as_str(), i)).collect();
+        let pos: HashMap<&str, usize> = pool
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.as_str(), i))
+            .collect();
         collected.sort_by_key(|d| pos[d.id.as_str()]);
         write_jsonl(&dir.join(format!("{}.jsonl.zst", part(0, 1))), &collected)?;
         let last = lines.last().cloned();
-        Ok(json!({"pool": pool.len(), "documents": collected.len(), "iterations": lines.len(), "last": last}))
+        Ok(
+            json!({"pool": pool.len(), "documents": collected.len(), "iterations": lines.len(), "last": last}),
+        )
     }
 
     fn decontam(&self, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Value> {
-        let docs: Vec<Document> = read_parts(&self.out.join("iterate"))?.into_iter().flatten().collect();
+        let docs: Vec<Document> = read_parts(&self.out.join("iterate"))?
+            .into_iter()
+            .flatten()
+            .collect();
         let benches: Vec<dsmath_eval::bench::Benchmark> = self
             .cfg
             .decontam
             .benches
             .iter()
-            .map(|b| dsmath_eval::bench::Benchmark::from_name(b).map_err(|e| DataError::Other(e.to_string())))
+            .map(|b| {
+                dsmath_eval::bench::Benchmark::from_name(b)
+                    .map_err(|e| DataError::Other(e.to_string()))
+            })
             .collect::<Result<_>>()?;
         let items = benchmark_items(&benches)?;
-        let d = Decontaminator::new(items, crate::decontam::DecontamConfig { n: self.cfg.decontam.n, min_tokens: self.cfg.decontam.min_tokens });
+        let d = Decontaminator::new(
+            items,
+            crate::decontam::DecontamConfig {
+                n: self.cfg.decontam.n,
+                min_tokens: self.cfg.decontam.min_tokens,
+            },
+        );
         let mut removals = vec![];
         let n_in = docs.len();
-        let kept: Vec<Document> = docs.into_iter().filter_map(|doc| d.clean(doc, &mut removals)).collect();
+        let kept: Vec<Document> = docs
+            .into_iter()
+            .filter_map(|doc| d.clean(doc, &mut removals))
+            .collect();
         write_jsonl(&dir.join(format!("{}.jsonl.zst", part(0, 1))), &kept)?;
         write_jsonl(&dir.join("removals.jsonl"), &removals)?;
         let pages = removals.iter().filter(|r| r.segment.is_none()).count();
-        log(&format!("decontam: {} benchmark texts; {} segments removed, {} pages dropped; {n_in} -> {} documents", d.num_items(), removals.len() - pages, pages, kept.len()));
-        Ok(json!({"documents_in": n_in, "documents": kept.len(), "segments_removed": removals.len() - pages, "pages_dropped": pages, "benchmark_texts": d.num_items()}))
+        log(&format!(
+            "decontam: {} benchmark texts; {} segments removed, {} pages dropped; {n_in} -> {} documents",
+            d.num_items(),
+            removals.len() - pages,
+            pages,
+            kept.len()
+        ));
+        Ok(
+            json!({"documents_in": n_in, "documents": kept.len(), "segments_removed": removals.len() - pages, "pages_dropped": pages, "benchmark_texts": d.num_items()}),
+        )
     }
 
     fn tokenize(&self, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Value> {
-        let docs: Vec<Document> = read_parts(&self.out.join("decontam"))?.into_iter().flatten().collect();
-        let extra: Vec<(&ExtraText, Vec<String>)> =
-            self.cfg.tokenize.extra.iter().map(|e| Ok((e, read_texts(Path::new(&e.path))?))).collect::<Result<_>>()?;
+        let docs: Vec<Document> = read_parts(&self.out.join("decontam"))?
+            .into_iter()
+            .flatten()
+            .collect();
+        let extra: Vec<(&ExtraText, Vec<String>)> = self
+            .cfg
+            .tokenize
+            .extra
+            .iter()
+            .map(|e| Ok((e, read_texts(Path::new(&e.path))?)))
+            .collect::<Result<_>>()?;
         let tok_path = match &self.cfg.tokenize.tokenizer {
             Some(p) => PathBuf::from(p),
             None => {
-                let texts = docs.iter().map(|d| d.text.as_str()).chain(extra.iter().flat_map(|(_, t)| t.iter().map(String::as_str)));
+                let texts = docs
+                    .iter()
+                    .map(|d| d.text.as_str())
+                    .chain(extra.iter().flat_map(|(_, t)| t.iter().map(String::as_str)));
                 let tok = crate::shards::train_bpe(texts, self.cfg.tokenize.vocab_size)?;
                 let p = dir.join("tokenizer.json");
-                tok.save(&p, false).map_err(|e| DataError::file(&p, e.to_string()))?;
+                tok.save(&p, false)
+                    .map_err(|e| DataError::file(&p, e.to_string()))?;
                 p
             }
         };
-        let meta = crate::shards::write_shard(&dir.join("math"), docs.iter().map(|d| d.text.as_str()), &tok_path, "math-corpus")?;
-        log(&format!("tokenize: {} documents -> {} tokens ({})", meta.documents, meta.tokens, tok_path.display()));
+        let meta = crate::shards::write_shard(
+            &dir.join("math"),
+            docs.iter().map(|d| d.text.as_str()),
+            &tok_path,
+            "math-corpus",
+        )?;
+        log(&format!(
+            "tokenize: {} documents -> {} tokens ({})",
+            meta.documents,
+            meta.tokens,
+            tok_path.display()
+        ));
         let mut shards = serde_json::Map::new();
         for (e, texts) in extra.iter().filter(|(e, _)| e.shard) {
-            let m = crate::shards::write_shard(&dir.join(&e.name), texts.iter().map(String::as_str), &tok_path, &e.name)?;
-            log(&format!("tokenize: {}: {} documents -> {} tokens", e.path, m.documents, m.tokens));
-            shards.insert(e.name.clone(), json!({"documents": m.documents, "tokens": m.tokens}));
+            let m = crate::shards::write_shard(
+                &dir.join(&e.name),
+                texts.iter().map(String::as_str),
+                &tok_path,
+                &e.name,
+            )?;
+            log(&format!(
+                "tokenize: {}: {} documents -> {} tokens",
+                e.path, m.documents, m.tokens
+            ));
+            shards.insert(
+                e.name.clone(),
+                json!({"documents": m.documents, "tokens": m.tokens}),
+            );
         }
-        Ok(json!({"documents": meta.documents, "tokens": meta.tokens, "vocab_size": meta.vocab_size, "tokenizer": tok_path, "extra": shards}))
+        Ok(
+            json!({"documents": meta.documents, "tokens": meta.tokens, "vocab_size": meta.vocab_size, "tokenizer": tok_path, "extra": shards}),
+        )
     }
 
     /// `summary.json`, `report.md` and `iterations.svg` from the stages' recorded stats.
@@ -460,12 +640,22 @@ impl Run {
             summary[*s] = self.stage_stats(s).unwrap_or(Value::Null);
         }
         let p = self.out.join("summary.json");
-        std::fs::write(&p, serde_json::to_string_pretty(&summary).unwrap_or_default()).map_err(|e| DataError::io(&p, e))?;
+        std::fs::write(
+            &p,
+            serde_json::to_string_pretty(&summary).unwrap_or_default(),
+        )
+        .map_err(|e| DataError::io(&p, e))?;
         let iters: Vec<crate::iterate::IterationStats> =
-            crate::doc::read_jsonl(&self.out.join("iterate").join("iterations.jsonl")).unwrap_or_default();
-        let mut md = String::from("# Corpus run\n\n| stage | documents | notes |\n|---|---:|---|\n");
+            crate::doc::read_jsonl(&self.out.join("iterate").join("iterations.jsonl"))
+                .unwrap_or_default();
+        let mut md =
+            String::from("# Corpus run\n\n| stage | documents | notes |\n|---|---:|---|\n");
         let g = |s: &str, k: &str| summary[s][k].as_u64().unwrap_or(0);
-        md.push_str(&format!("| extract | {} | {} rejects |\n", g("extract", "documents"), g("extract", "rejects")));
+        md.push_str(&format!(
+            "| extract | {} | {} rejects |\n",
+            g("extract", "documents"),
+            g("extract", "rejects")
+        ));
         md.push_str(&format!(
             "| dedup | {} | {} url, {} exact, {} near (MinHash {}x{}) duplicates |\n",
             g("dedup", "documents"),
@@ -475,9 +665,24 @@ impl Run {
             self.cfg.minhash.bands,
             self.cfg.minhash.rows
         ));
-        md.push_str(&format!("| iterate (recall) | {} | of {} pages, {} iterations |\n", g("iterate", "documents"), g("iterate", "pool"), g("iterate", "iterations")));
-        md.push_str(&format!("| decontam | {} | {} segments removed, {} pages dropped |\n", g("decontam", "documents"), g("decontam", "segments_removed"), g("decontam", "pages_dropped")));
-        md.push_str(&format!("| tokenize | {} | {} tokens, vocab {} |\n", g("tokenize", "documents"), g("tokenize", "tokens"), g("tokenize", "vocab_size")));
+        md.push_str(&format!(
+            "| iterate (recall) | {} | of {} pages, {} iterations |\n",
+            g("iterate", "documents"),
+            g("iterate", "pool"),
+            g("iterate", "iterations")
+        ));
+        md.push_str(&format!(
+            "| decontam | {} | {} segments removed, {} pages dropped |\n",
+            g("decontam", "documents"),
+            g("decontam", "segments_removed"),
+            g("decontam", "pages_dropped")
+        ));
+        md.push_str(&format!(
+            "| tokenize | {} | {} tokens, vocab {} |\n",
+            g("tokenize", "documents"),
+            g("tokenize", "tokens"),
+            g("tokenize", "vocab_size")
+        ));
         if !iters.is_empty() {
             md.push_str("\n## Iterations\n\n| iteration | seed pages | collected | words | math domains | new domains | new seed pages | overlap with previous | precision | recall |\n|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n");
             let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
@@ -522,26 +727,56 @@ fn plot_iterations(path: &Path, iters: &[crate::iterate::IterationStats]) -> Res
         .build_cartesian_2d(0.5..n + 0.5, 0.0..max_pages)
         .map_err(|x| e(&x))?
         .set_secondary_coord(0.5..n + 0.5, 0.0..1.0);
-    chart.configure_mesh().x_desc("iteration").y_desc("collected pages").x_labels(iters.len()).draw().map_err(|x| e(&x))?;
-    chart.configure_secondary_axes().y_desc("precision / recall").draw().map_err(|x| e(&x))?;
     chart
-        .draw_series(LineSeries::new(iters.iter().map(|s| (s.iteration as f64, s.collected_pages as f64)), BLUE.stroke_width(2)))
+        .configure_mesh()
+        .x_desc("iteration")
+        .y_desc("collected pages")
+        .x_labels(iters.len())
+        .draw()
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("precision / recall")
+        .draw()
+        .map_err(|x| e(&x))?;
+    chart
+        .draw_series(LineSeries::new(
+            iters
+                .iter()
+                .map(|s| (s.iteration as f64, s.collected_pages as f64)),
+            BLUE.stroke_width(2),
+        ))
         .map_err(|x| e(&x))?
         .label("collected pages")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], BLUE));
     if iters.iter().all(|s| s.precision.is_some()) {
         chart
-            .draw_secondary_series(LineSeries::new(iters.iter().map(|s| (s.iteration as f64, s.precision.unwrap_or(0.0))), GREEN.stroke_width(2)))
+            .draw_secondary_series(LineSeries::new(
+                iters
+                    .iter()
+                    .map(|s| (s.iteration as f64, s.precision.unwrap_or(0.0))),
+                GREEN.stroke_width(2),
+            ))
             .map_err(|x| e(&x))?
             .label("precision")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], GREEN));
         chart
-            .draw_secondary_series(LineSeries::new(iters.iter().map(|s| (s.iteration as f64, s.recall.unwrap_or(0.0))), RED.stroke_width(2)))
+            .draw_secondary_series(LineSeries::new(
+                iters
+                    .iter()
+                    .map(|s| (s.iteration as f64, s.recall.unwrap_or(0.0))),
+                RED.stroke_width(2),
+            ))
             .map_err(|x| e(&x))?
             .label("recall")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], RED));
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|x| e(&x))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))?;
     Ok(())
 }

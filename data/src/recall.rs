@@ -24,7 +24,10 @@ pub struct RecallConfig {
 
 impl Default for RecallConfig {
     fn default() -> Self {
-        RecallConfig { threshold: 0.5, word_budget: 0 }
+        RecallConfig {
+            threshold: 0.5,
+            word_budget: 0,
+        }
     }
 }
 
@@ -35,7 +38,9 @@ pub fn words(d: &Document) -> u64 {
 
 /// Indices of recalled documents, best first, given their scores.
 pub fn recall(docs: &[Document], scores: &[f32], cfg: &RecallConfig) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..docs.len()).filter(|&i| scores[i] >= cfg.threshold).collect();
+    let mut idx: Vec<usize> = (0..docs.len())
+        .filter(|&i| scores[i] >= cfg.threshold)
+        .collect();
     idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     if cfg.word_budget > 0 {
         let mut used = 0;
@@ -69,7 +74,13 @@ pub struct DomainConfig {
 
 impl Default for DomainConfig {
     fn default() -> Self {
-        DomainConfig { share: 0.10, annotations: None, auto_prefix_share: 0.5, auto_prefix_min_pages: 5, min_pages: 5 }
+        DomainConfig {
+            share: 0.10,
+            annotations: None,
+            auto_prefix_share: 0.5,
+            auto_prefix_min_pages: 5,
+            min_pages: 5,
+        }
     }
 }
 
@@ -89,8 +100,15 @@ pub fn domain_stats(docs: &[Document], collected: &HashSet<usize>) -> Vec<Domain
         e.0 += 1;
         e.1 += collected.contains(&i) as usize;
     }
-    let mut v: Vec<DomainStat> =
-        m.into_iter().map(|(host, (pages, c))| DomainStat { host, pages, collected: c, share: c as f64 / pages as f64 }).collect();
+    let mut v: Vec<DomainStat> = m
+        .into_iter()
+        .map(|(host, (pages, c))| DomainStat {
+            host,
+            pages,
+            collected: c,
+            share: c as f64 / pages as f64,
+        })
+        .collect();
     v.sort_by(|a, b| b.collected.cmp(&a.collected).then(a.host.cmp(&b.host)));
     v
 }
@@ -106,7 +124,11 @@ pub fn read_annotations(path: &Path) -> Result<Vec<String>> {
         }
         let l = l.split_once("://").map_or(l, |x| x.1);
         if !l.contains('/') {
-            return Err(DataError::Line { path: path.into(), line: i + 1, message: format!("`{l}` is not a host/path prefix") });
+            return Err(DataError::Line {
+                path: path.into(),
+                line: i + 1,
+                message: format!("`{l}` is not a host/path prefix"),
+            });
         }
         out.push(l.to_ascii_lowercase());
     }
@@ -115,7 +137,12 @@ pub fn read_annotations(path: &Path) -> Result<Vec<String>> {
 
 /// Automatic prefixes: in math domains, the path prefixes (any depth) with enough pages of
 /// which at least `share` were collected; the shortest such prefix is kept.
-pub fn auto_prefixes(docs: &[Document], collected: &HashSet<usize>, math_domains: &HashSet<String>, cfg: &DomainConfig) -> Vec<String> {
+pub fn auto_prefixes(
+    docs: &[Document],
+    collected: &HashSet<usize>,
+    math_domains: &HashSet<String>,
+    cfg: &DomainConfig,
+) -> Vec<String> {
     if cfg.auto_prefix_share <= 0.0 {
         return vec![];
     }
@@ -132,11 +159,16 @@ pub fn auto_prefixes(docs: &[Document], collected: &HashSet<usize>, math_domains
     }
     let good: Vec<String> = count
         .iter()
-        .filter(|(_, (n, c))| *n >= cfg.auto_prefix_min_pages && *c as f64 >= cfg.auto_prefix_share * *n as f64)
+        .filter(|(_, (n, c))| {
+            *n >= cfg.auto_prefix_min_pages && *c as f64 >= cfg.auto_prefix_share * *n as f64
+        })
         .map(|(p, _)| p.clone())
         .collect();
     // Keep the shortest: drop prefixes under another good prefix.
-    good.iter().filter(|p| !good.iter().any(|q| q != *p && p.starts_with(q.as_str()))).cloned().collect()
+    good.iter()
+        .filter(|p| !good.iter().any(|q| q != *p && p.starts_with(q.as_str())))
+        .cloned()
+        .collect()
 }
 
 /// `host/path` of a URL, lower-cased, for prefix matching.
@@ -168,21 +200,47 @@ mod tests {
 
     #[test]
     fn recall_by_threshold_and_budget() {
-        let docs = vec![doc("https://a/1", 10), doc("https://a/2", 10), doc("https://a/3", 10)];
+        let docs = vec![
+            doc("https://a/1", 10),
+            doc("https://a/2", 10),
+            doc("https://a/3", 10),
+        ];
         let scores = [0.9, 0.4, 0.7];
         assert_eq!(recall(&docs, &scores, &RecallConfig::default()), vec![0, 2]);
-        assert_eq!(recall(&docs, &scores, &RecallConfig { threshold: 0.0, word_budget: 25 }), vec![0, 2]);
+        assert_eq!(
+            recall(
+                &docs,
+                &scores,
+                &RecallConfig {
+                    threshold: 0.0,
+                    word_budget: 25
+                }
+            ),
+            vec![0, 2]
+        );
     }
 
     #[test]
     fn domains_and_prefixes() {
         let docs: Vec<Document> = (0..10)
-            .map(|i| doc(&format!("https://m.org/{}/p{i}.html", if i < 6 { "math" } else { "blog" }), 5))
+            .map(|i| {
+                doc(
+                    &format!(
+                        "https://m.org/{}/p{i}.html",
+                        if i < 6 { "math" } else { "blog" }
+                    ),
+                    5,
+                )
+            })
             .chain((0..10).map(|i| doc(&format!("https://o.org/x/p{i}"), 5)))
             .collect();
         let collected: HashSet<usize> = [0, 1, 2, 3, 10].into_iter().collect();
         let st = domain_stats(&docs, &collected);
-        let math: HashSet<String> = st.iter().filter(|s| s.share >= 0.3).map(|s| s.host.clone()).collect();
+        let math: HashSet<String> = st
+            .iter()
+            .filter(|s| s.share >= 0.3)
+            .map(|s| s.host.clone())
+            .collect();
         assert_eq!(math, HashSet::from(["m.org".to_string()]));
         let auto = auto_prefixes(&docs, &collected, &math, &DomainConfig::default());
         assert_eq!(auto, vec!["m.org/math/".to_string()]);

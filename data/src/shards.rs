@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::models::TrainerWrapper;
+use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence;
@@ -23,9 +23,15 @@ pub const PAD: &str = "<|pad|>";
 
 /// Train a byte-level BPE tokenizer (GPT-2 style) on `texts`; `EOS` is id 0, `PAD` id 1. Numbers
 /// are split into single digits first, as DeepSeek LLM's tokenizer does (DeepSeekMath §3.1).
-pub fn train_bpe<'a>(texts: impl Iterator<Item = &'a str> + Send, vocab_size: usize) -> Result<Tokenizer> {
+pub fn train_bpe<'a>(
+    texts: impl Iterator<Item = &'a str> + Send,
+    vocab_size: usize,
+) -> Result<Tokenizer> {
     let mut tok = Tokenizer::new(BPE::default());
-    let pre = Sequence::new(vec![Digits::new(true).into(), ByteLevel::default().add_prefix_space(false).into()]);
+    let pre = Sequence::new(vec![
+        Digits::new(true).into(),
+        ByteLevel::default().add_prefix_space(false).into(),
+    ]);
     tok.with_pre_tokenizer(Some(pre));
     tok.with_decoder(Some(ByteLevel::default()));
     tok.with_post_processor(Some(ByteLevel::default().trim_offsets(false)));
@@ -33,11 +39,15 @@ pub fn train_bpe<'a>(texts: impl Iterator<Item = &'a str> + Send, vocab_size: us
         .vocab_size(vocab_size)
         .min_frequency(2)
         .show_progress(false)
-        .special_tokens(vec![AddedToken::from(EOS, true), AddedToken::from(PAD, true)])
+        .special_tokens(vec![
+            AddedToken::from(EOS, true),
+            AddedToken::from(PAD, true),
+        ])
         .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
         .build()
         .into();
-    tok.train(&mut trainer, texts).map_err(|e| DataError::Other(format!("BPE training: {e}")))?;
+    tok.train(&mut trainer, texts)
+        .map_err(|e| DataError::Other(format!("BPE training: {e}")))?;
     Ok(tok)
 }
 
@@ -53,7 +63,10 @@ pub struct ShardMeta {
 
 pub fn sha256_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 fn stem_with(stem: &Path, ext: &str) -> PathBuf {
@@ -62,37 +75,61 @@ fn stem_with(stem: &Path, ext: &str) -> PathBuf {
 
 /// Encode `texts` with the tokenizer at `tokenizer_path` and write `<stem>.bin/.idx/.json`
 /// (each file written to a temp name, then renamed). Returns the metadata.
-pub fn write_shard<'a>(stem: &Path, texts: impl Iterator<Item = &'a str>, tokenizer_path: &Path, source: &str) -> Result<ShardMeta> {
-    let tok = Tokenizer::from_file(tokenizer_path).map_err(|e| DataError::file(tokenizer_path, e.to_string()))?;
-    let eos = tok.token_to_id(EOS).ok_or_else(|| DataError::file(tokenizer_path, format!("tokenizer has no `{EOS}` token")))?;
+pub fn write_shard<'a>(
+    stem: &Path,
+    texts: impl Iterator<Item = &'a str>,
+    tokenizer_path: &Path,
+    source: &str,
+) -> Result<ShardMeta> {
+    let tok = Tokenizer::from_file(tokenizer_path)
+        .map_err(|e| DataError::file(tokenizer_path, e.to_string()))?;
+    let eos = tok.token_to_id(EOS).ok_or_else(|| {
+        DataError::file(tokenizer_path, format!("tokenizer has no `{EOS}` token"))
+    })?;
     if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     }
     let (bin, idx) = (stem_with(stem, "bin"), stem_with(stem, "idx"));
     let (bin_tmp, idx_tmp) = (stem_with(stem, "bin.tmp"), stem_with(stem, "idx.tmp"));
-    let mut b = BufWriter::new(std::fs::File::create(&bin_tmp).map_err(|e| DataError::io(&bin_tmp, e))?);
-    let mut x = BufWriter::new(std::fs::File::create(&idx_tmp).map_err(|e| DataError::io(&idx_tmp, e))?);
+    let mut b =
+        BufWriter::new(std::fs::File::create(&bin_tmp).map_err(|e| DataError::io(&bin_tmp, e))?);
+    let mut x =
+        BufWriter::new(std::fs::File::create(&idx_tmp).map_err(|e| DataError::io(&idx_tmp, e))?);
     let (mut docs, mut total) = (0u64, 0u64);
     let texts: Vec<&str> = texts.collect();
     for chunk in texts.chunks(256) {
-        let enc = tok.encode_batch(chunk.to_vec(), false).map_err(|e| DataError::file(tokenizer_path, e.to_string()))?;
+        let enc = tok
+            .encode_batch(chunk.to_vec(), false)
+            .map_err(|e| DataError::file(tokenizer_path, e.to_string()))?;
         for e in enc {
             for &id in e.get_ids().iter().chain(std::iter::once(&eos)) {
-                b.write_all(&id.to_le_bytes()).map_err(|e| DataError::io(&bin_tmp, e))?;
+                b.write_all(&id.to_le_bytes())
+                    .map_err(|e| DataError::io(&bin_tmp, e))?;
             }
             total += e.get_ids().len() as u64 + 1;
             docs += 1;
-            x.write_all(&total.to_le_bytes()).map_err(|e| DataError::io(&idx_tmp, e))?;
+            x.write_all(&total.to_le_bytes())
+                .map_err(|e| DataError::io(&idx_tmp, e))?;
         }
     }
     b.flush().map_err(|e| DataError::io(&bin_tmp, e))?;
     x.flush().map_err(|e| DataError::io(&idx_tmp, e))?;
     drop((b, x));
-    let meta = ShardMeta { tokenizer_sha256: sha256_file(tokenizer_path)?, vocab_size: tok.get_vocab_size(true), documents: docs, tokens: total, source: source.into() };
+    let meta = ShardMeta {
+        tokenizer_sha256: sha256_file(tokenizer_path)?,
+        vocab_size: tok.get_vocab_size(true),
+        documents: docs,
+        tokens: total,
+        source: source.into(),
+    };
     std::fs::rename(&bin_tmp, &bin).map_err(|e| DataError::io(&bin, e))?;
     std::fs::rename(&idx_tmp, &idx).map_err(|e| DataError::io(&idx, e))?;
     let json = stem_with(stem, "json");
-    std::fs::write(&json, serde_json::to_string_pretty(&meta).unwrap_or_default()).map_err(|e| DataError::io(&json, e))?;
+    std::fs::write(
+        &json,
+        serde_json::to_string_pretty(&meta).unwrap_or_default(),
+    )
+    .map_err(|e| DataError::io(&json, e))?;
     Ok(meta)
 }
 
@@ -106,30 +143,67 @@ pub struct TokenShard {
 
 impl TokenShard {
     pub fn open(stem: &Path) -> Result<TokenShard> {
-        let (bin_p, idx_p, json_p) = (stem_with(stem, "bin"), stem_with(stem, "idx"), stem_with(stem, "json"));
-        let meta: ShardMeta = serde_json::from_str(&std::fs::read_to_string(&json_p).map_err(|e| DataError::io(&json_p, e))?)
-            .map_err(|e| DataError::file(&json_p, e.to_string()))?;
+        let (bin_p, idx_p, json_p) = (
+            stem_with(stem, "bin"),
+            stem_with(stem, "idx"),
+            stem_with(stem, "json"),
+        );
+        let meta: ShardMeta = serde_json::from_str(
+            &std::fs::read_to_string(&json_p).map_err(|e| DataError::io(&json_p, e))?,
+        )
+        .map_err(|e| DataError::file(&json_p, e.to_string()))?;
         let f = std::fs::File::open(&bin_p).map_err(|e| DataError::io(&bin_p, e))?;
         // SAFETY: shards are immutable once renamed into place.
         let bin = unsafe { memmap2::Mmap::map(&f) }.map_err(|e| DataError::io(&bin_p, e))?;
         if bin.len() % 4 != 0 || bin.len() as u64 / 4 != meta.tokens {
-            return Err(DataError::file(&bin_p, format!("{} bytes, but {} says {} tokens", bin.len(), json_p.display(), meta.tokens)));
+            return Err(DataError::file(
+                &bin_p,
+                format!(
+                    "{} bytes, but {} says {} tokens",
+                    bin.len(),
+                    json_p.display(),
+                    meta.tokens
+                ),
+            ));
         }
         let idx = std::fs::read(&idx_p).map_err(|e| DataError::io(&idx_p, e))?;
         if idx.len() % 8 != 0 {
             return Err(DataError::file(&idx_p, "length is not a multiple of 8"));
         }
-        let ends: Vec<u64> = idx.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap())).collect();
-        if ends.len() as u64 != meta.documents || ends.windows(2).any(|w| w[0] >= w[1]) || ends.last().copied().unwrap_or(0) != meta.tokens {
-            return Err(DataError::file(&idx_p, "document offsets are not increasing or do not end at the token count"));
+        let ends: Vec<u64> = idx
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        if ends.len() as u64 != meta.documents
+            || ends.windows(2).any(|w| w[0] >= w[1])
+            || ends.last().copied().unwrap_or(0) != meta.tokens
+        {
+            return Err(DataError::file(
+                &idx_p,
+                "document offsets are not increasing or do not end at the token count",
+            ));
         }
-        Ok(TokenShard { stem: stem.to_path_buf(), meta, bin, ends })
+        Ok(TokenShard {
+            stem: stem.to_path_buf(),
+            meta,
+            bin,
+            ends,
+        })
     }
 
     /// Check every id is inside the vocabulary (a full scan: run it once after copying shards).
     pub fn check_ids(&self) -> Result<()> {
-        match (0..self.meta.tokens).map(|i| self.token(i)).find(|&t| t as usize >= self.meta.vocab_size) {
-            Some(bad) => Err(DataError::file(stem_with(&self.stem, "bin"), format!("token id {bad} outside the vocabulary ({})", self.meta.vocab_size))),
+        match (0..self.meta.tokens)
+            .map(|i| self.token(i))
+            .find(|&t| t as usize >= self.meta.vocab_size)
+        {
+            Some(bad) => Err(DataError::file(
+                stem_with(&self.stem, "bin"),
+                format!(
+                    "token id {bad} outside the vocabulary ({})",
+                    self.meta.vocab_size
+                ),
+            )),
             None => Ok(()),
         }
     }

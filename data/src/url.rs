@@ -3,7 +3,9 @@
 //! `gclid`, ...) removed and the rest sorted, `index.html` and a trailing slash dropped.
 
 /// Query keys that never change the page.
-const TRACKING: &[&str] = &["fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "yclid", "_ga", "igshid", "ref_src"];
+const TRACKING: &[&str] = &[
+    "fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "yclid", "_ga", "igshid", "ref_src",
+];
 
 /// `(scheme, host, port, path, query)` of an absolute http(s) URL.
 fn split(url: &str) -> Option<(String, String, Option<String>, String, String)> {
@@ -17,14 +19,25 @@ fn split(url: &str) -> Option<(String, String, Option<String>, String, String)> 
     let authority = authority.rsplit('@').next().unwrap_or(authority);
     let (host, port) = match authority.rsplit_once(':') {
         // `[::1]:8080` has its port after the bracket; a bare `[::1]` has none.
-        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && (!h.starts_with('[') || h.ends_with(']')) => (h.to_string(), Some(p.to_string())),
+        Some((h, p))
+            if p.chars().all(|c| c.is_ascii_digit())
+                && (!h.starts_with('[') || h.ends_with(']')) =>
+        {
+            (h.to_string(), Some(p.to_string()))
+        }
         _ => (authority.to_string(), None),
     };
     let (path, query) = match path_query.split_once('?') {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (path_query.to_string(), String::new()),
     };
-    Some((scheme, host.to_ascii_lowercase().trim_end_matches('.').to_string(), port, path, query))
+    Some((
+        scheme,
+        host.to_ascii_lowercase().trim_end_matches('.').to_string(),
+        port,
+        path,
+        query,
+    ))
 }
 
 /// The host of a URL, lower-cased (`""` if it has none).
@@ -37,7 +50,11 @@ pub fn normalize(url: &str) -> String {
     let Some((scheme, host, port, mut path, query)) = split(url) else {
         return url.trim().to_string();
     };
-    let scheme = if scheme == "http" { "https".to_string() } else { scheme };
+    let scheme = if scheme == "http" {
+        "https".to_string()
+    } else {
+        scheme
+    };
     let port = port.filter(|p| !(p == "80" || p == "443" || p.is_empty()));
     for index in ["index.html", "index.htm", "index.php", "default.aspx"] {
         if path.ends_with(&format!("/{index}")) {
@@ -74,7 +91,9 @@ pub fn normalize(url: &str) -> String {
 
 /// The URL's path prefixes at directory boundaries, longest first (`host/a/b/c` -> `host/a/b/`, `host/a/`, `host/`).
 pub fn path_prefixes(url: &str) -> Vec<String> {
-    let Some((_, host, _, path, _)) = split(url) else { return vec![] };
+    let Some((_, host, _, path, _)) = split(url) else {
+        return vec![];
+    };
     let mut out = vec![];
     let mut p = path.as_str();
     while let Some(i) = p.rfind('/') {
@@ -95,22 +114,46 @@ mod tests {
     fn planted_url_variants_collapse() {
         // The mini-crawl's planted URL-level duplicates (data/web/SOURCES.md).
         let same = [
-            ("https://www.postgresql.org/docs/15/sql-select.html?utm_source=newsletter&utm_medium=email&utm_campaign=pg15", "https://www.postgresql.org/docs/15/sql-select.html"),
-            ("https://docs.djangoproject.com/en/3.2/topics/db/queries", "https://docs.djangoproject.com/en/3.2/topics/db/queries/"),
-            ("https://docs.octave.org/v7.3.0/", "https://docs.octave.org/v7.3.0/index.html"),
-            ("http://maxima.sourceforge.io/docs/manual/maxima_toc.html", "https://maxima.sourceforge.io/docs/manual/maxima_toc.html"),
-            ("HTTPS://Example.COM:443/a?b=2&a=1#frag", "https://example.com/a?a=1&b=2"),
+            (
+                "https://www.postgresql.org/docs/15/sql-select.html?utm_source=newsletter&utm_medium=email&utm_campaign=pg15",
+                "https://www.postgresql.org/docs/15/sql-select.html",
+            ),
+            (
+                "https://docs.djangoproject.com/en/3.2/topics/db/queries",
+                "https://docs.djangoproject.com/en/3.2/topics/db/queries/",
+            ),
+            (
+                "https://docs.octave.org/v7.3.0/",
+                "https://docs.octave.org/v7.3.0/index.html",
+            ),
+            (
+                "http://maxima.sourceforge.io/docs/manual/maxima_toc.html",
+                "https://maxima.sourceforge.io/docs/manual/maxima_toc.html",
+            ),
+            (
+                "HTTPS://Example.COM:443/a?b=2&a=1#frag",
+                "https://example.com/a?a=1&b=2",
+            ),
         ];
         for (a, b) in same {
             assert_eq!(normalize(a), normalize(b), "{a} vs {b}");
         }
-        assert_ne!(normalize("https://a.org/x?id=1"), normalize("https://a.org/x?id=2"));
-        assert_ne!(normalize("https://docs.python.org/3/library/math.html"), normalize("https://docs.python.org/3.11/library/math.html"));
+        assert_ne!(
+            normalize("https://a.org/x?id=1"),
+            normalize("https://a.org/x?id=2")
+        );
+        assert_ne!(
+            normalize("https://docs.python.org/3/library/math.html"),
+            normalize("https://docs.python.org/3.11/library/math.html")
+        );
         assert_eq!(host("https://Docs.Sympy.org:8080/1.11/x"), "docs.sympy.org");
     }
 
     #[test]
     fn prefixes() {
-        assert_eq!(path_prefixes("https://a.org/docs/v1/x.html"), vec!["a.org/docs/v1/", "a.org/docs/", "a.org/"]);
+        assert_eq!(
+            path_prefixes("https://a.org/docs/v1/x.html"),
+            vec!["a.org/docs/v1/", "a.org/docs/", "a.org/"]
+        );
     }
 }

@@ -8,7 +8,10 @@ use dsmath_data::pipeline::{CorpusConfig, Run};
 use dsmath_data::shards::TokenShard;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn config() -> CorpusConfig {
@@ -28,50 +31,98 @@ fn corpus_run_resumes_and_reports_what_the_stages_wrote() {
     let out = dir.path().join("run");
     let mut lines = vec![];
     let run = Run::open(&out, config()).unwrap();
-    run.stage("extract", &mut |l| lines.push(l.to_string())).unwrap();
-    run.stage("dedup", &mut |l| lines.push(l.to_string())).unwrap();
-    run.stage("iterate", &mut |l| lines.push(l.to_string())).unwrap();
+    run.stage("extract", &mut |l| lines.push(l.to_string()))
+        .unwrap();
+    run.stage("dedup", &mut |l| lines.push(l.to_string()))
+        .unwrap();
+    run.stage("iterate", &mut |l| lines.push(l.to_string()))
+        .unwrap();
     // Interrupt: pretend iteration 3 and the stage's end never happened.
     std::fs::remove_dir_all(out.join("iterate/iter-3")).unwrap();
     std::fs::remove_file(out.join("iterate/_done")).unwrap();
-    let first_iterations: Vec<String> = lines.iter().filter(|l| l.starts_with("iterate ")).cloned().collect();
+    let first_iterations: Vec<String> = lines
+        .iter()
+        .filter(|l| l.starts_with("iterate "))
+        .cloned()
+        .collect();
     let run = Run::open(&out, config()).unwrap();
     let mut again = vec![];
     run.all(&mut |l| again.push(l.to_string())).unwrap();
-    assert!(again.iter().any(|l| l == "extract: already done, skipped") && again.iter().any(|l| l == "dedup: already done, skipped"));
-    let second_iterations: Vec<String> = again.iter().filter(|l| l.starts_with("iterate ")).cloned().collect();
-    assert_eq!(first_iterations, second_iterations, "resumed iterations reproduce the interrupted run");
+    assert!(
+        again.iter().any(|l| l == "extract: already done, skipped")
+            && again.iter().any(|l| l == "dedup: already done, skipped")
+    );
+    let second_iterations: Vec<String> = again
+        .iter()
+        .filter(|l| l.starts_with("iterate "))
+        .cloned()
+        .collect();
+    assert_eq!(
+        first_iterations, second_iterations,
+        "resumed iterations reproduce the interrupted run"
+    );
     assert!(out.join("DONE").exists());
 
     // Numbers in the summary are the ones on disk.
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    let (corpus, rejects) = read_documents(&out.join("decontam/part-00000-of-00001.jsonl.zst")).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let (corpus, rejects) =
+        read_documents(&out.join("decontam/part-00000-of-00001.jsonl.zst")).unwrap();
     assert!(rejects.is_empty());
-    assert_eq!(summary["decontam"]["documents"].as_u64(), Some(corpus.len() as u64));
+    assert_eq!(
+        summary["decontam"]["documents"].as_u64(),
+        Some(corpus.len() as u64)
+    );
     assert!(corpus.len() > 500, "{}", corpus.len());
-    assert!(corpus.iter().all(|d| d.get_f64("score").unwrap() >= 0.5 && !d.url.is_empty() && d.provenance.offset > 0));
+    assert!(corpus.iter().all(|d| d.get_f64("score").unwrap() >= 0.5
+        && !d.url.is_empty()
+        && d.provenance.offset > 0));
     let shard = TokenShard::open(&out.join("tokenize/math")).unwrap();
     assert_eq!(summary["tokenize"]["tokens"].as_u64(), Some(shard.len()));
     assert_eq!(shard.num_documents(), corpus.len());
     let iters = summary["iterate"]["last"].clone();
-    assert!(iters["precision"].as_f64().unwrap() > 0.9 && iters["recall"].as_f64().unwrap() > 0.8, "{iters}");
+    assert!(
+        iters["precision"].as_f64().unwrap() > 0.9 && iters["recall"].as_f64().unwrap() > 0.8,
+        "{iters}"
+    );
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
-    assert!(report.contains(&format!("| decontam | {} |", corpus.len())), "{report}");
-    assert!(std::fs::read_to_string(out.join("iterations.svg")).unwrap().contains("<svg"));
+    assert!(
+        report.contains(&format!("| decontam | {} |", corpus.len())),
+        "{report}"
+    );
+    assert!(
+        std::fs::read_to_string(out.join("iterations.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
     let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    assert!(metrics.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["stage"].is_string()));
+    assert!(
+        metrics
+            .lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["stage"].is_string())
+    );
 
     // A different config on the same directory is refused.
     let mut other = config();
     other.min_chars = 1;
-    assert!(Run::open(&out, other).err().unwrap().to_string().contains("different config"));
+    assert!(
+        Run::open(&out, other)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("different config")
+    );
 }
 
 #[test]
 fn unknown_config_keys_are_errors_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("c.toml");
-    std::fs::write(&p, "[corpus]\ninputs = [\"x.warc.gz\"]\n[corpus.iterate.classifier]\ndims = 3\n").unwrap();
+    std::fs::write(
+        &p,
+        "[corpus]\ninputs = [\"x.warc.gz\"]\n[corpus.iterate.classifier]\ndims = 3\n",
+    )
+    .unwrap();
     let err = CorpusConfig::from_file(&p).unwrap_err().to_string();
     assert!(err.contains("dims") && err.contains("c.toml"), "{err}");
 }

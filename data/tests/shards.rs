@@ -14,7 +14,11 @@ fn gsm8k_texts() -> Vec<String> {
         .take(2000)
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            format!("{}\n{}", v["question"].as_str().unwrap(), v["answer"].as_str().unwrap())
+            format!(
+                "{}\n{}",
+                v["question"].as_str().unwrap(),
+                v["answer"].as_str().unwrap()
+            )
         })
         .collect()
 }
@@ -29,17 +33,41 @@ fn bpe_shards_round_trip_and_mixture_resumes_exactly() {
     let tp = dir.path().join("tokenizer.json");
     tok.save(&tp, false).unwrap();
     // Two sources: questions+answers split in halves.
-    let a = write_shard(&dir.path().join("a"), texts[..1000].iter().map(String::as_str), &tp, "gsm8k-a").unwrap();
-    write_shard(&dir.path().join("b"), texts[1000..].iter().map(String::as_str), &tp, "gsm8k-b").unwrap();
+    let a = write_shard(
+        &dir.path().join("a"),
+        texts[..1000].iter().map(String::as_str),
+        &tp,
+        "gsm8k-a",
+    )
+    .unwrap();
+    write_shard(
+        &dir.path().join("b"),
+        texts[1000..].iter().map(String::as_str),
+        &tp,
+        "gsm8k-b",
+    )
+    .unwrap();
     assert_eq!(a.documents, 1000);
     let sa = TokenShard::open(&dir.path().join("a")).unwrap();
     sa.check_ids().unwrap();
     let doc3 = sa.document(3);
     assert_eq!(*doc3.last().unwrap(), 0, "each document ends with EOS");
-    assert_eq!(tok.decode(&doc3[..doc3.len() - 1], false).unwrap(), texts[3], "lossless byte-level round trip");
+    assert_eq!(
+        tok.decode(&doc3[..doc3.len() - 1], false).unwrap(),
+        texts[3],
+        "lossless byte-level round trip"
+    );
 
     let open = |w: [f64; 2]| {
-        let s = ["a", "b"].iter().zip(w).map(|(n, w)| Source { name: n.to_string(), shard: TokenShard::open(&dir.path().join(n)).unwrap(), weight: w }).collect();
+        let s = ["a", "b"]
+            .iter()
+            .zip(w)
+            .map(|(n, w)| Source {
+                name: n.to_string(),
+                shard: TokenShard::open(&dir.path().join(n)).unwrap(),
+                weight: w,
+            })
+            .collect();
         Mixture::new(s, 7).unwrap()
     };
     let mut m = open([0.8, 0.2]);
@@ -57,7 +85,12 @@ fn bpe_shards_round_trip_and_mixture_resumes_exactly() {
     let rest: Vec<(Vec<u32>, usize)> = (0..300).map(|_| m2.next_sequence(64)).collect();
     assert_eq!(rest, draws[200..].to_vec());
     // Sequences are contiguous slices of their source.
-    assert_eq!(draws[0].0, TokenShard::open(&dir.path().join(["a", "b"][draws[0].1])).unwrap().tokens(0, 64));
+    assert_eq!(
+        draws[0].0,
+        TokenShard::open(&dir.path().join(["a", "b"][draws[0].1]))
+            .unwrap()
+            .tokens(0, 64)
+    );
 }
 
 #[test]
@@ -67,15 +100,28 @@ fn damaged_shards_are_refused_with_the_file_named() {
     let tok = train_bpe(texts.iter().map(String::as_str).take(300), 600).unwrap();
     let tp = dir.path().join("tokenizer.json");
     tok.save(&tp, false).unwrap();
-    write_shard(&dir.path().join("s"), texts[..50].iter().map(String::as_str), &tp, "x").unwrap();
+    write_shard(
+        &dir.path().join("s"),
+        texts[..50].iter().map(String::as_str),
+        &tp,
+        "x",
+    )
+    .unwrap();
     let bin = dir.path().join("s.bin");
     let bytes = std::fs::read(&bin).unwrap();
     std::fs::write(&bin, &bytes[..bytes.len() - 6]).unwrap();
-    let err = TokenShard::open(&dir.path().join("s")).err().unwrap().to_string();
+    let err = TokenShard::open(&dir.path().join("s"))
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("s.bin"), "{err}");
     let mut bad = bytes.clone();
     bad[0..4].copy_from_slice(&99999u32.to_le_bytes());
     std::fs::write(&bin, &bad).unwrap();
-    let err = TokenShard::open(&dir.path().join("s")).unwrap().check_ids().unwrap_err().to_string();
+    let err = TokenShard::open(&dir.path().join("s"))
+        .unwrap()
+        .check_ids()
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("99999"), "{err}");
 }

@@ -10,9 +10,16 @@ use crate::extract::{gsm8k_gold, math_gold};
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
-    Record { path: PathBuf, line: usize, message: String },
+    Record {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("unknown benchmark `{0}` (known: {1})")]
     Unknown(String, String),
 }
@@ -79,14 +86,23 @@ impl Benchmark {
             "mmlu" => "mmlu_stem",
             other => other,
         };
-        ALL.iter().copied().find(|b| b.name() == alias).ok_or_else(|| {
-            DataError::Unknown(name.into(), ALL.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "))
-        })
+        ALL.iter()
+            .copied()
+            .find(|b| b.name() == alias)
+            .ok_or_else(|| {
+                DataError::Unknown(
+                    name.into(),
+                    ALL.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "),
+                )
+            })
     }
 
     /// Multiple-choice benchmarks are graded on the option letter.
     pub fn is_multiple_choice(self) -> bool {
-        matches!(self, Benchmark::GaokaoMathQa | Benchmark::Sat | Benchmark::MmluStem)
+        matches!(
+            self,
+            Benchmark::GaokaoMathQa | Benchmark::Sat | Benchmark::MmluStem
+        )
     }
 
     /// The shipped test file (`eval/data/<name>/test.jsonl`).
@@ -140,7 +156,11 @@ fn s(v: &Value, key: &str) -> Option<String> {
 
 /// `43.0` -> `43`, `2.5` -> `2.5`
 fn number_text(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format!("{x}") }
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
 }
 
 /// Split SAT's `"A) ... B) ..."` or `"A. ... B. ..."` option string.
@@ -148,10 +168,13 @@ fn split_letter_options(text: &str) -> Vec<String> {
     let mut cuts = vec![];
     for letter in ['A', 'B', 'C', 'D', 'E'] {
         let from = cuts.last().map_or(0, |&c| c + 2);
-        let found = text[from.min(text.len())..].match_indices(letter).map(|(i, _)| from + i).find(|&i| {
-            let before_ok = i == 0 || text[..i].ends_with(char::is_whitespace);
-            before_ok && matches!(text[i + 1..].chars().next(), Some(')') | Some('.'))
-        });
+        let found = text[from.min(text.len())..]
+            .match_indices(letter)
+            .map(|(i, _)| from + i)
+            .find(|&i| {
+                let before_ok = i == 0 || text[..i].ends_with(char::is_whitespace);
+                before_ok && matches!(text[i + 1..].chars().next(), Some(')') | Some('.'))
+            });
         match found {
             Some(i) => cuts.push(i),
             None => break,
@@ -159,18 +182,31 @@ fn split_letter_options(text: &str) -> Vec<String> {
     }
     cuts.iter()
         .enumerate()
-        .map(|(i, &c)| text[c + 2..cuts.get(i + 1).copied().unwrap_or(text.len())].trim().to_string())
+        .map(|(i, &c)| {
+            text[c + 2..cuts.get(i + 1).copied().unwrap_or(text.len())]
+                .trim()
+                .to_string()
+        })
         .collect()
 }
 
 /// The `options` array, each without a leading `(A)`-style label (Gaokao writes them, MMLU not).
 fn options(v: &Value) -> Result<Vec<String>, String> {
-    let list = v.get("options").and_then(Value::as_array).ok_or("missing `options` array")?;
+    let list = v
+        .get("options")
+        .and_then(Value::as_array)
+        .ok_or("missing `options` array")?;
     Ok(list
         .iter()
         .map(|o| {
-            let text = o.as_str().map(str::to_string).unwrap_or_else(|| o.to_string());
-            let label = text.len() >= 3 && text.starts_with('(') && text[1..].starts_with(|c: char| c.is_ascii_uppercase()) && text[2..].starts_with(')');
+            let text = o
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| o.to_string());
+            let label = text.len() >= 3
+                && text.starts_with('(')
+                && text[1..].starts_with(|c: char| c.is_ascii_uppercase())
+                && text[2..].starts_with(')');
             if label { text[3..].to_string() } else { text }
         })
         .collect())
@@ -208,9 +244,22 @@ fn bare_nan_to_none(text: &str) -> String {
 impl Benchmark {
     /// Turn one JSON record into a problem (`Err` names the missing field).
     pub fn problem(self, v: &Value, line: usize) -> Result<Problem, String> {
-        let need = |key: &str| s(v, key).ok_or_else(|| format!("missing or non-text field `{key}`"));
-        let id = s(v, "idx").or_else(|| s(v, "id")).or_else(|| s(v, "unique_id")).or_else(|| s(v, "ID")).unwrap_or_else(|| line.to_string());
-        let mut p = Problem { id, question: String::new(), gold: String::new(), level: None, subject: None, choices: vec![], solution: None };
+        let need =
+            |key: &str| s(v, key).ok_or_else(|| format!("missing or non-text field `{key}`"));
+        let id = s(v, "idx")
+            .or_else(|| s(v, "id"))
+            .or_else(|| s(v, "unique_id"))
+            .or_else(|| s(v, "ID"))
+            .unwrap_or_else(|| line.to_string());
+        let mut p = Problem {
+            id,
+            question: String::new(),
+            gold: String::new(),
+            level: None,
+            subject: None,
+            choices: vec![],
+            solution: None,
+        };
         match self {
             Benchmark::Gsm8k => {
                 p.question = need("question")?;
@@ -267,7 +316,10 @@ impl Benchmark {
             Benchmark::GaokaoMathQa => {
                 p.question = need("question")?;
                 // Some items have several correct options ("AD", "A B D").
-                p.gold = need("label")?.chars().filter(|c| !c.is_whitespace()).collect();
+                p.gold = need("label")?
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
                 p.choices = options(v)?;
             }
             Benchmark::Ocw => {
@@ -291,11 +343,18 @@ impl Benchmark {
 
     /// Load a benchmark file; every bad line is an error naming file and line.
     pub fn load(self, path: &Path) -> Result<Vec<Problem>, DataError> {
-        let bytes = std::fs::read(path).map_err(|source| DataError::Io { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| DataError::Io {
+            path: path.into(),
+            source,
+        })?;
         let mut out = vec![];
         for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
             let line = i + 1;
-            let err = |message: String| DataError::Record { path: path.into(), line, message };
+            let err = |message: String| DataError::Record {
+                path: path.into(),
+                line,
+                message,
+            };
             let text = std::str::from_utf8(raw).map_err(|e| err(format!("invalid UTF-8: {e}")))?;
             if text.trim().is_empty() {
                 continue;
@@ -338,10 +397,23 @@ mod tests {
         for (b, n) in expected {
             let probs = b.load_default().unwrap();
             assert_eq!(probs.len(), n, "{}", b.name());
-            assert!(probs.iter().all(|p| !p.question.is_empty() && !p.gold.is_empty()), "{}", b.name());
+            assert!(
+                probs
+                    .iter()
+                    .all(|p| !p.question.is_empty() && !p.gold.is_empty()),
+                "{}",
+                b.name()
+            );
             if b.is_multiple_choice() {
-                let letters = |g: &str| !g.is_empty() && g.chars().all(|c| ('A'..='E').contains(&c));
-                assert!(probs.iter().all(|p| p.choices.len() >= 2 && letters(&p.gold)), "{}", b.name());
+                let letters =
+                    |g: &str| !g.is_empty() && g.chars().all(|c| ('A'..='E').contains(&c));
+                assert!(
+                    probs
+                        .iter()
+                        .all(|p| p.choices.len() >= 2 && letters(&p.gold)),
+                    "{}",
+                    b.name()
+                );
             }
         }
         let gsm = Benchmark::Gsm8k.load_default().unwrap();
@@ -349,7 +421,10 @@ mod tests {
         let qa = Benchmark::GaokaoMathQa.load_default().unwrap();
         assert_eq!(qa[0].choices[0], "$\\{x \\mid x>-1\\}$");
         let sat = Benchmark::Sat.load_default().unwrap();
-        assert_eq!(sat[0].choices, vec!["$f(-6)=0$", "$f(6)=-6$", "$f(-6)=6$", "$f(0)=-6$"]);
+        assert_eq!(
+            sat[0].choices,
+            vec!["$f(-6)=0$", "$f(6)=-6$", "$f(-6)=6$", "$f(0)=-6$"]
+        );
         let asdiv = Benchmark::Asdiv.load_default().unwrap();
         assert_eq!(asdiv[0].gold, "9");
         let mawps = Benchmark::Mawps.load_default().unwrap();
@@ -363,7 +438,12 @@ mod tests {
             let probs = Benchmark::Gsm8k.load(&dir.join(f)).unwrap();
             assert!(probs.len() >= 1319);
             for p in &probs {
-                assert!(p.gold.parse::<f64>().is_ok(), "{f} {}: gold {:?}", p.id, p.gold);
+                assert!(
+                    p.gold.parse::<f64>().is_ok(),
+                    "{f} {}: gold {:?}",
+                    p.id,
+                    p.gold
+                );
             }
         }
     }
@@ -373,15 +453,26 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dsmath-eval-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("bad.jsonl");
-        std::fs::write(&f, b"{\"question\": \"q\", \"answer\": \"#### 3\"}\n{\"question\": \"q\"}\n").unwrap();
+        std::fs::write(
+            &f,
+            b"{\"question\": \"q\", \"answer\": \"#### 3\"}\n{\"question\": \"q\"}\n",
+        )
+        .unwrap();
         let e = Benchmark::Gsm8k.load(&f).unwrap_err().to_string();
         assert!(e.contains("bad.jsonl:2") && e.contains("answer"), "{e}");
-        std::fs::write(&f, b"{\"question\": \"q\", \"answer\": \"#### 3\"}\n\xff\xfe\n").unwrap();
+        std::fs::write(
+            &f,
+            b"{\"question\": \"q\", \"answer\": \"#### 3\"}\n\xff\xfe\n",
+        )
+        .unwrap();
         let e = Benchmark::Gsm8k.load(&f).unwrap_err().to_string();
         assert!(e.contains("bad.jsonl:2") && e.contains("UTF-8"), "{e}");
         std::fs::write(&f, b"{not json\n").unwrap();
         let e = Benchmark::Gsm8k.load(&f).unwrap_err().to_string();
-        assert!(e.contains("bad.jsonl:1") && e.contains("invalid JSON"), "{e}");
+        assert!(
+            e.contains("bad.jsonl:1") && e.contains("invalid JSON"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -42,7 +42,14 @@ struct PathBeneathAttr {
 /// Landlock ABI version of the running kernel (0: not available).
 pub fn landlock_abi() -> i64 {
     // SAFETY: the version query takes no pointers.
-    let v = unsafe { libc::syscall(SYS_LANDLOCK_CREATE_RULESET, std::ptr::null::<RulesetAttr>(), 0usize, LANDLOCK_CREATE_RULESET_VERSION) };
+    let v = unsafe {
+        libc::syscall(
+            SYS_LANDLOCK_CREATE_RULESET,
+            std::ptr::null::<RulesetAttr>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
     v.max(0)
 }
 
@@ -80,9 +87,19 @@ impl Ruleset {
             _ => 24,
         };
         // SAFETY: attr outlives the call and `size` never exceeds its size.
-        let fd = unsafe { libc::syscall(SYS_LANDLOCK_CREATE_RULESET, &attr as *const RulesetAttr, size, 0u32) };
+        let fd = unsafe {
+            libc::syscall(
+                SYS_LANDLOCK_CREATE_RULESET,
+                &attr as *const RulesetAttr,
+                size,
+                0u32,
+            )
+        };
         if fd < 0 {
-            return Err(format!("landlock_create_ruleset: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "landlock_create_ruleset: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         let rs = Ruleset { fd: fd as RawFd };
         for root in read_roots {
@@ -93,20 +110,40 @@ impl Ruleset {
     }
 
     fn allow(&self, path: &Path, rights: u64) -> Result<(), String> {
-        let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| format!("{}: NUL in path", path.display()))?;
+        let c = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| format!("{}: NUL in path", path.display()))?;
         // SAFETY: c is a valid C string; the fd is closed below.
         let pfd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
         if pfd < 0 {
             return Ok(()); // a root that does not exist grants nothing
         }
         let is_dir = std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
-        let attr = PathBeneathAttr { allowed_access: if is_dir { rights } else { rights & FS_FILE_RIGHTS }, parent_fd: pfd };
+        let attr = PathBeneathAttr {
+            allowed_access: if is_dir {
+                rights
+            } else {
+                rights & FS_FILE_RIGHTS
+            },
+            parent_fd: pfd,
+        };
         // SAFETY: attr lives across the call; fds are valid.
-        let r = unsafe { libc::syscall(SYS_LANDLOCK_ADD_RULE, self.fd, LANDLOCK_RULE_PATH_BENEATH, &attr as *const PathBeneathAttr, 0u32) };
+        let r = unsafe {
+            libc::syscall(
+                SYS_LANDLOCK_ADD_RULE,
+                self.fd,
+                LANDLOCK_RULE_PATH_BENEATH,
+                &attr as *const PathBeneathAttr,
+                0u32,
+            )
+        };
         let err = std::io::Error::last_os_error();
         // SAFETY: pfd was opened above.
         unsafe { libc::close(pfd) };
-        if r < 0 { Err(format!("landlock_add_rule {}: {err}", path.display())) } else { Ok(()) }
+        if r < 0 {
+            Err(format!("landlock_add_rule {}: {err}", path.display()))
+        } else {
+            Ok(())
+        }
     }
 
     pub fn fd(&self) -> RawFd {
@@ -154,8 +191,18 @@ const DENIED: &[libc::c_long] = &[
 /// fail with EPERM; everything else is allowed.
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub fn seccomp_program() -> Vec<libc::sock_filter> {
-    let stmt = |code: u16, k: u32| libc::sock_filter { code, jt: 0, jf: 0, k };
-    let jump = |k: u32, jt: u8, jf: u8| libc::sock_filter { code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16, jt, jf, k };
+    let stmt = |code: u16, k: u32| libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+        jt,
+        jf,
+        k,
+    };
     let ld = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
     let ret = (libc::BPF_RET | libc::BPF_K) as u16;
     let deny = SECCOMP_RET_ERRNO | libc::EPERM as u32;
@@ -166,7 +213,12 @@ pub fn seccomp_program() -> Vec<libc::sock_filter> {
         stmt(ret, deny),
         stmt(ld, 0), // seccomp_data.nr
         // x32 ABI numbers have bit 30 set: nr >= 0x4000_0000 -> deny (jump past the list).
-        libc::sock_filter { code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16, jt: n + 1, jf: 0, k: 0x4000_0000 },
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16,
+            jt: n + 1,
+            jf: 0,
+            k: 0x4000_0000,
+        },
     ];
     for (i, &nr) in DENIED.iter().enumerate() {
         // Match -> jump to the deny at the end; the allow sits right after the list.
@@ -195,8 +247,16 @@ pub fn apply_in_child(ruleset: Option<RawFd>, filter: &[libc::sock_filter]) -> s
             return Err(std::io::Error::last_os_error());
         }
         if !filter.is_empty() {
-            let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut libc::sock_filter };
-            if libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &prog as *const libc::sock_fprog) != 0 {
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const libc::sock_fprog,
+            ) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
         }

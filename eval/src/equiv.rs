@@ -15,10 +15,16 @@ pub struct Verdict {
 
 impl Verdict {
     fn yes(reason: &'static str) -> Self {
-        Verdict { correct: true, reason }
+        Verdict {
+            correct: true,
+            reason,
+        }
     }
     fn no(reason: &'static str) -> Self {
-        Verdict { correct: false, reason }
+        Verdict {
+            correct: false,
+            reason,
+        }
     }
 }
 
@@ -28,7 +34,9 @@ pub const MAX_ANSWER_CHARS: usize = 2000;
 /// `1,234,567.5` -> `1234567.5` when the whole answer is one number with separators.
 fn drop_thousands(s: &str) -> String {
     let (sign, body) = s.strip_prefix('-').map_or(("", s), |b| ("-", b));
-    let (int, frac) = body.split_once('.').map_or((body, None), |(a, b)| (a, Some(b)));
+    let (int, frac) = body
+        .split_once('.')
+        .map_or((body, None), |(a, b)| (a, Some(b)));
     let groups: Vec<&str> = int.split(',').collect();
     let ok = groups.len() > 1
         && (1..=3).contains(&groups[0].len())
@@ -52,13 +60,23 @@ pub fn is_equiv(pred: &str, gold: &str) -> Verdict {
         return Verdict::no("no answer");
     }
     if pred.len() > MAX_ANSWER_CHARS || gold.len() > MAX_ANSWER_CHARS {
-        return if pred.trim() == gold.trim() { Verdict::yes("string") } else { Verdict::no("too long to parse") };
+        return if pred.trim() == gold.trim() {
+            Verdict::yes("string")
+        } else {
+            Verdict::no("too long to parse")
+        };
     }
-    let (p, g) = (drop_thousands(&normalize(pred)), drop_thousands(&normalize(gold)));
+    let (p, g) = (
+        drop_thousands(&normalize(pred)),
+        drop_thousands(&normalize(gold)),
+    );
     if p == g {
         return Verdict::yes("string");
     }
-    if p.eq_ignore_ascii_case(&g) && p.chars().all(|c| c.is_ascii_alphabetic() || c == '(' || c == ')') {
+    if p.eq_ignore_ascii_case(&g)
+        && p.chars()
+            .all(|c| c.is_ascii_alphabetic() || c == '(' || c == ')')
+    {
         return Verdict::yes("string");
     }
     let (Some(pe), Some(ge)) = (math::parse(&p), math::parse(&g)) else {

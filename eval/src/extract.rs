@@ -52,7 +52,9 @@ pub fn boxed_answers(text: &str) -> Vec<String> {
             }
         } else if j > i + skip {
             // `\boxed 5`: up to the next space or `$`.
-            let end = text[j..].find([' ', '$', '\n']).map_or(text.len(), |e| j + e);
+            let end = text[j..]
+                .find([' ', '$', '\n'])
+                .map_or(text.len(), |e| j + e);
             out.push(text[j..end].to_string());
             i = end;
         } else {
@@ -81,7 +83,10 @@ pub fn last_number(text: &str) -> Option<String> {
             let start = if i > 0 && b[i - 1] == b'-' { i - 1 } else { i };
             let mut j = i;
             let mut dot = false;
-            while j < b.len() && (b[j].is_ascii_digit() || (b[j] == b'.' && !dot && j + 1 < b.len() && b[j + 1].is_ascii_digit())) {
+            while j < b.len()
+                && (b[j].is_ascii_digit()
+                    || (b[j] == b'.' && !dot && j + 1 < b.len() && b[j + 1].is_ascii_digit()))
+            {
                 dot |= b[j] == b'.';
                 j += 1;
             }
@@ -109,16 +114,23 @@ pub enum Source {
 
 /// All candidate answers (DeepSeekMath's `exhaust=True`), cleaned; the last is the answer.
 pub fn extract_all(completion: &str) -> (Vec<String>, Source) {
-    let (raw, source): (Vec<String>, Source) = if let Some(rest) = completion.split_once("final answer is $").map(|x| x.1)
+    let (raw, source): (Vec<String>, Source) = if let Some(rest) =
+        completion.split_once("final answer is $").map(|x| x.1)
         && rest.contains("$. I hope")
     {
-        (vec![rest.split_once("$. I hope").unwrap().0.trim().to_string()], Source::FinalAnswerIs)
+        (
+            vec![rest.split_once("$. I hope").unwrap().0.trim().to_string()],
+            Source::FinalAnswerIs,
+        )
     } else if completion.contains("\\boxed") || completion.contains("\\fbox") {
         (boxed_answers(completion), Source::Boxed)
     } else if let Some((_, rest)) = completion.rsplit_once("he answer is") {
         (vec![rest.trim().to_string()], Source::TheAnswerIs)
     } else if let Some((_, rest)) = completion.split_once("答案是") {
-        (vec![rest.trim().trim_start_matches(['：', ':']).to_string()], Source::ChineseAnswer)
+        (
+            vec![rest.trim().trim_start_matches(['：', ':']).to_string()],
+            Source::ChineseAnswer,
+        )
     } else if let Some(out) = last_program_output(completion) {
         (vec![out], Source::ProgramOutput)
     } else if let Some(n) = last_number(completion) {
@@ -190,7 +202,9 @@ pub fn choice_answer(completion: &str, n_options: usize) -> String {
     }
     let (ans, _) = extract_answer(completion);
     let last = (b'A' + n_options.clamp(1, 26) as u8 - 1) as char;
-    let cleaned = ans.replace(['(', ')', ',', ' ', '$', '和', '、'], "").to_ascii_uppercase();
+    let cleaned = ans
+        .replace(['(', ')', ',', ' ', '$', '和', '、'], "")
+        .to_ascii_uppercase();
     if cleaned.is_empty() || !cleaned.chars().all(|c| ('A'..=last).contains(&c)) {
         return String::new();
     }
@@ -206,26 +220,42 @@ mod tests {
 
     #[test]
     fn boxed_with_nested_braces_and_fbox() {
-        assert_eq!(boxed_answers(r"so \boxed{\frac{1}{2}} and \fbox{3}"), vec![r"\frac{1}{2}", "3"]);
+        assert_eq!(
+            boxed_answers(r"so \boxed{\frac{1}{2}} and \fbox{3}"),
+            vec![r"\frac{1}{2}", "3"]
+        );
         assert_eq!(boxed_answers(r"\boxed 5 is it"), vec!["5"]);
         assert_eq!(boxed_answers(r"\boxed{unclosed {"), Vec::<String>::new());
     }
 
     #[test]
     fn deepseekmath_order() {
-        assert_eq!(extract_answer("The final answer is $\\frac{1}{2}$. I hope it is correct. \\boxed{3}").0, "\\frac{1}{2}");
+        assert_eq!(
+            extract_answer("The final answer is $\\frac{1}{2}$. I hope it is correct. \\boxed{3}")
+                .0,
+            "\\frac{1}{2}"
+        );
         assert_eq!(extract_answer("x \\boxed{2} then \\boxed{4}.").0, "4");
         assert_eq!(extract_answer("So the answer is 42.\nDone").0, "42");
         assert_eq!(extract_answer("所以答案是：18。").0, "18");
-        assert_eq!(extract_answer("```python\nprint(3)\n```\n```output\n3.5\n```\nok").0, "3.5");
-        assert_eq!(extract_answer("she pays 1,234 dollars then -7.5 more").0, "-7.5");
+        assert_eq!(
+            extract_answer("```python\nprint(3)\n```\n```output\n3.5\n```\nok").0,
+            "3.5"
+        );
+        assert_eq!(
+            extract_answer("she pays 1,234 dollars then -7.5 more").0,
+            "-7.5"
+        );
         assert_eq!(extract_answer("no digits here").1, Source::None);
     }
 
     #[test]
     fn gold_answers() {
         assert_eq!(gsm8k_gold("blah\n#### 1,200").as_deref(), Some("1200"));
-        assert_eq!(math_gold(r"thus $\boxed{\dfrac{3}{4}}$.").as_deref(), Some(r"\dfrac{3}{4}"));
+        assert_eq!(
+            math_gold(r"thus $\boxed{\dfrac{3}{4}}$.").as_deref(),
+            Some(r"\dfrac{3}{4}")
+        );
     }
 
     #[test]

@@ -19,14 +19,28 @@ pub struct Graded {
 pub fn grade(bench: Benchmark, completion: &str, gold: &str, n_options: usize) -> Graded {
     if bench.is_multiple_choice() {
         let letters = choice_answer(completion, n_options.max(1));
-        let want: String = gold.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+        let want: String = gold
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .to_ascii_uppercase();
         let ok = !letters.is_empty() && letters == want;
         let (_, source) = extract_answer(completion);
-        return Graded { extracted: letters, source, correct: ok, reason: if ok { "choice" } else { "different choice" } };
+        return Graded {
+            extracted: letters,
+            source,
+            correct: ok,
+            reason: if ok { "choice" } else { "different choice" },
+        };
     }
     let (extracted, source) = extract_answer(completion);
     let v = is_equiv(&extracted, gold);
-    Graded { extracted, source, correct: v.correct, reason: v.reason }
+    Graded {
+        extracted,
+        source,
+        correct: v.correct,
+        reason: v.reason,
+    }
 }
 
 /// Reward settings: `correct` / `wrong` values, and a bonus for a well-formed answer
@@ -41,7 +55,11 @@ pub struct RewardConfig {
 
 impl Default for RewardConfig {
     fn default() -> Self {
-        RewardConfig { correct: 1.0, wrong: 0.0, format_bonus: 0.0 }
+        RewardConfig {
+            correct: 1.0,
+            wrong: 0.0,
+            format_bonus: 0.0,
+        }
     }
 }
 
@@ -55,7 +73,10 @@ pub fn reward(question: &str, completion: &str, gold: &str) -> f32 {
 pub fn reward_with(cfg: &RewardConfig, _question: &str, completion: &str, gold: &str) -> f32 {
     let (extracted, source) = extract_answer(completion);
     let correct = is_equiv(&extracted, gold).correct;
-    let formatted = matches!(source, Source::Boxed | Source::TheAnswerIs | Source::FinalAnswerIs);
+    let formatted = matches!(
+        source,
+        Source::Boxed | Source::TheAnswerIs | Source::FinalAnswerIs
+    );
     (if correct { cfg.correct } else { cfg.wrong }) + if formatted { cfg.format_bonus } else { 0.0 }
 }
 
@@ -67,7 +88,10 @@ mod tests {
     fn reward_follows_the_grader() {
         assert_eq!(reward("q", "so \\boxed{\\frac{1}{2}}", "0.5"), 1.0);
         assert_eq!(reward("q", "so the answer is 3", "0.5"), 0.0);
-        let cfg = RewardConfig { format_bonus: 0.1, ..Default::default() };
+        let cfg = RewardConfig {
+            format_bonus: 0.1,
+            ..Default::default()
+        };
         assert_eq!(reward_with(&cfg, "q", "The answer is 3.", "4"), 0.1);
         assert_eq!(reward_with(&cfg, "q", "I think 4", "4"), 1.0); // last number, no format bonus
     }

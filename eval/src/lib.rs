@@ -2,6 +2,8 @@
 //! normalisation, equivalence, and metrics. Also GRPO's rule-based reward.
 
 pub mod bench;
+#[cfg(target_os = "linux")]
+mod confine;
 pub mod equiv;
 pub mod extract;
 pub mod grade;
@@ -12,8 +14,6 @@ pub mod prompts;
 pub mod report;
 pub mod run;
 pub mod sandbox;
-#[cfg(target_os = "linux")]
-mod confine;
 
 pub use equiv::{Verdict, is_equiv};
 pub use extract::{extract_answer, gsm8k_gold, math_gold};

@@ -29,21 +29,39 @@ impl Q {
         }
         let g = gcd(n, d).max(1);
         let (n, d) = (n / g, d / g);
-        Some(if d < 0 { Q { n: n.checked_neg()?, d: d.checked_neg()? } } else { Q { n, d } })
+        Some(if d < 0 {
+            Q {
+                n: n.checked_neg()?,
+                d: d.checked_neg()?,
+            }
+        } else {
+            Q { n, d }
+        })
     }
     pub fn int(n: i128) -> Q {
         Q { n, d: 1 }
     }
     fn add(self, o: Q) -> Option<Q> {
-        Q::new(self.n.checked_mul(o.d)?.checked_add(o.n.checked_mul(self.d)?)?, self.d.checked_mul(o.d)?)
+        Q::new(
+            self.n
+                .checked_mul(o.d)?
+                .checked_add(o.n.checked_mul(self.d)?)?,
+            self.d.checked_mul(o.d)?,
+        )
     }
     fn mul(self, o: Q) -> Option<Q> {
         let g1 = gcd(self.n, o.d).max(1);
         let g2 = gcd(o.n, self.d).max(1);
-        Q::new((self.n / g1).checked_mul(o.n / g2)?, (self.d / g2).checked_mul(o.d / g1)?)
+        Q::new(
+            (self.n / g1).checked_mul(o.n / g2)?,
+            (self.d / g2).checked_mul(o.d / g1)?,
+        )
     }
     fn neg(self) -> Option<Q> {
-        Some(Q { n: self.n.checked_neg()?, d: self.d })
+        Some(Q {
+            n: self.n.checked_neg()?,
+            d: self.d,
+        })
     }
     fn recip(self) -> Option<Q> {
         Q::new(self.d, self.n)
@@ -87,7 +105,11 @@ pub enum Expr {
     /// `a \pm b`
     PlusMinus(Box<Expr>, Box<Expr>),
     /// Tuples, intervals, sets and bare comma lists (`open == ' '`).
-    Seq { open: char, close: char, items: Vec<Expr> },
+    Seq {
+        open: char,
+        close: char,
+        items: Vec<Expr>,
+    },
     Matrix(Vec<Vec<Expr>>),
     /// Union of intervals / sets.
     Union(Vec<Expr>),
@@ -136,10 +158,15 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
         let ch = c[i];
         if ch.is_whitespace() {
             i += 1;
-        } else if ch.is_ascii_digit() || (ch == '.' && c.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if ch.is_ascii_digit()
+            || (ch == '.' && c.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             let start = i;
             let mut dot = false;
-            while i < c.len() && (c[i].is_ascii_digit() || (c[i] == '.' && !dot && c.get(i + 1).is_some_and(char::is_ascii_digit))) {
+            while i < c.len()
+                && (c[i].is_ascii_digit()
+                    || (c[i] == '.' && !dot && c.get(i + 1).is_some_and(char::is_ascii_digit)))
+            {
                 dot |= c[i] == '.';
                 i += 1;
             }
@@ -171,7 +198,14 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
         } else if "+-*/^_()[]{},=<>!|%&'".contains(ch) {
             out.push(Tok::Sym(ch));
             i += 1;
-        } else if ch == '≤' || ch == '≥' || ch == '≠' || ch == '×' || ch == '÷' || ch == 'π' || ch == '∞' {
+        } else if ch == '≤'
+            || ch == '≥'
+            || ch == '≠'
+            || ch == '×'
+            || ch == '÷'
+            || ch == 'π'
+            || ch == '∞'
+        {
             out.push(match ch {
                 '≤' => Tok::Cmd("le".into()),
                 '≥' => Tok::Cmd("ge".into()),
@@ -202,7 +236,8 @@ fn bx(e: Expr) -> Box<Expr> {
 }
 
 const FUNCS: &[&str] = &[
-    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "ln", "exp", "sinh", "cosh", "tanh",
+    "sin", "cos", "tan", "cot", "sec", "csc", "arcsin", "arccos", "arctan", "ln", "exp", "sinh",
+    "cosh", "tanh",
 ];
 
 impl Parser {
@@ -235,7 +270,15 @@ impl Parser {
             items.push(self.relation()?);
         }
         self.depth -= 1;
-        Some(if items.len() == 1 { items.pop().unwrap() } else { Expr::Seq { open: ' ', close: ' ', items } })
+        Some(if items.len() == 1 {
+            items.pop().unwrap()
+        } else {
+            Expr::Seq {
+                open: ' ',
+                close: ' ',
+                items,
+            }
+        })
     }
 
     fn rel_op(&mut self) -> Option<Rel> {
@@ -278,7 +321,11 @@ impl Parser {
         while self.eat(&Tok::Cmd("cup".into())) || self.eat(&Tok::Ident("U".into())) {
             parts.push(self.additive()?);
         }
-        Some(if parts.len() == 1 { parts.pop().unwrap() } else { Expr::Union(parts) })
+        Some(if parts.len() == 1 {
+            parts.pop().unwrap()
+        } else {
+            Expr::Union(parts)
+        })
     }
 
     fn additive(&mut self) -> P {
@@ -304,8 +351,10 @@ impl Parser {
             Some(Tok::Num(_)) | Some(Tok::Ident(_)) => true,
             Some(Tok::Sym(c)) => matches!(c, '(' | '{' | '['),
             Some(Tok::Cmd(c)) => {
-                matches!(c.as_str(), "frac" | "sqrt" | "pi" | "infty" | "lbrace" | "log" | "begin" | "binom")
-                    || FUNCS.contains(&c.as_str())
+                matches!(
+                    c.as_str(),
+                    "frac" | "sqrt" | "pi" | "infty" | "lbrace" | "log" | "begin" | "binom"
+                ) || FUNCS.contains(&c.as_str())
             }
             None => false,
         }
@@ -393,7 +442,9 @@ impl Parser {
 
     fn group(&mut self, open: char) -> P {
         self.enter()?;
-        let inner = if matches!(self.peek(), Some(Tok::Sym(')' | ']')) | Some(Tok::Cmd(_))) && open != '{' {
+        let inner = if matches!(self.peek(), Some(Tok::Sym(')' | ']')) | Some(Tok::Cmd(_)))
+            && open != '{'
+        {
             None
         } else {
             Some(self.list()?)
@@ -405,7 +456,9 @@ impl Parser {
         };
         self.depth -= 1;
         let items = match inner {
-            Some(Expr::Seq { open: ' ', items, .. }) => items,
+            Some(Expr::Seq {
+                open: ' ', items, ..
+            }) => items,
             Some(e) if open == '{' && close == '}' => return Some(e), // plain TeX group
             Some(e) if (open, close) == ('(', ')') => return Some(e),
             Some(e) if (open, close) == ('[', ']') => return Some(e),
@@ -429,7 +482,11 @@ impl Parser {
                         _ => return None,
                     }
                 }
-                if name == "e" { Expr::E } else { Expr::Var(name) }
+                if name == "e" {
+                    Expr::E
+                } else {
+                    Expr::Var(name)
+                }
             }
             Tok::Sym('(') => self.group('(')?,
             Tok::Sym('[') => self.group('[')?,
@@ -450,7 +507,14 @@ impl Parser {
                 "binom" => {
                     let a = self.atom_arg()?;
                     let b = self.atom_arg()?;
-                    Expr::Func("binom".into(), bx(Expr::Seq { open: '(', close: ')', items: vec![a, b] }))
+                    Expr::Func(
+                        "binom".into(),
+                        bx(Expr::Seq {
+                            open: '(',
+                            close: ')',
+                            items: vec![a, b],
+                        }),
+                    )
                 }
                 "sqrt" => {
                     if self.eat(&Tok::Sym('[')) {
@@ -491,7 +555,11 @@ impl Parser {
                 "begin" => self.matrix()?,
                 f if FUNCS.contains(&f) => {
                     // \sin^2 x
-                    let pow = if self.eat(&Tok::Sym('^')) { Some(self.atom_arg()?) } else { None };
+                    let pow = if self.eat(&Tok::Sym('^')) {
+                        Some(self.atom_arg()?)
+                    } else {
+                        None
+                    };
                     let arg = self.power()?;
                     let f = Expr::Func(f.to_string(), bx(arg));
                     match pow {
@@ -499,7 +567,8 @@ impl Parser {
                         None => f,
                     }
                 }
-                "alpha" | "beta" | "gamma" | "theta" | "lambda" | "mu" | "phi" | "omega" | "sigma" | "tau" | "rho" => Expr::Var(c),
+                "alpha" | "beta" | "gamma" | "theta" | "lambda" | "mu" | "phi" | "omega"
+                | "sigma" | "tau" | "rho" => Expr::Var(c),
                 _ => return None,
             },
             _ => return None,
@@ -579,7 +648,11 @@ pub fn parse(s: &str) -> Option<Expr> {
     if toks.is_empty() {
         return None;
     }
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let e = p.list()?;
     (p.pos == p.toks.len()).then_some(e)
 }
@@ -637,12 +710,16 @@ pub fn eval(e: &Expr, vars: &dyn Fn(&str) -> Option<f64>) -> Option<f64> {
         Expr::Log(b, x) => ev(x)?.ln() / ev(b)?.ln(),
         Expr::Func(f, a) => {
             if f == "binom" {
-                let Expr::Seq { items, .. } = &**a else { return None };
+                let Expr::Seq { items, .. } = &**a else {
+                    return None;
+                };
                 let (n, k) = (ev(&items[0])?, ev(&items[1])?);
                 if k < 0.0 || k > n || k.fract() != 0.0 || n > 1000.0 {
                     return None;
                 }
-                return Some((0..k as u64).fold(1.0, |acc, i| acc * (n - i as f64) / (i as f64 + 1.0)));
+                return Some(
+                    (0..k as u64).fold(1.0, |acc, i| acc * (n - i as f64) / (i as f64 + 1.0)),
+                );
             }
             let x = ev(a)?;
             match f.as_str() {
@@ -676,13 +753,24 @@ pub fn variables(e: &Expr, out: &mut BTreeSet<String>) {
         Expr::Var(v) => {
             out.insert(v.clone());
         }
-        Expr::Neg(a) | Expr::Percent(a) | Expr::Factorial(a) | Expr::Func(_, a) => variables(a, out),
-        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) | Expr::Pow(a, b)
-        | Expr::Log(a, b) | Expr::Root(a, b) | Expr::PlusMinus(a, b) | Expr::Rel(a, _, b) => {
+        Expr::Neg(a) | Expr::Percent(a) | Expr::Factorial(a) | Expr::Func(_, a) => {
+            variables(a, out)
+        }
+        Expr::Add(a, b)
+        | Expr::Sub(a, b)
+        | Expr::Mul(a, b)
+        | Expr::Div(a, b)
+        | Expr::Pow(a, b)
+        | Expr::Log(a, b)
+        | Expr::Root(a, b)
+        | Expr::PlusMinus(a, b)
+        | Expr::Rel(a, _, b) => {
             variables(a, out);
             variables(b, out);
         }
-        Expr::Seq { items, .. } | Expr::Union(items) => items.iter().for_each(|i| variables(i, out)),
+        Expr::Seq { items, .. } | Expr::Union(items) => {
+            items.iter().for_each(|i| variables(i, out))
+        }
         Expr::Matrix(rows) => rows.iter().flatten().for_each(|i| variables(i, out)),
         _ => {}
     }
@@ -719,21 +807,37 @@ fn has_percent(e: &Expr) -> bool {
 pub fn equivalent(a: &Expr, b: &Expr) -> How {
     use Expr::*;
     match (a, b) {
-        (Seq { open: o1, close: c1, items: i1 }, Seq { open: o2, close: c2, items: i2 }) => {
+        (
+            Seq {
+                open: o1,
+                close: c1,
+                items: i1,
+            },
+            Seq {
+                open: o2,
+                close: c2,
+                items: i2,
+            },
+        ) => {
             if i1.len() != i2.len() {
                 return How::Different;
             }
             let unordered = (*o1 == ' ' && *o2 == ' ') || (*o1 == 'S' && *o2 == 'S');
             if !unordered && (o1 != o2 || c1 != c2) {
                 // `(1,2)` vs bare `1,2` are the same tuple; intervals must agree on ends.
-                if !(*o1 == ' ' || *o2 == ' ') || !((*o1 == '(' || *o2 == '(') && (*c1 == ')' || *c2 == ')')) {
+                if !(*o1 == ' ' || *o2 == ' ')
+                    || !((*o1 == '(' || *o2 == '(') && (*c1 == ')' || *c2 == ')'))
+                {
                     return How::Different;
                 }
             }
             if unordered {
                 let mut used = vec![false; i2.len()];
                 for x in i1 {
-                    let hit = i2.iter().enumerate().position(|(j, y)| !used[j] && is_same(equivalent(x, y)));
+                    let hit = i2
+                        .iter()
+                        .enumerate()
+                        .position(|(j, y)| !used[j] && is_same(equivalent(x, y)));
                     match hit {
                         Some(j) => used[j] = true,
                         None => return How::Different,
@@ -752,12 +856,24 @@ pub fn equivalent(a: &Expr, b: &Expr) -> How {
             if r1.len() != r2.len() || r1.iter().zip(r2).any(|(x, y)| x.len() != y.len()) {
                 return How::Different;
             }
-            let all = r1.iter().flatten().zip(r2.iter().flatten()).all(|(x, y)| is_same(equivalent(x, y)));
+            let all = r1
+                .iter()
+                .flatten()
+                .zip(r2.iter().flatten())
+                .all(|(x, y)| is_same(equivalent(x, y)));
             if all { How::Structure } else { How::Different }
         }
         (Union(p1), Union(p2)) => equivalent(
-            &Seq { open: 'S', close: 'S', items: p1.clone() },
-            &Seq { open: 'S', close: 'S', items: p2.clone() },
+            &Seq {
+                open: 'S',
+                close: 'S',
+                items: p1.clone(),
+            },
+            &Seq {
+                open: 'S',
+                close: 'S',
+                items: p2.clone(),
+            },
         ),
         (EmptySet, EmptySet) => How::Structure,
         (Rel(l1, r1, x1), Rel(l2, r2, x2)) => {
@@ -771,19 +887,28 @@ pub fn equivalent(a: &Expr, b: &Expr) -> How {
                 // Same equation up to sides: (l1 - x1) == +-(l2 - x2)
                 let d1 = Sub(l1.clone(), x1.clone());
                 let d2 = Sub(l2.clone(), x2.clone());
-                if is_same(values(&d1, &d2, false)) || is_same(values(&d1, &Neg(Box::new(d2)), false)) {
+                if is_same(values(&d1, &d2, false))
+                    || is_same(values(&d1, &Neg(Box::new(d2)), false))
+                {
                     return How::Symbolic;
                 }
             }
             How::Different
         }
         // `x = 5` vs `5`, `y = 2x + 3` vs `2x + 3`
-        (Rel(l, crate::math::Rel::Eq, r), other) | (other, Rel(l, crate::math::Rel::Eq, r)) if matches!(**l, Var(_)) && !matches!(other, Rel(..)) => {
+        (Rel(l, crate::math::Rel::Eq, r), other) | (other, Rel(l, crate::math::Rel::Eq, r))
+            if matches!(**l, Var(_)) && !matches!(other, Rel(..)) =>
+        {
             equivalent(r, other)
         }
-        (Seq { .. } | Matrix(_) | Union(_) | EmptySet | Rel(..), _) | (_, Seq { .. } | Matrix(_) | Union(_) | EmptySet | Rel(..)) => How::Different,
+        (Seq { .. } | Matrix(_) | Union(_) | EmptySet | Rel(..), _)
+        | (_, Seq { .. } | Matrix(_) | Union(_) | EmptySet | Rel(..)) => How::Different,
         (PlusMinus(a1, b1), PlusMinus(a2, b2)) => {
-            if is_same(equivalent(a1, a2)) && is_same(equivalent(b1, b2)) { How::Structure } else { How::Different }
+            if is_same(equivalent(a1, a2)) && is_same(equivalent(b1, b2)) {
+                How::Structure
+            } else {
+                How::Different
+            }
         }
         _ => values(a, b, has_percent(a) || has_percent(b)),
     }
@@ -809,23 +934,40 @@ fn values(a: &Expr, b: &Expr, percent: bool) -> How {
     variables(b, &mut vars);
     if vars.is_empty() {
         let none = |_: &str| None;
-        let (Some(x), Some(y)) = (eval(a, &none), eval(b, &none)) else { return How::Incomparable };
+        let (Some(x), Some(y)) = (eval(a, &none), eval(b, &none)) else {
+            return How::Incomparable;
+        };
         if x.is_nan() || y.is_nan() {
             return How::Incomparable;
         }
-        let scaled = percent && (close(x * 100.0, y, NUMERIC_REL_TOL) || close(x, y * 100.0, NUMERIC_REL_TOL));
-        return if close(x, y, NUMERIC_REL_TOL) || scaled { How::Numeric } else { How::Different };
+        let scaled = percent
+            && (close(x * 100.0, y, NUMERIC_REL_TOL) || close(x, y * 100.0, NUMERIC_REL_TOL));
+        return if close(x, y, NUMERIC_REL_TOL) || scaled {
+            How::Numeric
+        } else {
+            How::Different
+        };
     }
     if vars.len() > 8 {
         return How::Incomparable;
     }
     let names: Vec<&String> = vars.iter().collect();
     const POINTS: [[f64; 8]; 5] = [
-        [0.5381, 1.2734, 2.1597, 0.8123, 1.7371, 2.9113, 0.3457, 1.4421],
-        [1.9127, 0.6619, 1.3317, 2.4483, 0.9431, 0.4219, 2.2271, 1.1113],
-        [2.7313, 2.0197, 0.4483, 1.6271, 2.3359, 1.0823, 0.7717, 2.6129],
-        [-0.7373, 1.8821, -1.4419, 0.5573, -2.1137, 1.2289, -0.9377, 0.6841],
-        [3.1193, -0.5519, 1.7747, -1.9931, 2.5521, -0.4463, 1.3337, -2.4481],
+        [
+            0.5381, 1.2734, 2.1597, 0.8123, 1.7371, 2.9113, 0.3457, 1.4421,
+        ],
+        [
+            1.9127, 0.6619, 1.3317, 2.4483, 0.9431, 0.4219, 2.2271, 1.1113,
+        ],
+        [
+            2.7313, 2.0197, 0.4483, 1.6271, 2.3359, 1.0823, 0.7717, 2.6129,
+        ],
+        [
+            -0.7373, 1.8821, -1.4419, 0.5573, -2.1137, 1.2289, -0.9377, 0.6841,
+        ],
+        [
+            3.1193, -0.5519, 1.7747, -1.9931, 2.5521, -0.4463, 1.3337, -2.4481,
+        ],
     ];
     let mut agree = 0;
     for point in POINTS {
@@ -840,7 +982,11 @@ fn values(a: &Expr, b: &Expr, percent: bool) -> How {
             _ => {}
         }
     }
-    if agree >= 2 { How::Symbolic } else { How::Incomparable }
+    if agree >= 2 {
+        How::Symbolic
+    } else {
+        How::Incomparable
+    }
 }
 
 #[cfg(test)]
@@ -848,7 +994,10 @@ mod tests {
     use super::*;
 
     fn eq(a: &str, b: &str) -> bool {
-        is_same(equivalent(&parse(a).unwrap_or_else(|| panic!("parse {a}")), &parse(b).unwrap_or_else(|| panic!("parse {b}"))))
+        is_same(equivalent(
+            &parse(a).unwrap_or_else(|| panic!("parse {a}")),
+            &parse(b).unwrap_or_else(|| panic!("parse {b}")),
+        ))
     }
 
     #[test]
@@ -875,14 +1024,23 @@ mod tests {
         assert!(!eq("(1,2]", "(1,2)"));
         assert!(eq("[1,2)", "[1,2)"));
         assert!(eq("\\{1,2\\}", "\\{2,1\\}"));
-        assert!(eq("\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", "\\begin{pmatrix}1&2\\\\3&\\frac{8}{2}\\end{pmatrix}"));
-        assert!(!eq("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}2\\\\1\\end{pmatrix}"));
+        assert!(eq(
+            "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}",
+            "\\begin{pmatrix}1&2\\\\3&\\frac{8}{2}\\end{pmatrix}"
+        ));
+        assert!(!eq(
+            "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
+            "\\begin{pmatrix}2\\\\1\\end{pmatrix}"
+        ));
         assert!(eq("x=5", "5"));
         assert!(eq("y=2x+3", "3+2x"));
         assert!(eq("2x+3y=6", "6-3y=2x"));
         assert!(eq("x<3", "3>x"));
         assert!(!eq("x<3", "x\\le3"));
-        assert!(eq("(-\\infty,3)\\cup(4,\\infty)", "(4,\\infty)\\cup(-\\infty,3)"));
+        assert!(eq(
+            "(-\\infty,3)\\cup(4,\\infty)",
+            "(4,\\infty)\\cup(-\\infty,3)"
+        ));
     }
 
     #[test]

@@ -11,7 +11,10 @@ pub fn majority(answers: &[String]) -> Option<usize> {
         if a.trim().is_empty() {
             continue;
         }
-        match classes.iter_mut().find(|(rep, _)| is_equiv(a, &answers[*rep]).correct) {
+        match classes
+            .iter_mut()
+            .find(|(rep, _)| is_equiv(a, &answers[*rep]).correct)
+        {
             Some(c) => c.1 += 1,
             None => classes.push((i, 1)),
         }
@@ -34,7 +37,9 @@ pub fn pass_at_k(n: usize, c: usize, k: usize) -> f64 {
         return 1.0;
     }
     // prod_{i = n-c+1}^{n} (1 - k / i)
-    1.0 - ((n - c + 1)..=n).map(|i| 1.0 - k as f64 / i as f64).product::<f64>()
+    1.0 - ((n - c + 1)..=n)
+        .map(|i| 1.0 - k as f64 / i as f64)
+        .product::<f64>()
 }
 
 #[cfg(test)]
@@ -43,7 +48,10 @@ mod tests {
 
     #[test]
     fn majority_votes_over_equivalence_classes() {
-        let a: Vec<String> = ["0.5", "\\frac{1}{2}", "3", "3", "1/2"].iter().map(|s| s.to_string()).collect();
+        let a: Vec<String> = ["0.5", "\\frac{1}{2}", "3", "3", "1/2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         // {0.5, 1/2, \frac12} has 3 votes: it wins although "3" is the most frequent string.
         assert_eq!(majority(&a), Some(0));
         assert_eq!(majority(&["".into(), "".into()]), None);

@@ -40,8 +40,16 @@ fn strip_trailing_unit(s: &str) -> String {
             && !s[pos + cmd.len()..s.len() - 1].contains(['{', '}'])
         {
             let head = s[..pos].trim_end();
-            let head = head.trim_end_matches("\\,").trim_end_matches("\\ ").trim_end();
-            if !head.is_empty() && head.chars().last().is_some_and(|c| c.is_ascii_digit() || c == '}' || c == ')') {
+            let head = head
+                .trim_end_matches("\\,")
+                .trim_end_matches("\\ ")
+                .trim_end();
+            if !head.is_empty()
+                && head
+                    .chars()
+                    .last()
+                    .is_some_and(|c| c.is_ascii_digit() || c == '}' || c == ')')
+            {
                 return head.to_string();
             }
         }
@@ -51,9 +59,10 @@ fn strip_trailing_unit(s: &str) -> String {
 
 /// Words that are units after a number (GSM8K / MATH style answers: `5 cm`, `12 dollars`).
 const UNITS: &[&str] = &[
-    "cm", "m", "km", "mm", "inches", "inch", "feet", "foot", "ft", "miles", "mile", "meters", "meter",
-    "units", "unit", "degrees", "degree", "dollars", "dollar", "cents", "cent", "hours", "hour", "minutes",
-    "minute", "seconds", "second", "days", "day", "sq", "square", "cubic", "pounds", "pound", "mph",
+    "cm", "m", "km", "mm", "inches", "inch", "feet", "foot", "ft", "miles", "mile", "meters",
+    "meter", "units", "unit", "degrees", "degree", "dollars", "dollar", "cents", "cent", "hours",
+    "hour", "minutes", "minute", "seconds", "second", "days", "day", "sq", "square", "cubic",
+    "pounds", "pound", "mph",
 ];
 
 /// `\text {x}` -> `\text{x}`: no space between a command and its argument.
@@ -74,7 +83,11 @@ fn tighten_commands(s: &str) -> String {
             }
             // Skip the spaces before a command's `{`; after a bare `\` (`\{`, `\,`) the next
             // character is copied by the next iteration.
-            i = if j > i + 1 && k < b.len() && b[k] == b'{' { k } else { j.max(i + 1) };
+            i = if j > i + 1 && k < b.len() && b[k] == b'{' {
+                k
+            } else {
+                j.max(i + 1)
+            };
         } else {
             let c = s[i..].chars().next().unwrap();
             out.push(c);
@@ -134,7 +147,15 @@ fn normalize_once(answer: &str) -> String {
     ] {
         s = s.replace(from, to);
     }
-    for cmd in ["\\text", "\\textbf", "\\mathrm", "\\mathbf", "\\mbox", "\\boxed", "\\operatorname"] {
+    for cmd in [
+        "\\text",
+        "\\textbf",
+        "\\mathrm",
+        "\\mathbf",
+        "\\mbox",
+        "\\boxed",
+        "\\operatorname",
+    ] {
         s = strip_trailing_unit(&s);
         s = unwrap_command(&s, cmd);
     }
@@ -166,7 +187,11 @@ fn normalize_once(answer: &str) -> String {
     if s.starts_with('.') {
         s.insert(0, '0');
     }
-    s = s.replace("{.", "{0.").replace("(.", "(0.").replace(",.", ",0.").replace("-.", "-0.");
+    s = s
+        .replace("{.", "{0.")
+        .replace("(.", "(0.")
+        .replace(",.", ",0.")
+        .replace("-.", "-0.");
     s.trim_end_matches(['\\', ',', '.']).to_string()
 }
 
@@ -200,7 +225,12 @@ fn strip_decimal_zeros(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'.' && i > 0 && b[i - 1].is_ascii_digit() && i + 1 < b.len() && b[i + 1].is_ascii_digit() {
+        if b[i] == b'.'
+            && i > 0
+            && b[i - 1].is_ascii_digit()
+            && i + 1 < b.len()
+            && b[i + 1].is_ascii_digit()
+        {
             let mut j = i + 1;
             while j < b.len() && b[j].is_ascii_digit() {
                 j += 1;

@@ -67,7 +67,10 @@ pub struct Exemplar {
 }
 
 fn parse(text: &str) -> Vec<Exemplar> {
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("embedded exemplar is valid JSON")).collect()
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("embedded exemplar is valid JSON"))
+        .collect()
 }
 
 /// 8 GSM8K train problems with their worked solutions, ending `The answer is N.`
@@ -88,7 +91,11 @@ pub fn choice_exemplars() -> Vec<Exemplar> {
 
 /// `Answer Choices: (A) 3 (B) 7 ...`
 pub fn choices_line(choices: &[String]) -> String {
-    let opts: Vec<String> = choices.iter().enumerate().map(|(i, c)| format!("({}) {}", (b'A' + i as u8) as char, c)).collect();
+    let opts: Vec<String> = choices
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("({}) {}", (b'A' + i as u8) as char, c))
+        .collect();
     format!("Answer Choices: {}", opts.join(" "))
 }
 
@@ -100,7 +107,9 @@ pub fn instruct_turn(question: &str) -> String {
 }
 
 pub fn instruct(question: &str) -> String {
-    format!("User: {question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n\nAssistant:")
+    format!(
+        "User: {question}\nPlease reason step by step, and put your final answer within \\boxed{{}}.\n\nAssistant:"
+    )
 }
 
 /// DeepSeekMath-Instruct's tool-integrated prompt.
@@ -149,17 +158,34 @@ pub fn question_text(problem: &Problem) -> String {
 pub fn render(kind: PromptKind, bench: Benchmark, problem: &Problem) -> Prompt {
     let q = question_text(problem);
     match kind {
-        PromptKind::Cot => Prompt { text: instruct(&q), stop: vec![] },
-        PromptKind::Pot => Prompt { text: pot_instruct(&q), stop: vec![] },
-        PromptKind::Tool => Prompt { text: tool_instruct(&q), stop: vec!["```output".into()] },
+        PromptKind::Cot => Prompt {
+            text: instruct(&q),
+            stop: vec![],
+        },
+        PromptKind::Pot => Prompt {
+            text: pot_instruct(&q),
+            stop: vec![],
+        },
+        PromptKind::Tool => Prompt {
+            text: tool_instruct(&q),
+            stop: vec!["```output".into()],
+        },
         PromptKind::FewShot => {
             let (shots, style) = exemplars_for(bench);
             let mut text = String::new();
             for e in &shots {
-                let eq = if e.choices.is_empty() { e.question.clone() } else { format!("{}\n{}", e.question, choices_line(&e.choices)) };
+                let eq = if e.choices.is_empty() {
+                    e.question.clone()
+                } else {
+                    format!("{}\n{}", e.question, choices_line(&e.choices))
+                };
                 match style {
-                    Style::Question => text.push_str(&format!("Question: {eq}\nAnswer: {}\n\n", e.solution)),
-                    Style::Minerva => text.push_str(&format!("Problem:\n{eq}\n\nSolution:\n{}\n\n", e.solution)),
+                    Style::Question => {
+                        text.push_str(&format!("Question: {eq}\nAnswer: {}\n\n", e.solution))
+                    }
+                    Style::Minerva => {
+                        text.push_str(&format!("Problem:\n{eq}\n\nSolution:\n{}\n\n", e.solution))
+                    }
                 }
             }
             let stop = match style {
@@ -172,7 +198,10 @@ pub fn render(kind: PromptKind, bench: Benchmark, problem: &Problem) -> Prompt {
                     "\n\nProblem:"
                 }
             };
-            Prompt { text, stop: vec![stop.into()] }
+            Prompt {
+                text,
+                stop: vec![stop.into()],
+            }
         }
     }
 }
@@ -182,7 +211,15 @@ mod tests {
     use super::*;
 
     fn problem(q: &str) -> Problem {
-        Problem { id: "1".into(), question: q.into(), gold: "2".into(), level: None, subject: None, choices: vec![], solution: None }
+        Problem {
+            id: "1".into(),
+            question: q.into(),
+            gold: "2".into(),
+            level: None,
+            subject: None,
+            choices: vec![],
+            solution: None,
+        }
     }
 
     #[test]
@@ -203,7 +240,11 @@ mod tests {
 
     #[test]
     fn few_shot_math_is_minerva_style() {
-        let p = render(PromptKind::FewShot, Benchmark::Math500, &problem("Find $x$."));
+        let p = render(
+            PromptKind::FewShot,
+            Benchmark::Math500,
+            &problem("Find $x$."),
+        );
         assert_eq!(p.text.matches("Problem:\n").count(), 5);
         assert_eq!(p.text.matches("I hope it is correct.").count(), 4);
         assert!(p.text.ends_with("Problem:\nFind $x$.\n\nSolution:\n"));
@@ -214,6 +255,10 @@ mod tests {
         let mut pr = problem("Pick one.");
         pr.choices = vec!["1".into(), "2".into()];
         let p = render(PromptKind::Cot, Benchmark::Sat, &pr);
-        assert!(p.text.contains("Pick one.\nAnswer Choices: (A) 1 (B) 2\n"), "{}", p.text);
+        assert!(
+            p.text.contains("Pick one.\nAnswer Choices: (A) 1 (B) 2\n"),
+            "{}",
+            p.text
+        );
     }
 }

@@ -41,7 +41,10 @@ pub struct Summary {
     pub by_subject: Vec<Group>,
 }
 
-fn groups(run: &BenchRun, key: impl Fn(&crate::run::ProblemRecord) -> Option<String>) -> Vec<Group> {
+fn groups(
+    run: &BenchRun,
+    key: impl Fn(&crate::run::ProblemRecord) -> Option<String>,
+) -> Vec<Group> {
     let mut m: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for p in &run.problems {
         if let Some(k) = key(p) {
@@ -50,14 +53,26 @@ fn groups(run: &BenchRun, key: impl Fn(&crate::run::ProblemRecord) -> Option<Str
             e.1 += p.correct as usize;
         }
     }
-    m.into_iter().map(|(name, (n, c))| Group { name, n, correct: c, accuracy: percent(c, n) }).collect()
+    m.into_iter()
+        .map(|(name, (n, c))| Group {
+            name,
+            n,
+            correct: c,
+            accuracy: percent(c, n),
+        })
+        .collect()
 }
 
 pub fn summarize(run: &BenchRun) -> Summary {
     let samples = run.samples.len();
     let correct = run.samples.iter().filter(|s| s.correct).count();
     let executions: usize = run.samples.iter().map(|s| s.executions.len()).sum();
-    let failed = run.samples.iter().flat_map(|s| &s.executions).filter(|e| e.outcome != crate::sandbox::Outcome::Ok).count();
+    let failed = run
+        .samples
+        .iter()
+        .flat_map(|s| &s.executions)
+        .filter(|e| e.outcome != crate::sandbox::Outcome::Ok)
+        .count();
     Summary {
         bench: run.bench,
         prompt: run.prompt.name(),
@@ -66,7 +81,13 @@ pub fn summarize(run: &BenchRun) -> Summary {
         samples,
         accuracy: run.accuracy(),
         pass_at_1: percent(correct, samples),
-        no_answer: percent(run.samples.iter().filter(|s| s.extracted.is_empty()).count(), samples),
+        no_answer: percent(
+            run.samples
+                .iter()
+                .filter(|s| s.extracted.is_empty())
+                .count(),
+            samples,
+        ),
         executions,
         failed_executions: failed,
         by_level: groups(run, |p| p.level.clone()),
@@ -118,7 +139,10 @@ pub fn markdown(title: &str, runs: &[BenchRun], notes: &[String]) -> String {
             }
             md.push_str(&format!("\n## {} by {what}\n\n| {what} | problems | correct | accuracy (%) |\n|---|---:|---:|---:|\n", s.bench));
             for g in gs {
-                md.push_str(&format!("| {} | {} | {} | {:.1} |\n", g.name, g.n, g.correct, g.accuracy));
+                md.push_str(&format!(
+                    "| {} | {} | {} | {:.1} |\n",
+                    g.name, g.n, g.correct, g.accuracy
+                ));
             }
         }
     }
@@ -152,14 +176,24 @@ pub fn bar_chart(path: &Path, title: &str, bars: &[(String, f64)]) -> Result<(),
         .map_err(|x| e(&x))?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, acc))| {
-            let mut r = Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *acc)], RGBColor(70, 110, 190).filled());
+            let mut r = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), 0.0),
+                    (SegmentValue::Exact(i + 1), *acc),
+                ],
+                RGBColor(70, 110, 190).filled(),
+            );
             r.set_margin(0, 0, 12, 12);
             r
         }))
         .map_err(|x| e(&x))?;
     chart
         .draw_series(bars.iter().enumerate().map(|(i, (_, acc))| {
-            Text::new(format!("{acc:.1}"), (SegmentValue::CenterOf(i), (acc + 3.0).min(97.0)), ("sans-serif", 14).into_font())
+            Text::new(
+                format!("{acc:.1}"),
+                (SegmentValue::CenterOf(i), (acc + 3.0).min(97.0)),
+                ("sans-serif", 14).into_font(),
+            )
         }))
         .map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))?;
@@ -167,7 +201,13 @@ pub fn bar_chart(path: &Path, title: &str, bars: &[(String, f64)]) -> Result<(),
 }
 
 /// Write `samples.jsonl`, `report.json`, `report.md`, `accuracy.svg` into `dir`.
-pub fn write(dir: &Path, title: &str, runs: &[BenchRun], notes: &[String], meta: serde_json::Value) -> Result<(), String> {
+pub fn write(
+    dir: &Path,
+    title: &str,
+    runs: &[BenchRun],
+    notes: &[String],
+    meta: serde_json::Value,
+) -> Result<(), String> {
     let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let sp = dir.join("samples.jsonl");
@@ -182,9 +222,13 @@ pub fn write(dir: &Path, title: &str, runs: &[BenchRun], notes: &[String], meta:
     let summaries: Vec<Summary> = runs.iter().map(summarize).collect();
     let json = serde_json::json!({"meta": meta, "notes": notes, "results": summaries});
     let jp = dir.join("report.json");
-    std::fs::write(&jp, serde_json::to_string_pretty(&json).unwrap_or_default()).map_err(|e| io(&jp, e))?;
+    std::fs::write(&jp, serde_json::to_string_pretty(&json).unwrap_or_default())
+        .map_err(|e| io(&jp, e))?;
     let mp = dir.join("report.md");
     std::fs::write(&mp, markdown(title, runs, notes)).map_err(|e| io(&mp, e))?;
-    let bars: Vec<(String, f64)> = summaries.iter().map(|s| (format!("{} {}", s.bench, s.mode), s.accuracy)).collect();
+    let bars: Vec<(String, f64)> = summaries
+        .iter()
+        .map(|s| (format!("{} {}", s.bench, s.mode), s.accuracy))
+        .collect();
     bar_chart(&dir.join("accuracy.svg"), title, &bars)
 }

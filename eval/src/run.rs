@@ -61,7 +61,13 @@ impl Mode {
 pub trait Engine {
     /// For each prompt, `n` completions (greedy when `sampled` is false, else sampled with the
     /// engine's temperature and seed), each ending before any `stop` string.
-    fn complete(&mut self, prompts: &[String], n: usize, sampled: bool, stop: &[String]) -> Result<Vec<Vec<String>>, String>;
+    fn complete(
+        &mut self,
+        prompts: &[String],
+        n: usize,
+        sampled: bool,
+        stop: &[String],
+    ) -> Result<Vec<Vec<String>>, String>;
 
     /// The prompt text for one user turn in the model's own chat format, `None` for an engine
     /// whose model has no chat template (the `cot` prompt then uses DeepSeekMath's plain
@@ -122,18 +128,33 @@ pub struct BenchRun {
 impl BenchRun {
     /// Greedy or maj@k accuracy, or pass@k, in percent.
     pub fn accuracy(&self) -> f64 {
-        percent(self.problems.iter().filter(|p| p.correct).count(), self.problems.len())
+        percent(
+            self.problems.iter().filter(|p| p.correct).count(),
+            self.problems.len(),
+        )
     }
 
     /// Unbiased pass@k averaged over problems, in percent (needs k <= samples).
     pub fn pass_at(&self, k: usize) -> f64 {
-        let v: Vec<f64> = self.problems.iter().map(|p| pass_at_k(p.n, p.n_correct, k)).collect();
-        if v.is_empty() || v.iter().any(|x| x.is_nan()) { f64::NAN } else { 100.0 * v.iter().sum::<f64>() / v.len() as f64 }
+        let v: Vec<f64> = self
+            .problems
+            .iter()
+            .map(|p| pass_at_k(p.n, p.n_correct, k))
+            .collect();
+        if v.is_empty() || v.iter().any(|x| x.is_nan()) {
+            f64::NAN
+        } else {
+            100.0 * v.iter().sum::<f64>() / v.len() as f64
+        }
     }
 }
 
 pub fn percent(a: usize, b: usize) -> f64 {
-    if b == 0 { 0.0 } else { 100.0 * a as f64 / b as f64 }
+    if b == 0 {
+        0.0
+    } else {
+        100.0 * a as f64 / b as f64
+    }
 }
 
 /// The code of an unexecuted closed ```python block at the end of `text` (no ```output after it).
@@ -151,7 +172,14 @@ fn execute(sandbox: &Sandbox, code: &str) -> (String, Execution) {
     let run = sandbox.run(code);
     let fb = run.feedback();
     let block = format!("```output\n{fb}\n```\n");
-    (block, Execution { outcome: run.outcome, output: fb, seconds: run.seconds })
+    (
+        block,
+        Execution {
+            outcome: run.outcome,
+            output: fb,
+            seconds: run.seconds,
+        },
+    )
 }
 
 /// A finished completion and the programs run while producing it.
@@ -175,8 +203,10 @@ pub fn solve(
     let stop = prompts[0].stop.clone();
     let texts: Vec<String> = prompts.iter().map(|p| p.text.clone()).collect();
     let first = engine.complete(&texts, n, sampled, &stop)?;
-    let mut states: Vec<Vec<Solved>> =
-        first.into_iter().map(|v| v.into_iter().map(|c| (c, vec![])).collect()).collect();
+    let mut states: Vec<Vec<Solved>> = first
+        .into_iter()
+        .map(|v| v.into_iter().map(|c| (c, vec![])).collect())
+        .collect();
     if !kind.runs_code() {
         return Ok(states);
     }
@@ -231,17 +261,35 @@ pub fn evaluate(
     batch: usize,
     progress: &mut dyn FnMut(usize),
 ) -> Result<BenchRun, String> {
-    let mut run = BenchRun { bench: bench.name(), prompt: kind, mode, problems: vec![], samples: vec![] };
+    let mut run = BenchRun {
+        bench: bench.name(),
+        prompt: kind,
+        mode,
+        problems: vec![],
+        samples: vec![],
+    };
     for chunk in problems.chunks(batch.max(1)) {
         let mut prompts = Vec::with_capacity(chunk.len());
         for p in chunk {
-            let chat = if kind == PromptKind::Cot { engine.user_turn(&instruct_turn(&question_text(p)))? } else { None };
+            let chat = if kind == PromptKind::Cot {
+                engine.user_turn(&instruct_turn(&question_text(p)))?
+            } else {
+                None
+            };
             prompts.push(match chat {
                 Some(text) => Prompt { text, stop: vec![] },
                 None => render(kind, bench, p),
             });
         }
-        let solved = solve(engine, &prompts, mode.samples(), mode.sampled(), kind, sandbox, 2)?;
+        let solved = solve(
+            engine,
+            &prompts,
+            mode.samples(),
+            mode.sampled(),
+            kind,
+            sandbox,
+            2,
+        )?;
         for ((problem, prompt), outs) in chunk.iter().zip(&prompts).zip(solved) {
             let mut answers = vec![];
             let mut n_correct = 0;
@@ -265,7 +313,10 @@ pub fn evaluate(
                 });
             }
             let (answer, correct) = match mode {
-                Mode::Greedy => (answers.first().cloned().unwrap_or_default(), verdicts.first().copied().unwrap_or(false)),
+                Mode::Greedy => (
+                    answers.first().cloned().unwrap_or_default(),
+                    verdicts.first().copied().unwrap_or(false),
+                ),
                 Mode::Maj(_) => match majority(&answers) {
                     Some(i) => (answers[i].clone(), verdicts[i]),
                     None => (String::new(), false),
@@ -302,8 +353,14 @@ mod tests {
 
     #[test]
     fn pending_code_only_before_its_output() {
-        assert_eq!(pending_code("x\n```python\nprint(1)\n```\n").as_deref(), Some("print(1)"));
-        assert_eq!(pending_code("```python\nprint(1)\n```\n```output\n1\n```\nso"), None);
+        assert_eq!(
+            pending_code("x\n```python\nprint(1)\n```\n").as_deref(),
+            Some("print(1)")
+        );
+        assert_eq!(
+            pending_code("```python\nprint(1)\n```\n```output\n1\n```\nso"),
+            None
+        );
         assert_eq!(pending_code("```python\nprint(1)"), None);
     }
 }

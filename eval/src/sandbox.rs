@@ -80,9 +80,14 @@ impl Run {
         let out = self.stdout.trim_end();
         match &self.outcome {
             Outcome::Ok => out.to_string(),
-            Outcome::Error { .. } => {
-                self.stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("Error").trim().to_string()
-            }
+            Outcome::Error { .. } => self
+                .stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("Error")
+                .trim()
+                .to_string(),
             Outcome::Timeout => "TimeoutError: execution took too long".into(),
             Outcome::OutputLimit => "Error: output too long".into(),
             Outcome::Signal { signal } => format!("Error: killed by signal {signal}"),
@@ -112,16 +117,30 @@ impl Sandbox {
             .output()
             .map_err(|e| SandboxError::Python(cfg.python.clone(), e.to_string()))?;
         if !out.status.success() {
-            return Err(SandboxError::Python(cfg.python.clone(), String::from_utf8_lossy(&out.stderr).into_owned()));
+            return Err(SandboxError::Python(
+                cfg.python.clone(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
         }
-        let paths: Vec<String> = serde_json::from_slice(&out.stdout)
-            .map_err(|e| SandboxError::Python(cfg.python.clone(), format!("unexpected probe output: {e}")))?;
-        let python = std::fs::canonicalize(&paths[0]).map_err(|e| SandboxError::Python(paths[0].clone(), e.to_string()))?;
+        let paths: Vec<String> = serde_json::from_slice(&out.stdout).map_err(|e| {
+            SandboxError::Python(cfg.python.clone(), format!("unexpected probe output: {e}"))
+        })?;
+        let python = std::fs::canonicalize(&paths[0])
+            .map_err(|e| SandboxError::Python(paths[0].clone(), e.to_string()))?;
         let mut read_roots: Vec<PathBuf> = paths[1..].iter().map(PathBuf::from).collect();
         if let Some(dir) = python.parent().and_then(Path::parent) {
             read_roots.push(dir.to_path_buf());
         }
-        for sys in ["/usr", "/lib", "/lib64", "/lib32", "/etc/ld.so.cache", "/etc/localtime", "/dev/null", "/dev/urandom"] {
+        for sys in [
+            "/usr",
+            "/lib",
+            "/lib64",
+            "/lib32",
+            "/etc/ld.so.cache",
+            "/etc/localtime",
+            "/dev/null",
+            "/dev/urandom",
+        ] {
             read_roots.push(PathBuf::from(sys));
         }
         read_roots.sort();
@@ -130,7 +149,10 @@ impl Sandbox {
             "separate python3 process (-I -B: no user site, no env vars)".into(),
             "fresh temp dir as cwd, deleted afterwards".into(),
             "empty environment".into(),
-            format!("wall-clock timeout {:.1}s (process group killed)", cfg.timeout.as_secs_f64()),
+            format!(
+                "wall-clock timeout {:.1}s (process group killed)",
+                cfg.timeout.as_secs_f64()
+            ),
             format!("output cap {} bytes per stream", cfg.output_bytes),
         ];
         if cfg!(unix) {
@@ -151,16 +173,27 @@ impl Sandbox {
                 enforced.push("landlock: no TCP bind/connect".into());
             }
             if abi >= 6 {
-                enforced.push("landlock: no abstract unix sockets or signals outside the sandbox".into());
+                enforced.push(
+                    "landlock: no abstract unix sockets or signals outside the sandbox".into(),
+                );
             }
             if !crate::confine::seccomp_program().is_empty() {
                 enforced.push("seccomp: fork, vfork, clone, clone3, socket, socketpair, io_uring_setup, ptrace and foreign-ABI syscalls fail with EPERM".into());
             }
         }
-        let sb = Sandbox { cfg, python, read_roots, enforced };
+        let sb = Sandbox {
+            cfg,
+            python,
+            read_roots,
+            enforced,
+        };
         let check = sb.run("print(6 * 7)");
         if check.outcome != Outcome::Ok || check.stdout.trim() != "42" {
-            return Err(SandboxError::Setup(format!("self-check failed: {:?} {}", check.outcome, check.stderr.trim())));
+            return Err(SandboxError::Setup(format!(
+                "self-check failed: {:?} {}",
+                check.outcome,
+                check.stderr.trim()
+            )));
         }
         Ok(sb)
     }
@@ -177,7 +210,12 @@ impl Sandbox {
     /// Run `code` as a script; always returns.
     pub fn run(&self, code: &str) -> Run {
         let start = Instant::now();
-        let failed = |msg: String| Run { outcome: Outcome::Failed, stdout: String::new(), stderr: msg, seconds: start.elapsed().as_secs_f64() };
+        let failed = |msg: String| Run {
+            outcome: Outcome::Failed,
+            stdout: String::new(),
+            stderr: msg,
+            seconds: start.elapsed().as_secs_f64(),
+        };
         let dir = match tempfile::Builder::new().prefix("dsmath-sandbox-").tempdir() {
             Ok(d) => d,
             Err(e) => return failed(format!("temp dir: {e}")),
@@ -213,7 +251,10 @@ impl Sandbox {
                 (libc::RLIMIT_CORE, 0),
             ];
             #[cfg(target_os = "linux")]
-            let (rs_fd, filter) = (ruleset.as_ref().map(|r| r.fd()), crate::confine::seccomp_program());
+            let (rs_fd, filter) = (
+                ruleset.as_ref().map(|r| r.fd()),
+                crate::confine::seccomp_program(),
+            );
             // SAFETY: the closure only makes async-signal-safe syscalls (setsid, setrlimit, prctl).
             unsafe {
                 cmd.pre_exec(move || {
@@ -221,7 +262,10 @@ impl Sandbox {
                         return Err(std::io::Error::last_os_error());
                     }
                     for (res, v) in limits {
-                        let lim = libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
+                        let lim = libc::rlimit {
+                            rlim_cur: v as libc::rlim_t,
+                            rlim_max: v as libc::rlim_t,
+                        };
                         if libc::setrlimit(res, &lim) != 0 {
                             return Err(std::io::Error::last_os_error());
                         }
@@ -260,8 +304,18 @@ impl Sandbox {
                 (buf, over)
             })
         };
-        let out_t = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-        let err_t = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+        let out_t = reader(
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
+        let err_t = reader(
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        );
         let deadline = start + self.cfg.timeout;
         let mut pause = Duration::from_millis(1);
         let (status, timed_out) = loop {
@@ -292,7 +346,9 @@ impl Sandbox {
                 Some(s) if s.success() => Outcome::Ok,
                 Some(s) => match s.code() {
                     Some(code) => Outcome::Error { code },
-                    None => Outcome::Signal { signal: signal_of(&s) },
+                    None => Outcome::Signal {
+                        signal: signal_of(&s),
+                    },
                 },
                 None => Outcome::Failed,
             }

@@ -6,8 +6,13 @@ use serde_json::Value;
 
 #[test]
 fn grader_gives_the_expected_verdict_on_every_pair() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/answer_pairs.jsonl");
-    let rows: Vec<Value> = std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/answer_pairs.jsonl");
+    let rows: Vec<Value> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert!(rows.len() >= 300);
     let mut wrong = vec![];
     let mut agree_mv = 0;
@@ -18,10 +23,22 @@ fn grader_gives_the_expected_verdict_on_every_pair() {
         let v = is_equiv(pred, gold);
         rules.insert(r["rule"].as_str().unwrap().to_string());
         if v.correct != expected {
-            wrong.push(format!("[{}] {pred:?} vs {gold:?}: got {} ({}), expected {expected}", r["rule"], v.correct, v.reason));
+            wrong.push(format!(
+                "[{}] {pred:?} vs {gold:?}: got {} ({}), expected {expected}",
+                r["rule"], v.correct, v.reason
+            ));
         }
         agree_mv += (v.correct == r["math_verify"].as_bool().unwrap()) as usize;
     }
-    eprintln!("{} pairs, {} rules; dsmath agrees with math-verify on {agree_mv}", rows.len(), rules.len());
-    assert!(wrong.is_empty(), "{} wrong verdicts:\n{}", wrong.len(), wrong.join("\n"));
+    eprintln!(
+        "{} pairs, {} rules; dsmath agrees with math-verify on {agree_mv}",
+        rows.len(),
+        rules.len()
+    );
+    assert!(
+        wrong.is_empty(),
+        "{} wrong verdicts:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }

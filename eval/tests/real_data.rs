@@ -19,12 +19,25 @@ fn math500_boxed_solution_answers_equal_the_given_answers() {
         let boxed = boxed_answers(solution).pop().unwrap_or_default();
         let v = is_equiv(&boxed, &p.gold);
         if !v.correct {
-            misses.push(format!("{}: boxed {boxed:?} vs answer {:?} ({})", p.id, p.gold, v.reason));
+            misses.push(format!(
+                "{}: boxed {boxed:?} vs answer {:?} ({})",
+                p.id, p.gold, v.reason
+            ));
         }
     }
     let rate = 1.0 - misses.len() as f64 / probs.len() as f64;
-    eprintln!("MATH500 boxed==answer: {:.2}% ({} exceptions)\n{}", rate * 100.0, misses.len(), misses.join("\n"));
-    assert!(rate >= 0.995, "{:.2}%:\n{}", rate * 100.0, misses.join("\n"));
+    eprintln!(
+        "MATH500 boxed==answer: {:.2}% ({} exceptions)\n{}",
+        rate * 100.0,
+        misses.len(),
+        misses.join("\n")
+    );
+    assert!(
+        rate >= 0.995,
+        "{:.2}%:\n{}",
+        rate * 100.0,
+        misses.join("\n")
+    );
 }
 
 #[test]
@@ -32,11 +45,25 @@ fn every_math_gold_equals_itself_after_normalisation() {
     let probs = Benchmark::Math.load_default().unwrap();
     for p in &probs {
         let n = normalize(&p.gold);
-        assert!(is_equiv(&n, &p.gold).correct, "{}: {:?} -> {:?}", p.id, p.gold, n);
+        assert!(
+            is_equiv(&n, &p.gold).correct,
+            "{}: {:?} -> {:?}",
+            p.id,
+            p.gold,
+            n
+        );
         assert!(is_equiv(&p.gold, &p.gold).correct, "{}: {:?}", p.id, p.gold);
         // A reference solution graded as a completion gets its own answer right.
         let one_line = p.gold.replace('\n', " ");
-        assert!(is_equiv(&extract_answer(&format!("So $\\boxed{{{one_line}}}$.")).0, &p.gold).correct, "{}", p.id);
+        assert!(
+            is_equiv(
+                &extract_answer(&format!("So $\\boxed{{{one_line}}}$.")).0,
+                &p.gold
+            )
+            .correct,
+            "{}",
+            p.id
+        );
     }
 }
 
@@ -49,7 +76,12 @@ fn gsm8k_worked_solutions_grade_correct_by_last_number() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let solution = v["answer"].as_str().unwrap();
             let (pred, _) = extract_answer(solution);
-            assert!(is_equiv(&pred, &p.gold).correct, "{}: {pred:?} vs {:?}", p.id, p.gold);
+            assert!(
+                is_equiv(&pred, &p.gold).correct,
+                "{}: {pred:?} vs {:?}",
+                p.id,
+                p.gold
+            );
         }
     }
 }
@@ -61,7 +93,11 @@ fn wrong_answers_are_not_accepted() {
     let mut n = 0;
     for p in &probs {
         if let Ok(k) = p.gold.parse::<i64>() {
-            assert!(!is_equiv(&(k + 1).to_string(), &p.gold).correct, "{}", p.gold);
+            assert!(
+                !is_equiv(&(k + 1).to_string(), &p.gold).correct,
+                "{}",
+                p.gold
+            );
             n += 1;
         }
     }

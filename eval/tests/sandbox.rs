@@ -6,7 +6,13 @@ use std::time::Duration;
 use dsmath_eval::sandbox::{Outcome, Sandbox, SandboxConfig, last_python_block};
 
 fn sandbox() -> Sandbox {
-    let cfg = SandboxConfig { timeout: Duration::from_secs(3), cpu_seconds: 5, memory_bytes: 512 << 20, output_bytes: 4096, ..Default::default() };
+    let cfg = SandboxConfig {
+        timeout: Duration::from_secs(3),
+        cpu_seconds: 5,
+        memory_bytes: 512 << 20,
+        output_bytes: 4096,
+        ..Default::default()
+    };
     Sandbox::new(cfg).expect("python3 must be installed for the sandbox tests")
 }
 
@@ -18,7 +24,12 @@ fn runs_ordinary_code_and_reports_output() {
     assert_eq!(r.feedback(), "1/2");
     // Files in the temp dir work.
     let r = sb.run("open('a.txt','w').write('hi')\nprint(open('a.txt').read())");
-    assert_eq!((r.outcome, r.stdout.trim()), (Outcome::Ok, "hi"), "{}", r.stderr);
+    assert_eq!(
+        (r.outcome, r.stdout.trim()),
+        (Outcome::Ok, "hi"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -57,7 +68,12 @@ fn environment_is_empty() {
     // SAFETY: test-local variable; the sandbox is spawned after.
     unsafe { std::env::set_var("DSMATH_SECRET_TOKEN", "hunter2") };
     let r = sandbox().run("import os\nprint(sorted(k for k in os.environ if k != 'LC_CTYPE'))");
-    assert_eq!((r.outcome, r.stdout.trim()), (Outcome::Ok, "[]"), "{}", r.stderr);
+    assert_eq!(
+        (r.outcome, r.stdout.trim()),
+        (Outcome::Ok, "[]"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[cfg(target_os = "linux")]
@@ -70,12 +86,23 @@ mod linux {
         let r = sb.run("import os\nwhile True:\n    os.fork()");
         assert_eq!(r.outcome, Outcome::Error { code: 1 });
         assert!(r.feedback().contains("PermissionError"), "{}", r.stderr);
-        let r = sb.run("import subprocess\nprint(subprocess.run(['ls', '/'], capture_output=True).stdout)");
-        assert!(matches!(r.outcome, Outcome::Error { .. }), "{:?} {}", r.outcome, r.stdout);
+        let r = sb.run(
+            "import subprocess\nprint(subprocess.run(['ls', '/'], capture_output=True).stdout)",
+        );
+        assert!(
+            matches!(r.outcome, Outcome::Error { .. }),
+            "{:?} {}",
+            r.outcome,
+            r.stdout
+        );
         let r = sb.run("import os\nprint(os.system('echo escaped'))");
         assert!(!r.stdout.contains("escaped"), "{}", r.stdout);
         let r = sb.run("import threading\nthreading.Thread(target=print).start()");
-        assert!(matches!(r.outcome, Outcome::Error { .. }), "{:?}", r.outcome);
+        assert!(
+            matches!(r.outcome, Outcome::Error { .. }),
+            "{:?}",
+            r.outcome
+        );
     }
 
     #[test]
@@ -83,13 +110,29 @@ mod linux {
         let secret = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(secret.path(), "top secret").unwrap();
         let sb = sandbox();
-        for path in [secret.path().to_str().unwrap(), "/etc/passwd", env!("CARGO_MANIFEST_DIR")] {
+        for path in [
+            secret.path().to_str().unwrap(),
+            "/etc/passwd",
+            env!("CARGO_MANIFEST_DIR"),
+        ] {
             let r = sb.run(&format!("import os\np = {path:?}\nprint(open(p).read() if os.path.isfile(p) else os.listdir(p))"));
-            assert_eq!(r.outcome, Outcome::Error { code: 1 }, "{path}: {}", r.stdout);
-            assert!(r.feedback().contains("PermissionError"), "{path}: {}", r.stderr);
+            assert_eq!(
+                r.outcome,
+                Outcome::Error { code: 1 },
+                "{path}: {}",
+                r.stdout
+            );
+            assert!(
+                r.feedback().contains("PermissionError"),
+                "{path}: {}",
+                r.stderr
+            );
         }
         let target = std::env::temp_dir().join("dsmath-sandbox-escape.txt");
-        let r = sb.run(&format!("open({:?}, 'w').write('x')", target.to_str().unwrap()));
+        let r = sb.run(&format!(
+            "open({:?}, 'w').write('x')",
+            target.to_str().unwrap()
+        ));
         assert_eq!(r.outcome, Outcome::Error { code: 1 });
         assert!(!target.exists());
     }
@@ -105,7 +148,11 @@ mod linux {
         assert!(r.feedback().contains("PermissionError"), "{}", r.stderr);
         let r = sb.run("import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('8.8.8.8', 53))");
         assert_eq!(r.outcome, Outcome::Error { code: 1 });
-        assert!(sb.enforced().iter().any(|e| e.contains("seccomp")), "{:?}", sb.enforced());
+        assert!(
+            sb.enforced().iter().any(|e| e.contains("seccomp")),
+            "{:?}",
+            sb.enforced()
+        );
     }
 }
 

@@ -21,12 +21,22 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("llama25m");
     g.sample_size(10);
     g.throughput(Throughput::Elements(prompt.len() as u64));
-    let one = SamplingParams { max_new_tokens: 1, ignore_eos: true, ..SamplingParams::default() };
-    g.bench_function("prefill_64", |b| b.iter(|| generate(&model, &tok, &[prompt.clone()], &one, None).unwrap()));
+    let one = SamplingParams {
+        max_new_tokens: 1,
+        ignore_eos: true,
+        ..SamplingParams::default()
+    };
+    g.bench_function("prefill_64", |b| {
+        b.iter(|| generate(&model, &tok, &[prompt.clone()], &one, None).unwrap())
+    });
     for batch in [1usize, 16] {
         let new = 16;
         g.throughput(Throughput::Elements((batch * new) as u64));
-        let p = SamplingParams { max_new_tokens: new, ignore_eos: true, ..SamplingParams::default() };
+        let p = SamplingParams {
+            max_new_tokens: new,
+            ignore_eos: true,
+            ..SamplingParams::default()
+        };
         let prompts = vec![prompt.clone(); batch];
         g.bench_function(format!("prefill64_decode{new}_b{batch}"), |b| {
             b.iter(|| generate(&model, &tok, &prompts, &p, None).unwrap())

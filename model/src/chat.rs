@@ -22,7 +22,10 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: &str, content: &str) -> Self {
-        Self { role: role.into(), content: content.into() }
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 
     pub fn user(content: &str) -> Self {
@@ -55,8 +58,12 @@ impl ChatTemplate {
     pub fn from_dir(dir: &Path) -> Result<Option<Self>, ModelError> {
         let cfg_path = dir.join("tokenizer_config.json");
         let cfg: Json = if cfg_path.exists() {
-            let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
-            serde_json::from_str(&text).map_err(|e| ModelError::ConfigFile { path: cfg_path.clone(), message: e.to_string() })?
+            let text =
+                std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io(&cfg_path, e))?;
+            serde_json::from_str(&text).map_err(|e| ModelError::ConfigFile {
+                path: cfg_path.clone(),
+                message: e.to_string(),
+            })?
         } else {
             Json::Null
         };
@@ -66,9 +73,15 @@ impl ChatTemplate {
             .collect();
         let jinja = dir.join("chat_template.jinja");
         let (path, source) = if jinja.exists() {
-            (jinja.clone(), std::fs::read_to_string(&jinja).map_err(|e| ModelError::io(&jinja, e))?)
+            (
+                jinja.clone(),
+                std::fs::read_to_string(&jinja).map_err(|e| ModelError::io(&jinja, e))?,
+            )
         } else {
-            let bad = |message: String| ModelError::ChatTemplate { path: cfg_path.clone(), message };
+            let bad = |message: String| ModelError::ChatTemplate {
+                path: cfg_path.clone(),
+                message,
+            };
             match cfg.get("chat_template") {
                 None | Some(Json::Null) => return Ok(None),
                 Some(Json::String(s)) => (cfg_path.clone(), s.clone()),
@@ -78,13 +91,23 @@ impl ChatTemplate {
                         .find(|t| t.get("name").and_then(Json::as_str) == Some("default"))
                         .and_then(|t| t.get("template"))
                         .and_then(Json::as_str)
-                        .ok_or_else(|| bad("chat_template is a list without a `default` template".into()))?;
+                        .ok_or_else(|| {
+                            bad("chat_template is a list without a `default` template".into())
+                        })?;
                     (cfg_path.clone(), default.to_string())
                 }
-                Some(other) => return Err(bad(format!("chat_template is neither a string nor a list: {other}"))),
+                Some(other) => {
+                    return Err(bad(format!(
+                        "chat_template is neither a string nor a list: {other}"
+                    )));
+                }
             }
         };
-        let template = Self { path, source, special_tokens };
+        let template = Self {
+            path,
+            source,
+            special_tokens,
+        };
         // Compile once here so a syntax error is reported at load, naming the file.
         template.env()?;
         Ok(Some(template))
@@ -105,11 +128,17 @@ impl ChatTemplate {
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", |msg: String| -> Result<Value, Error> {
-            Err(Error::new(ErrorKind::InvalidOperation, format!("raise_exception: {msg}")))
+            Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("raise_exception: {msg}"),
+            ))
         });
-        env.add_function("strftime_now", |fmt: String| -> Result<Value, Error> { Ok(Value::from(strftime_now(&fmt))) });
+        env.add_function("strftime_now", |fmt: String| -> Result<Value, Error> {
+            Ok(Value::from(strftime_now(&fmt)))
+        });
         env.add_filter("tojson", tojson);
-        env.add_template("chat", &self.source).map_err(|e| self.error(&e))?;
+        env.add_template("chat", &self.source)
+            .map_err(|e| self.error(&e))?;
         Ok(env)
     }
 
@@ -120,18 +149,32 @@ impl ChatTemplate {
             message.push_str(&format!(": {s}"));
             source = s.source();
         }
-        ModelError::ChatTemplate { path: self.path.clone(), message }
+        ModelError::ChatTemplate {
+            path: self.path.clone(),
+            message,
+        }
     }
 
     /// The prompt text for `messages`, ending with the assistant header when
     /// `add_generation_prompt` (HF `apply_chat_template(..., tokenize=False)`). `extra` adds
     /// template variables (HF's `**kwargs`, e.g. `date_string`, `enable_thinking`).
-    pub fn render(&self, messages: &[Message], add_generation_prompt: bool, extra: &[(&str, Json)]) -> Result<String, ModelError> {
+    pub fn render(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+        extra: &[(&str, Json)],
+    ) -> Result<String, ModelError> {
         let env = self.env()?;
         let tmpl = env.get_template("chat").map_err(|e| self.error(&e))?;
         let mut ctx = serde_json::Map::new();
-        ctx.insert("messages".into(), serde_json::to_value(messages).expect("messages serialise"));
-        ctx.insert("add_generation_prompt".into(), Json::Bool(add_generation_prompt));
+        ctx.insert(
+            "messages".into(),
+            serde_json::to_value(messages).expect("messages serialise"),
+        );
+        ctx.insert(
+            "add_generation_prompt".into(),
+            Json::Bool(add_generation_prompt),
+        );
         ctx.insert("tools".into(), Json::Null);
         ctx.insert("documents".into(), Json::Null);
         for (k, v) in &self.special_tokens {
@@ -140,7 +183,8 @@ impl ChatTemplate {
         for (k, v) in extra {
             ctx.insert(k.to_string(), v.clone());
         }
-        tmpl.render(minijinja::value::Serde(&ctx)).map_err(|e| self.error(&e))
+        tmpl.render(minijinja::value::Serde(&ctx))
+            .map_err(|e| self.error(&e))
     }
 
     /// One user turn (the question) with the assistant header after it.
@@ -153,7 +197,8 @@ impl ChatTemplate {
 fn tojson(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     let indent: Option<usize> = kwargs.get("indent")?;
     kwargs.assert_all_used()?;
-    let json = serde_json::to_value(&value).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?;
+    let json = serde_json::to_value(&value)
+        .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?;
     let mut out = String::new();
     write_py_json(&json, indent, 0, &mut out);
     Ok(Value::from_safe_string(out))
@@ -197,7 +242,11 @@ fn write_py_json(v: &Json, indent: Option<usize>, level: usize, out: &mut String
         Json::Number(n) if n.is_f64() => {
             let f = n.as_f64().unwrap_or(0.0);
             // Python prints floats with a fractional part (`1.0`) and repr's shortest digits.
-            if f.fract() == 0.0 && f.abs() < 1e16 { out.push_str(&format!("{f:.1}")) } else { out.push_str(&format!("{f}")) }
+            if f.fract() == 0.0 && f.abs() < 1e16 {
+                out.push_str(&format!("{f:.1}"))
+            } else {
+                out.push_str(&format!("{f}"))
+            }
         }
         other => out.push_str(&other.to_string()),
     }
@@ -206,14 +255,36 @@ fn write_py_json(v: &Json, indent: Option<usize>, level: usize, out: &mut String
 /// `strftime_now(fmt)`: the current UTC time formatted with the strftime codes templates use
 /// (`%d %b %Y %B %m %y %H %M %S %A %a %j %%`).
 fn strftime_now(fmt: &str) -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     format_time(secs, fmt)
 }
 
 fn format_time(secs: i64, fmt: &str) -> String {
-    const MONTHS: [&str; 12] =
-        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-    const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const DAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -271,7 +342,10 @@ mod tests {
         // 2024-07-26 12:34:56 UTC, a Friday (Llama 3.1's default date_string is "26 Jul 2024").
         let t = 1_721_997_296;
         assert_eq!(format_time(t, "%d %b %Y"), "26 Jul 2024");
-        assert_eq!(format_time(t, "%A %B %j %H:%M:%S %%"), "Friday July 208 12:34:56 %");
+        assert_eq!(
+            format_time(t, "%A %B %j %H:%M:%S %%"),
+            "Friday July 208 12:34:56 %"
+        );
         assert_eq!(format_time(951_782_400, "%Y-%m-%d"), "2000-02-29");
     }
 
@@ -283,6 +357,9 @@ mod tests {
         assert_eq!(s, r#"{"a": [1, 2.0, "é"], "b": {}}"#);
         let mut s = String::new();
         write_py_json(&v, Some(2), 0, &mut s);
-        assert_eq!(s, "{\n  \"a\": [\n    1,\n    2.0,\n    \"é\"\n  ],\n  \"b\": {}\n}");
+        assert_eq!(
+            s,
+            "{\n  \"a\": [\n    1,\n    2.0,\n    \"é\"\n  ],\n  \"b\": {}\n}"
+        );
     }
 }

@@ -5,11 +5,11 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 
+use crate::ModelError;
 use crate::config::LlamaConfig;
 use crate::model::LlamaForCausalLM;
 use crate::tokenizer::Tokenizer;
 use crate::weights::{RandomInit, SafetensorsDir, SaveDtype, WeightSource, save_safetensors};
-use crate::ModelError;
 
 /// A loaded model directory.
 pub struct Checkpoint<B: Backend> {
@@ -37,7 +37,11 @@ pub fn load_model_and_tokenizer<B: Backend>(
 }
 
 /// A freshly initialised model (HF `_init_weights`: normal(0, initializer_range)).
-pub fn init_model<B: Backend>(config: &LlamaConfig, seed: u64, device: &B::Device) -> Result<LlamaForCausalLM<B>, ModelError> {
+pub fn init_model<B: Backend>(
+    config: &LlamaConfig,
+    seed: u64,
+    device: &B::Device,
+) -> Result<LlamaForCausalLM<B>, ModelError> {
     let mut source = RandomInit::new(seed);
     let model = LlamaForCausalLM::from_source(config, &mut source, device)?;
     source.finish()?;

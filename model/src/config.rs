@@ -231,10 +231,15 @@ impl LlamaConfig {
             ));
         }
         if self.hidden_act != "silu" {
-            return bad(format!("hidden_act `{}` is not supported (only silu)", self.hidden_act));
+            return bad(format!(
+                "hidden_act `{}` is not supported (only silu)",
+                self.hidden_act
+            ));
         }
         if self.num_attention_heads == 0 || self.hidden_size == 0 || self.num_hidden_layers == 0 {
-            return bad("hidden_size, num_attention_heads and num_hidden_layers must be > 0".into());
+            return bad(
+                "hidden_size, num_attention_heads and num_hidden_layers must be > 0".into(),
+            );
         }
         if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
             return bad(format!(
@@ -243,7 +248,10 @@ impl LlamaConfig {
             ));
         }
         if self.head_dim() % 2 != 0 {
-            return bad(format!("head_dim {} must be even for RoPE", self.head_dim()));
+            return bad(format!(
+                "head_dim {} must be even for RoPE",
+                self.head_dim()
+            ));
         }
         let kv = self.num_kv_heads();
         if kv == 0 || self.num_attention_heads % kv != 0 {
@@ -259,7 +267,9 @@ impl LlamaConfig {
                 return bad(format!(
                     "use_sliding_window = true with sliding_window {} shorter than \
                      max_position_embeddings {} is not supported",
-                    self.sliding_window.as_ref().map_or("null".into(), Value::to_string),
+                    self.sliding_window
+                        .as_ref()
+                        .map_or("null".into(), Value::to_string),
                     self.max_position_embeddings
                 ));
             }
@@ -295,7 +305,8 @@ impl LlamaConfig {
     }
 
     pub fn head_dim(&self) -> usize {
-        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads)
+        self.head_dim
+            .unwrap_or(self.hidden_size / self.num_attention_heads)
     }
 
     /// q/k/v projections carry a bias (Qwen2 always, LLaMA with `attention_bias`).
@@ -315,31 +326,58 @@ impl LlamaConfig {
 
     /// Keys of `other` that dsmath does not know (each is warned about once at load).
     pub fn unknown_keys(&self) -> Vec<&str> {
-        self.other.keys().map(String::as_str).filter(|k| !HARMLESS_KEYS.contains(k) && !NO_OP_KEYS.iter().any(|(n, _)| n == k)).collect()
+        self.other
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !HARMLESS_KEYS.contains(k) && !NO_OP_KEYS.iter().any(|(n, _)| n == k))
+            .collect()
     }
 
     /// RoPE base and scaling, from `rope_parameters` (transformers >= 5) or `rope_theta` +
     /// `rope_scaling`; a scaling type or parameter dsmath does not implement is an error.
     pub fn rope(&self) -> Result<Rope, ModelError> {
         let mut theta = self.rope_theta.unwrap_or(10000.0);
-        let mut scaling: Option<(&str, &Value)> = self.rope_scaling.as_ref().filter(|v| !v.is_null()).map(|v| ("rope_scaling", v));
+        let mut scaling: Option<(&str, &Value)> = self
+            .rope_scaling
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .map(|v| ("rope_scaling", v));
         if let Some(params) = self.rope_parameters.as_ref().filter(|v| !v.is_null()) {
             if let Some(t) = params.get("rope_theta").and_then(Value::as_f64) {
                 theta = t;
             }
             scaling = Some(("rope_parameters", params));
         }
-        let Some((key, s)) = scaling else { return Ok(Rope { theta, scaling: RopeScaling::None }) };
-        let kind = s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str);
+        let Some((key, s)) = scaling else {
+            return Ok(Rope {
+                theta,
+                scaling: RopeScaling::None,
+            });
+        };
+        let kind = s
+            .get("rope_type")
+            .or_else(|| s.get("type"))
+            .and_then(Value::as_str);
         let num = |name: &str| -> Result<f64, ModelError> {
             let v = s.get(name).and_then(Value::as_f64).ok_or_else(|| {
-                ModelError::Config(format!("{key}: {} rope scaling needs a numeric `{name}`", kind.unwrap_or("?")))
+                ModelError::Config(format!(
+                    "{key}: {} rope scaling needs a numeric `{name}`",
+                    kind.unwrap_or("?")
+                ))
             })?;
-            if v > 0.0 { Ok(v) } else { Err(ModelError::Config(format!("{key}.{name} = {v} must be > 0"))) }
+            if v > 0.0 {
+                Ok(v)
+            } else {
+                Err(ModelError::Config(format!(
+                    "{key}.{name} = {v} must be > 0"
+                )))
+            }
         };
         let scaling = match kind {
             None | Some("default") => RopeScaling::None,
-            Some("linear") => RopeScaling::Linear { factor: num("factor")? },
+            Some("linear") => RopeScaling::Linear {
+                factor: num("factor")?,
+            },
             Some("llama3") => {
                 let low = num("low_freq_factor")?;
                 let high = num("high_freq_factor")?;
@@ -361,26 +399,44 @@ impl LlamaConfig {
                 )));
             }
         };
-        if let Some(f) = s.get("attention_factor").and_then(Value::as_f64).filter(|&f| f != 1.0) {
-            return Err(ModelError::Config(format!("{key}.attention_factor = {f} is not supported (only 1.0)")));
+        if let Some(f) = s
+            .get("attention_factor")
+            .and_then(Value::as_f64)
+            .filter(|&f| f != 1.0)
+        {
+            return Err(ModelError::Config(format!(
+                "{key}.attention_factor = {f} is not supported (only 1.0)"
+            )));
         }
         Ok(Rope { theta, scaling })
     }
 
     /// EOS ids from the config (int or list).
     pub fn eos_ids(&self) -> Vec<u32> {
-        self.eos_token_id.as_ref().map(TokenIds::to_vec).unwrap_or_default()
+        self.eos_token_id
+            .as_ref()
+            .map(TokenIds::to_vec)
+            .unwrap_or_default()
     }
 
     /// Number of parameters the model holds.
     pub fn num_parameters(&self) -> usize {
         let (h, i, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
-        let (q, kv) = (self.num_attention_heads * self.head_dim(), self.num_kv_heads() * self.head_dim());
-        let attn = h * q + 2 * h * kv + q * h
+        let (q, kv) = (
+            self.num_attention_heads * self.head_dim(),
+            self.num_kv_heads() * self.head_dim(),
+        );
+        let attn = h * q
+            + 2 * h * kv
+            + q * h
             + if self.qkv_bias() { q + 2 * kv } else { 0 }
             + if self.o_bias() { h } else { 0 };
         let mlp = 3 * h * i + if self.mlp_bias { 2 * i + h } else { 0 };
-        let qk_norm = if self.qk_norm() { 2 * self.head_dim() } else { 0 };
+        let qk_norm = if self.qk_norm() {
+            2 * self.head_dim()
+        } else {
+            0
+        };
         let layer = attn + mlp + 2 * h + qk_norm;
         let head = if self.tie_word_embeddings { 0 } else { v * h };
         v * h + self.num_hidden_layers * layer + h + head
@@ -468,7 +524,12 @@ impl LlamaConfig {
     pub fn to_json(&self) -> String {
         let mut cfg = self.clone();
         if cfg.architectures.is_empty() {
-            cfg.architectures = vec![self.architecture().unwrap_or(Architecture::Llama).class_name().into()];
+            cfg.architectures = vec![
+                self.architecture()
+                    .unwrap_or(Architecture::Llama)
+                    .class_name()
+                    .into(),
+            ];
         }
         serde_json::to_string_pretty(&cfg).expect("config serialises")
     }
@@ -486,9 +547,16 @@ pub struct Rope {
 pub enum RopeScaling {
     None,
     /// Positions divided by `factor` (equivalently every frequency).
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
     /// Llama 3.1+: long wavelengths divided by `factor`, short ones kept, a smooth blend between.
-    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: f64 },
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: f64,
+    },
 }
 
 impl Rope {
@@ -501,16 +569,29 @@ impl Rope {
         match self.scaling {
             RopeScaling::None => inv.collect(),
             RopeScaling::Linear { factor } => inv.map(|f| f / factor as f32).collect(),
-            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
-                let (factor, low, high, old) =
-                    (factor as f32, low_freq_factor as f32, high_freq_factor as f32, original_max_position_embeddings as f32);
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings,
+            } => {
+                let (factor, low, high, old) = (
+                    factor as f32,
+                    low_freq_factor as f32,
+                    high_freq_factor as f32,
+                    original_max_position_embeddings as f32,
+                );
                 let (low_wavelen, high_wavelen) = (old / low, old / high);
                 inv.map(|f| {
                     let wavelen = 2.0 * std::f32::consts::PI / f;
                     let scaled = if wavelen > low_wavelen { f / factor } else { f };
                     let smooth = (old / wavelen - low) / (high - low);
                     let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
-                    if medium { (1.0 - smooth) * scaled / factor + smooth * scaled } else { scaled }
+                    if medium {
+                        (1.0 - smooth) * scaled / factor + smooth * scaled
+                    } else {
+                        scaled
+                    }
                 })
                 .collect()
             }
@@ -521,8 +602,8 @@ impl Rope {
 /// Keys whose value is checked: at the value given here they change nothing and are accepted;
 /// any other value changes the math in a way dsmath does not implement and is an error.
 const NO_OP_KEYS: &[(&str, NoOp)] = &[
-    ("rope_interleaved", NoOp::False),  // nanotron / SmolLM2: GPT-J style pairs when true
-    ("use_mrope", NoOp::False),         // Qwen2-VL multimodal RoPE
+    ("rope_interleaved", NoOp::False), // nanotron / SmolLM2: GPT-J style pairs when true
+    ("use_mrope", NoOp::False),        // Qwen2-VL multimodal RoPE
     ("attn_logit_softcapping", NoOp::Null),
     ("final_logit_softcapping", NoOp::Null),
     ("use_qk_norm", NoOp::False),
@@ -555,7 +636,9 @@ fn unsupported_value(key: &str, value: &Value) -> Option<String> {
         NoOp::One => value.is_null() || value.as_f64() == Some(1.0),
         NoOp::Zero => value.is_null() || value.as_f64() == Some(0.0),
     };
-    (!fine).then(|| format!("`{key}`: {value} is not supported (dsmath implements only the model without it)"))
+    (!fine).then(|| {
+        format!("`{key}`: {value} is not supported (dsmath implements only the model without it)")
+    })
 }
 
 /// Print `msg` on stderr the first time it is seen in this process.
@@ -574,7 +657,10 @@ mod tests {
     #[test]
     fn deepseek_math_7b_preset_matches_the_paper_model() {
         let c = LlamaConfig::deepseek_math_7b();
-        assert_eq!((c.vocab_size, c.num_hidden_layers, c.hidden_size), (102400, 30, 4096));
+        assert_eq!(
+            (c.vocab_size, c.num_hidden_layers, c.hidden_size),
+            (102400, 30, 4096)
+        );
         assert_eq!((c.num_attention_heads, c.intermediate_size), (32, 11008));
         // 6.91B parameters, as the HF checkpoint reports.
         assert_eq!(c.num_parameters(), 6_910_365_696);
@@ -589,21 +675,48 @@ mod tests {
             "dtype":"float32","transformers_version":"5.0.0"}"#,
         )
         .unwrap();
-        assert_eq!(c.rope().unwrap(), Rope { theta: 500000.0, scaling: RopeScaling::Linear { factor: 4.0 } });
+        assert_eq!(
+            c.rope().unwrap(),
+            Rope {
+                theta: 500000.0,
+                scaling: RopeScaling::Linear { factor: 4.0 }
+            }
+        );
     }
 
     #[test]
     fn rejects_math_changing_keys_with_a_clear_message() {
         let base = r#""vocab_size":10,"hidden_size":8,"intermediate_size":8,"num_hidden_layers":1,"num_attention_heads":2"#;
         let cases = [
-            (format!(r#"{{"architectures":["MistralForCausalLM"],{base}}}"#), "MistralForCausalLM"),
-            (format!(r#"{{{base},"rope_scaling":{{"type":"yarn","factor":2.0}}}}"#), "yarn"),
+            (
+                format!(r#"{{"architectures":["MistralForCausalLM"],{base}}}"#),
+                "MistralForCausalLM",
+            ),
+            (
+                format!(r#"{{{base},"rope_scaling":{{"type":"yarn","factor":2.0}}}}"#),
+                "yarn",
+            ),
             (format!(r#"{{{base},"hidden_act":"gelu"}}"#), "gelu"),
-            (format!(r#"{{{base},"rope_interleaved":true}}"#), "rope_interleaved"),
-            (format!(r#"{{{base},"use_sliding_window":true,"sliding_window":64}}"#), "sliding_window 64"),
-            (format!(r#"{{{base},"rope_scaling":{{"rope_type":"dynamic","factor":2.0}}}}"#), "dynamic"),
-            (format!(r#"{{{base},"final_logit_softcapping":30.0}}"#), "final_logit_softcapping"),
-            (format!(r#"{{{base},"num_key_value_heads":3}}"#), "num_key_value_heads 3"),
+            (
+                format!(r#"{{{base},"rope_interleaved":true}}"#),
+                "rope_interleaved",
+            ),
+            (
+                format!(r#"{{{base},"use_sliding_window":true,"sliding_window":64}}"#),
+                "sliding_window 64",
+            ),
+            (
+                format!(r#"{{{base},"rope_scaling":{{"rope_type":"dynamic","factor":2.0}}}}"#),
+                "dynamic",
+            ),
+            (
+                format!(r#"{{{base},"final_logit_softcapping":30.0}}"#),
+                "final_logit_softcapping",
+            ),
+            (
+                format!(r#"{{{base},"num_key_value_heads":3}}"#),
+                "num_key_value_heads 3",
+            ),
             (r#"{"vocab_size":"ten"}"#.to_string(), "invalid type"),
         ];
         for (json, needle) in cases {

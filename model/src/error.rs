@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid model config: {0}")]
     Config(String),
     #[error("{path}: invalid config: {message}")]
@@ -28,13 +31,19 @@ pub enum ModelError {
 
 impl ModelError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        ModelError::Io { path: path.to_path_buf(), source }
+        ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 
     /// Attach the file a config error came from.
     pub fn in_file(self, path: &Path) -> Self {
         match self {
-            ModelError::Config(message) => ModelError::ConfigFile { path: path.to_path_buf(), message },
+            ModelError::Config(message) => ModelError::ConfigFile {
+                path: path.to_path_buf(),
+                message,
+            },
             other => other,
         }
     }

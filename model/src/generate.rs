@@ -8,9 +8,9 @@ use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::ModelError;
 use crate::model::{KvCache, LlamaForCausalLM, attention_mask, positions_from_valid};
 use crate::tokenizer::Tokenizer;
-use crate::ModelError;
 
 /// How to sample. `temperature == 0` is greedy decoding.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,13 +32,25 @@ pub struct SamplingParams {
 
 impl Default for SamplingParams {
     fn default() -> Self {
-        Self { n: 1, temperature: 0.0, top_k: 0, top_p: 1.0, max_new_tokens: 256, seed: 0, stop: vec![], ignore_eos: false }
+        Self {
+            n: 1,
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            max_new_tokens: 256,
+            seed: 0,
+            stop: vec![],
+            ignore_eos: false,
+        }
     }
 }
 
 impl SamplingParams {
     pub fn greedy(max_new_tokens: usize) -> Self {
-        Self { max_new_tokens, ..Self::default() }
+        Self {
+            max_new_tokens,
+            ..Self::default()
+        }
     }
 }
 
@@ -102,7 +114,10 @@ pub fn sample_token(logits: &[f32], p: &SamplingParams, rng: &mut impl Rng) -> u
         idx.truncate(p.top_k.max(1));
     }
     let max = logits[idx[0]];
-    let mut probs: Vec<f64> = idx.iter().map(|&i| (((logits[i] - max) / p.temperature) as f64).exp()).collect();
+    let mut probs: Vec<f64> = idx
+        .iter()
+        .map(|&i| (((logits[i] - max) / p.temperature) as f64).exp())
+        .collect();
     let total: f64 = probs.iter().sum();
     probs.iter_mut().for_each(|q| *q /= total);
     if p.top_p < 1.0 {
@@ -143,7 +158,11 @@ struct Row {
 
 fn host_rows<B: Backend>(logits: Tensor<B, 2>) -> Result<Vec<Vec<f32>>, ModelError> {
     let [r, v] = logits.dims();
-    let flat = logits.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| ModelError::Backend(format!("{e:?}")))?;
+    let flat = logits
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| ModelError::Backend(format!("{e:?}")))?;
     Ok((0..r).map(|i| flat[i * v..(i + 1) * v].to_vec()).collect())
 }
 
@@ -158,11 +177,15 @@ pub fn generate<B: Backend>(
     mut on_text: Option<&mut dyn FnMut(usize, usize, &str)>,
 ) -> Result<Vec<Sample>, ModelError> {
     if prompts.iter().any(Vec::is_empty) {
-        return Err(ModelError::Input("empty prompt: a prompt needs at least one token".into()));
+        return Err(ModelError::Input(
+            "empty prompt: a prompt needs at least one token".into(),
+        ));
     }
     let vocab = model.model.embed_tokens.dims()[0];
     if let Some(bad) = prompts.iter().flatten().find(|&&t| t as usize >= vocab) {
-        return Err(ModelError::Input(format!("token id {bad} is outside the vocabulary ({vocab})")));
+        return Err(ModelError::Input(format!(
+            "token id {bad} is outside the vocabulary ({vocab})"
+        )));
     }
     if prompts.is_empty() || params.n == 0 {
         return Ok(vec![]);
@@ -175,7 +198,9 @@ pub fn generate<B: Backend>(
     let mut ids = Vec::with_capacity(prompts.len() * len);
     let mut valid = Vec::with_capacity(prompts.len());
     for p in prompts {
-        ids.extend(std::iter::repeat_n(pad as i64, len - p.len()).chain(p.iter().map(|&t| t as i64)));
+        ids.extend(
+            std::iter::repeat_n(pad as i64, len - p.len()).chain(p.iter().map(|&t| t as i64)),
+        );
         valid.push((0..len).map(|j| j >= len - p.len()).collect::<Vec<bool>>());
     }
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [prompts.len(), len]), &device);
@@ -187,8 +212,14 @@ pub fn generate<B: Backend>(
     let last = host_rows(logits.narrow(1, len - 1, 1).reshape([p_n, v]))?;
 
     // n samples per prompt: repeat cache rows, logits and masks.
-    let order: Vec<usize> = (0..prompts.len()).flat_map(|p| std::iter::repeat_n(p, params.n)).collect();
-    let mut cache = if params.n > 1 { cache.select_rows(&order, &device) } else { cache };
+    let order: Vec<usize> = (0..prompts.len())
+        .flat_map(|p| std::iter::repeat_n(p, params.n))
+        .collect();
+    let mut cache = if params.n > 1 {
+        cache.select_rows(&order, &device)
+    } else {
+        cache
+    };
     let mut rows: Vec<Row> = order
         .iter()
         .enumerate()
@@ -245,14 +276,20 @@ pub fn generate<B: Backend>(
         }
         // Decode one step for the rows still going: [A, 1].
         let t = cache.len();
-        let ids: Vec<i64> = rows.iter().map(|r| *r.tokens.last().unwrap() as i64).collect();
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|r| *r.tokens.last().unwrap() as i64)
+            .collect();
         for r in rows.iter_mut() {
             r.valid.push(true);
         }
         let valid: Vec<Vec<bool>> = rows.iter().map(|r| r.valid.clone()).collect();
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [rows.len(), 1]), &device);
         let positions = positions_from_valid::<B>(&valid, t, 1, &device);
-        let mask = valid.iter().any(|v| v.contains(&false)).then(|| attention_mask::<B>(&valid, 1, &device));
+        let mask = valid
+            .iter()
+            .any(|v| v.contains(&false))
+            .then(|| attention_mask::<B>(&valid, 1, &device));
         let out = model.forward(input, positions, mask, Some(&mut cache)); // [A, 1, V]
         logits = host_rows(out.reshape([rows.len(), v]))?;
     }
@@ -261,10 +298,22 @@ pub fn generate<B: Backend>(
         .into_iter()
         .map(|(row, finish)| {
             let mut text = tokenizer.decode(&row.tokens)?;
-            if let Some(cut) = params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+            if let Some(cut) = params
+                .stop
+                .iter()
+                .filter_map(|s| text.find(s.as_str()))
+                .min()
+            {
                 text.truncate(cut);
             }
-            Ok(Sample { prompt: row.prompt, index: row.index, tokens: row.tokens, logprobs: row.logprobs, text, finish })
+            Ok(Sample {
+                prompt: row.prompt,
+                index: row.index,
+                tokens: row.tokens,
+                logprobs: row.logprobs,
+                text,
+                finish,
+            })
         })
         .collect::<Result<Vec<_>, ModelError>>()?;
     samples.sort_by_key(|s| (s.prompt, s.index));
@@ -280,7 +329,12 @@ fn stream(
 ) -> Result<(), ModelError> {
     let text = tokenizer.decode(&row.tokens)?;
     let mut end = text.len();
-    if let Some(cut) = params.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+    if let Some(cut) = params
+        .stop
+        .iter()
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+    {
         end = cut;
     }
     // A partial UTF-8 sequence decodes to U+FFFD: hold it back until it completes.
@@ -303,16 +357,25 @@ pub fn score<B: Backend>(
     let device = model.model.embed_tokens.device();
     let vocab = model.model.embed_tokens.dims()[0];
     if let Some(bad) = seqs.iter().flatten().find(|&&t| t as usize >= vocab) {
-        return Err(ModelError::Input(format!("token id {bad} is outside the vocabulary ({vocab})")));
+        return Err(ModelError::Input(format!(
+            "token id {bad} is outside the vocabulary ({vocab})"
+        )));
     }
     let len = seqs.iter().map(Vec::len).max().unwrap_or(0);
     if len == 0 {
-        return Ok(seqs.iter().map(|_| (vec![], full_logits.then(Vec::new))).collect());
+        return Ok(seqs
+            .iter()
+            .map(|_| (vec![], full_logits.then(Vec::new)))
+            .collect());
     }
     let mut ids = Vec::with_capacity(seqs.len() * len);
     let mut valid = Vec::with_capacity(seqs.len());
     for s in seqs {
-        ids.extend(s.iter().map(|&t| t as i64).chain(std::iter::repeat_n(pad_id as i64, len - s.len())));
+        ids.extend(
+            s.iter()
+                .map(|&t| t as i64)
+                .chain(std::iter::repeat_n(pad_id as i64, len - s.len())),
+        );
         valid.push((0..len).map(|j| j < s.len()).collect::<Vec<bool>>());
     }
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [seqs.len(), len]), &device);
@@ -323,7 +386,13 @@ pub fn score<B: Backend>(
         .to_vec::<f32>()
         .map_err(|e| ModelError::Backend(format!("{e:?}")))?;
     let raw = if full_logits {
-        Some(logits.into_data().convert::<f32>().to_vec::<f32>().map_err(|e| ModelError::Backend(format!("{e:?}")))?)
+        Some(
+            logits
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .map_err(|e| ModelError::Backend(format!("{e:?}")))?,
+        )
     } else {
         None
     };
@@ -335,7 +404,11 @@ pub fn score<B: Backend>(
             let lps = (0..s.len())
                 .map(|j| (j > 0).then(|| logp[at(j - 1) + s[j] as usize]))
                 .collect();
-            let rows = raw.as_ref().map(|r| (0..s.len()).map(|j| r[at(j)..at(j) + vocab].to_vec()).collect());
+            let rows = raw.as_ref().map(|r| {
+                (0..s.len())
+                    .map(|j| r[at(j)..at(j) + vocab].to_vec())
+                    .collect()
+            });
             (lps, rows)
         })
         .collect())

@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod generate;
 pub mod gguf;
+pub mod head;
 pub mod loss;
 pub mod model;
 pub mod tokenizer;

@@ -9,9 +9,9 @@ use burn::tensor::module::{attention, embedding};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, DType, Int, Tensor, TensorData, backend::Backend};
 
+use crate::ModelError;
 use crate::config::LlamaConfig;
 use crate::weights::{Init, WeightSource};
-use crate::ModelError;
 
 /// A linear layer in HF layout: `weight` is `[out_features, in_features]`.
 #[derive(Module, Debug)]
@@ -29,10 +29,17 @@ impl<B: Backend> Linear<B> {
 /// `x W^T + b` with `W` in HF layout `[out, in]`. `W^T` is a strided view that the CPU
 /// backends' gemm reads in place; the output comes out contiguous (the former `(W x^T)^T` gave a
 /// transposed output that every following reshape or row-wise op had to copy).
-pub fn hf_linear<B: Backend>(x: Tensor<B, 3>, w: Tensor<B, 2>, bias: Option<Tensor<B, 1>>) -> Tensor<B, 3> {
+pub fn hf_linear<B: Backend>(
+    x: Tensor<B, 3>,
+    w: Tensor<B, 2>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, 3> {
     let [b, s, d] = x.dims();
     let out = w.dims()[0];
-    let y = x.reshape([b * s, d]).matmul(w.transpose()).reshape([b, s, out]); // [b, s, out]
+    let y = x
+        .reshape([b * s, d])
+        .matmul(w.transpose())
+        .reshape([b, s, out]); // [b, s, out]
     match bias {
         Some(bias) => y + bias.unsqueeze::<3>(),
         None => y,
@@ -50,10 +57,18 @@ impl<B: Backend> RmsNorm<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         // As HF: the statistics in f32 whatever the activations' dtype (bf16 training).
         let dtype = x.dtype();
-        let x = if dtype == DType::F32 { x } else { x.cast(DType::F32) };
+        let x = if dtype == DType::F32 {
+            x
+        } else {
+            x.cast(DType::F32)
+        };
         let rms = (x.clone().square().mean_dim(2) + self.eps).sqrt(); // [b, s, 1]
         let normed = x / rms;
-        let normed = if dtype == DType::F32 { normed } else { normed.cast(dtype) };
+        let normed = if dtype == DType::F32 {
+            normed
+        } else {
+            normed.cast(dtype)
+        };
         normed * self.weight.val().unsqueeze::<3>()
     }
 }
@@ -87,12 +102,17 @@ pub struct KvCache<B: Backend> {
 
 impl<B: Backend> KvCache<B> {
     pub fn new(num_layers: usize) -> Self {
-        Self { layers: vec![None; num_layers] }
+        Self {
+            layers: vec![None; num_layers],
+        }
     }
 
     /// Number of cached slots.
     pub fn len(&self) -> usize {
-        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |l| l.k.dims()[2])
+        self.layers
+            .first()
+            .and_then(|l| l.as_ref())
+            .map_or(0, |l| l.k.dims()[2])
     }
 
     pub fn is_empty(&self) -> bool {
@@ -106,7 +126,12 @@ impl<B: Backend> KvCache<B> {
         let layers = self
             .layers
             .into_iter()
-            .map(|l| l.map(|l| LayerCache { k: l.k.select(0, idx.clone()), v: l.v.select(0, idx.clone()) }))
+            .map(|l| {
+                l.map(|l| LayerCache {
+                    k: l.k.select(0, idx.clone()),
+                    v: l.v.select(0, idx.clone()),
+                })
+            })
             .collect();
         Self { layers }
     }
@@ -140,17 +165,32 @@ impl<B: Backend> Rotary<B> {
             r[(j + hd / 2) * hd + j] = -1.0; // out[j] = -x[j + hd/2]
             r[j * hd + j + hd / 2] = 1.0; // out[j + hd/2] = x[j]
         }
-        let rotate = Tensor::<B, 2>::from_data(TensorData::new(r, [hd, hd]), &device).cast(cos.dtype());
+        let rotate =
+            Tensor::<B, 2>::from_data(TensorData::new(r, [hd, hd]), &device).cast(cos.dtype());
         let lay = |t: &Tensor<B, 3>, n: usize| t.clone().unsqueeze_dim::<4>(2).repeat_dim(2, n); // [b, s, n, hd]
         let (cos_q, sin_q) = (lay(&cos, heads), lay(&sin, heads));
         // Multi-head attention: the key tables are the query tables (shared, not laid out twice).
-        let (cos_k, sin_k) = if kv_heads == heads { (cos_q.clone(), sin_q.clone()) } else { (lay(&cos, kv_heads), lay(&sin, kv_heads)) };
-        Self { cos_q, sin_q, cos_k, sin_k, rotate }
+        let (cos_k, sin_k) = if kv_heads == heads {
+            (cos_q.clone(), sin_q.clone())
+        } else {
+            (lay(&cos, kv_heads), lay(&sin, kv_heads))
+        };
+        Self {
+            cos_q,
+            sin_q,
+            cos_k,
+            sin_k,
+            rotate,
+        }
     }
 
     fn apply(&self, x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
         let [b, s, n, hd] = x.dims();
-        let rotated = x.clone().reshape([b * s * n, hd]).matmul(self.rotate.clone()).reshape([b, s, n, hd]);
+        let rotated = x
+            .clone()
+            .reshape([b * s * n, hd])
+            .matmul(self.rotate.clone())
+            .reshape([b, s, n, hd]);
         x * cos.clone() + rotated * sin.clone() // [b, s, n, hd]
     }
 
@@ -180,7 +220,8 @@ impl<B: Backend> Attention<B> {
         let head_norm = |t: Tensor<B, 4>, norm: &Option<RmsNorm<B>>| match norm {
             Some(norm) => {
                 let [b, s, n, hd] = t.dims();
-                norm.forward(t.reshape([b, s * n, hd])).reshape([b, s, n, hd])
+                norm.forward(t.reshape([b, s * n, hd]))
+                    .reshape([b, s, n, hd])
             }
             None => t,
         };
@@ -194,7 +235,10 @@ impl<B: Backend> Attention<B> {
                 k = Tensor::cat(vec![past.k, k], 2); // [b, kvh, past + s, hd]
                 v = Tensor::cat(vec![past.v, v], 2);
             }
-            *slot = Some(LayerCache { k: k.clone(), v: v.clone() });
+            *slot = Some(LayerCache {
+                k: k.clone(),
+                v: v.clone(),
+            });
         }
         let t = k.dims()[2];
         // Grouped-query attention: each kv head serves h / kvh consecutive query heads.
@@ -202,17 +246,24 @@ impl<B: Backend> Attention<B> {
             if h == kvh {
                 x
             } else {
-                x.unsqueeze_dim::<5>(2).expand([b, kvh, h / kvh, t, hd]).reshape([b, h, t, hd])
+                x.unsqueeze_dim::<5>(2)
+                    .expand([b, kvh, h / kvh, t, hd])
+                    .reshape([b, h, t, hd])
             }
         };
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: false,
+        };
         let (mask, bias) = match mask {
             Some(AttnMask::Blocked(m)) => (Some(m.expand([b, h, s, t])), None),
             Some(AttnMask::Bias(m)) => (None, Some(m.expand([b, h, s, t]))),
             None => (None, None),
         };
         let out = attention(q, repeat(k), repeat(v), mask, bias, options); // [b, h, s, hd]
-        self.o_proj.forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
+        self.o_proj
+            .forward(out.swap_dims(1, 2).reshape([b, s, h * hd]))
     }
 }
 
@@ -236,7 +287,11 @@ impl<B: Backend> AttnMask<B> {
             let [b, _, s, t] = blocked.dims();
             let zeros = Tensor::<B, 4>::zeros([b, heads, s, t], &blocked.device());
             let bias = zeros.mask_fill(blocked.expand([b, heads, s, t]), f32::NEG_INFINITY); // [b, h, s, t]
-            Self::Bias(if dtype == DType::F32 { bias } else { bias.cast(dtype) })
+            Self::Bias(if dtype == DType::F32 {
+                bias
+            } else {
+                bias.cast(dtype)
+            })
         } else {
             Self::Blocked(blocked)
         }
@@ -252,7 +307,8 @@ pub struct Mlp<B: Backend> {
 
 impl<B: Backend> Mlp<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.down_proj.forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
+        self.down_proj
+            .forward(silu(self.gate_proj.forward(x.clone())) * self.up_proj.forward(x))
     }
 }
 
@@ -296,7 +352,11 @@ impl<B: Backend> LlamaForCausalLM<B> {
         cache: Option<&mut KvCache<B>>,
     ) -> Tensor<B, 3> {
         let x = self.hidden_states(input_ids, positions, mask, cache); // [b, s, d]
-        let head = self.lm_head.as_ref().unwrap_or(&self.model.embed_tokens).val(); // [vocab, d]
+        let head = self
+            .lm_head
+            .as_ref()
+            .unwrap_or(&self.model.embed_tokens)
+            .val(); // [vocab, d]
         hf_linear(x, head, None) // [b, s, vocab]
     }
 
@@ -312,13 +372,24 @@ impl<B: Backend> LlamaForCausalLM<B> {
         let mut x = embedding(self.model.embed_tokens.val(), input_ids); // [b, s, d]
         // Reduced-precision weights (bf16 training): the rotary tables follow the activations.
         let dtype = x.dtype();
-        let (cos, sin) = if dtype == DType::F32 { (cos, sin) } else { (cos.cast(dtype), sin.cast(dtype)) };
-        let (heads, kv_heads) = self.model.layers.first().map_or((1, 1), |l| (l.self_attn.num_heads, l.self_attn.num_key_value_heads));
+        let (cos, sin) = if dtype == DType::F32 {
+            (cos, sin)
+        } else {
+            (cos.cast(dtype), sin.cast(dtype))
+        };
+        let (heads, kv_heads) = self.model.layers.first().map_or((1, 1), |l| {
+            (l.self_attn.num_heads, l.self_attn.num_key_value_heads)
+        });
         let rope = Rotary::new(cos, sin, heads, kv_heads);
         let mask = mask.map(|m| AttnMask::new(m, dtype, heads));
         for (i, layer) in self.model.layers.iter().enumerate() {
             let slot = cache.as_mut().map(|c| &mut c.layers[i]);
-            let attn = layer.self_attn.forward(layer.input_layernorm.forward(x.clone()), &rope, mask.clone(), slot);
+            let attn = layer.self_attn.forward(
+                layer.input_layernorm.forward(x.clone()),
+                &rope,
+                mask.clone(),
+                slot,
+            );
             x = x + attn;
             x = x.clone() + layer.mlp.forward(layer.post_attention_layernorm.forward(x));
         }
@@ -327,7 +398,11 @@ impl<B: Backend> LlamaForCausalLM<B> {
 
     /// Logits for whole sequences with right or left padding (no cache): `valid[i][j]` says token
     /// `j` of row `i` is real; positions count real tokens only, as HF `generate` does.
-    pub fn forward_padded(&self, input_ids: Tensor<B, 2, Int>, valid: &[Vec<bool>]) -> Tensor<B, 3> {
+    pub fn forward_padded(
+        &self,
+        input_ids: Tensor<B, 2, Int>,
+        valid: &[Vec<bool>],
+    ) -> Tensor<B, 3> {
         let device = input_ids.device();
         let s = input_ids.dims()[1];
         let positions = positions_from_valid(valid, 0, s, &device);
@@ -335,12 +410,31 @@ impl<B: Backend> LlamaForCausalLM<B> {
         self.forward(input_ids, positions, Some(mask), None)
     }
 
+    /// [`Self::hidden_states`] for whole padded sequences (no cache), as [`Self::forward_padded`].
+    pub fn hidden_padded(&self, input_ids: Tensor<B, 2, Int>, valid: &[Vec<bool>]) -> Tensor<B, 3> {
+        let device = input_ids.device();
+        let s = input_ids.dims()[1];
+        let positions = positions_from_valid(valid, 0, s, &device);
+        let mask = attention_mask::<B>(valid, s, &device);
+        self.hidden_states(input_ids, positions, Some(mask), None)
+    }
+
+    /// The LM head's weight `[vocab, d]` (the embedding matrix when tied).
+    pub fn head_weight(&self) -> Tensor<B, 2> {
+        self.lm_head
+            .as_ref()
+            .unwrap_or(&self.model.embed_tokens)
+            .val()
+    }
+
     /// cos / sin tables `[b, s, head_dim]` for integer positions `[b, s]` (HF rotate-half layout).
     fn rope_tables(&self, positions: Tensor<B, 2, Int>) -> (Tensor<B, 3>, Tensor<B, 3>) {
         let hd = self.model.layers[0].self_attn.head_dim;
         let [b, s] = positions.dims();
         let device = positions.device();
-        let inv = Tensor::<B, 1>::from_data(TensorData::new(self.inv_freq.clone(), [hd / 2]), &device).reshape([1, 1, hd / 2]);
+        let inv =
+            Tensor::<B, 1>::from_data(TensorData::new(self.inv_freq.clone(), [hd / 2]), &device)
+                .reshape([1, 1, hd / 2]);
         let freqs = positions.float().reshape([b, s, 1]) * inv; // [b, s, hd/2]
         let emb = Tensor::cat(vec![freqs.clone(), freqs], 2); // [b, s, hd]
         (emb.clone().cos(), emb.sin())
@@ -355,8 +449,18 @@ impl<B: Backend> LlamaForCausalLM<B> {
     ) -> Result<Self, ModelError> {
         config.validate()?;
         let c = config;
-        let (h, hd, q, kv) = (c.hidden_size, c.head_dim(), c.num_attention_heads, c.num_kv_heads());
-        let mut w = Builder { source, device, std: Init::Normal(c.initializer_range), eps: c.rms_norm_eps };
+        let (h, hd, q, kv) = (
+            c.hidden_size,
+            c.head_dim(),
+            c.num_attention_heads,
+            c.num_kv_heads(),
+        );
+        let mut w = Builder {
+            source,
+            device,
+            std: Init::Normal(c.initializer_range),
+            eps: c.rms_norm_eps,
+        };
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
             let p = format!("model.layers.{i}");
@@ -367,8 +471,12 @@ impl<B: Backend> LlamaForCausalLM<B> {
                     k_proj: w.linear(&format!("{p}.self_attn.k_proj"), kv * hd, h, c.qkv_bias()),
                     v_proj: w.linear(&format!("{p}.self_attn.v_proj"), kv * hd, h, c.qkv_bias()),
                     o_proj: w.linear(&format!("{p}.self_attn.o_proj"), h, q * hd, c.o_bias()),
-                    q_norm: c.qk_norm().then(|| w.norm(&format!("{p}.self_attn.q_norm.weight"), hd)),
-                    k_norm: c.qk_norm().then(|| w.norm(&format!("{p}.self_attn.k_norm.weight"), hd)),
+                    q_norm: c
+                        .qk_norm()
+                        .then(|| w.norm(&format!("{p}.self_attn.q_norm.weight"), hd)),
+                    k_norm: c
+                        .qk_norm()
+                        .then(|| w.norm(&format!("{p}.self_attn.k_norm.weight"), hd)),
                     num_heads: q,
                     num_key_value_heads: kv,
                     head_dim: hd,
@@ -379,19 +487,31 @@ impl<B: Backend> LlamaForCausalLM<B> {
                     down_proj: w.linear(&format!("{p}.mlp.down_proj"), h, inter, c.mlp_bias),
                 },
                 input_layernorm: w.norm(&format!("{p}.input_layernorm.weight"), h),
-                post_attention_layernorm: w.norm(&format!("{p}.post_attention_layernorm.weight"), h),
+                post_attention_layernorm: w
+                    .norm(&format!("{p}.post_attention_layernorm.weight"), h),
             });
         }
         let norm = w.norm("model.norm.weight", h);
         let embed_tokens = w.matrix("model.embed_tokens.weight", c.vocab_size, h);
         let lm_head = (!c.tie_word_embeddings).then(|| w.matrix("lm_head.weight", c.vocab_size, h));
         let inv_freq = c.rope()?.inv_freq(hd);
-        Ok(Self { model: LlamaModel { embed_tokens, layers, norm }, lm_head, inv_freq })
+        Ok(Self {
+            model: LlamaModel {
+                embed_tokens,
+                layers,
+                norm,
+            },
+            lm_head,
+            inv_freq,
+        })
     }
 
     /// Every parameter with its HF state-dict name, in the order HF lists them.
     pub fn named_tensors(&self) -> Vec<(String, TensorData)> {
-        let mut out = vec![("model.embed_tokens.weight".to_string(), self.model.embed_tokens.val().into_data())];
+        let mut out = vec![(
+            "model.embed_tokens.weight".to_string(),
+            self.model.embed_tokens.val().into_data(),
+        )];
         let lin = |out: &mut Vec<(String, TensorData)>, name: String, l: &Linear<B>| {
             out.push((format!("{name}.weight"), l.weight.val().into_data()));
             if let Some(b) = &l.bias {
@@ -401,22 +521,43 @@ impl<B: Backend> LlamaForCausalLM<B> {
         for (i, layer) in self.model.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
             let a = &layer.self_attn;
-            for (n, l) in [("q_proj", &a.q_proj), ("k_proj", &a.k_proj), ("v_proj", &a.v_proj), ("o_proj", &a.o_proj)] {
+            for (n, l) in [
+                ("q_proj", &a.q_proj),
+                ("k_proj", &a.k_proj),
+                ("v_proj", &a.v_proj),
+                ("o_proj", &a.o_proj),
+            ] {
                 lin(&mut out, format!("{p}.self_attn.{n}"), l);
             }
             for (n, norm) in [("q_norm", &a.q_norm), ("k_norm", &a.k_norm)] {
                 if let Some(norm) = norm {
-                    out.push((format!("{p}.self_attn.{n}.weight"), norm.weight.val().into_data()));
+                    out.push((
+                        format!("{p}.self_attn.{n}.weight"),
+                        norm.weight.val().into_data(),
+                    ));
                 }
             }
             let m = &layer.mlp;
-            for (n, l) in [("gate_proj", &m.gate_proj), ("up_proj", &m.up_proj), ("down_proj", &m.down_proj)] {
+            for (n, l) in [
+                ("gate_proj", &m.gate_proj),
+                ("up_proj", &m.up_proj),
+                ("down_proj", &m.down_proj),
+            ] {
                 lin(&mut out, format!("{p}.mlp.{n}"), l);
             }
-            out.push((format!("{p}.input_layernorm.weight"), layer.input_layernorm.weight.val().into_data()));
-            out.push((format!("{p}.post_attention_layernorm.weight"), layer.post_attention_layernorm.weight.val().into_data()));
+            out.push((
+                format!("{p}.input_layernorm.weight"),
+                layer.input_layernorm.weight.val().into_data(),
+            ));
+            out.push((
+                format!("{p}.post_attention_layernorm.weight"),
+                layer.post_attention_layernorm.weight.val().into_data(),
+            ));
         }
-        out.push(("model.norm.weight".into(), self.model.norm.weight.val().into_data()));
+        out.push((
+            "model.norm.weight".into(),
+            self.model.norm.weight.val().into_data(),
+        ));
         if let Some(head) = &self.lm_head {
             out.push(("lm_head.weight".into(), head.val().into_data()));
         }
@@ -426,7 +567,12 @@ impl<B: Backend> LlamaForCausalLM<B> {
 
 /// RoPE positions `[b, s]` for the `s` tokens after `past` cached slots: the number of real tokens
 /// before each one (left padding does not advance the position), as HF `generate` computes them.
-pub fn positions_from_valid<B: Backend>(valid: &[Vec<bool>], past: usize, s: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+pub fn positions_from_valid<B: Backend>(
+    valid: &[Vec<bool>],
+    past: usize,
+    s: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
     let mut pos = Vec::with_capacity(valid.len() * s);
     for row in valid {
         let mut count = row[..past].iter().filter(|&&v| v).count() as i64;
@@ -440,7 +586,11 @@ pub fn positions_from_valid<B: Backend>(valid: &[Vec<bool>], past: usize, s: usi
 
 /// The attention mask `[b, 1, s, t]` (true = blocked) for the last `s` of `t = valid[i].len()` slots:
 /// a query may see keys at or before its own slot that hold real tokens.
-pub fn attention_mask<B: Backend>(valid: &[Vec<bool>], s: usize, device: &B::Device) -> Tensor<B, 4, Bool> {
+pub fn attention_mask<B: Backend>(
+    valid: &[Vec<bool>],
+    s: usize,
+    device: &B::Device,
+) -> Tensor<B, 4, Bool> {
     let t = valid.first().map_or(0, Vec::len);
     let mut blocked = Vec::with_capacity(valid.len() * s * t);
     for row in valid {
@@ -462,8 +612,16 @@ struct Builder<'a, S, B: Backend> {
 }
 
 impl<S: WeightSource, B: Backend> Builder<'_, S, B> {
-    fn tensor<const D: usize>(&mut self, name: &str, shape: [usize; D], init: Init) -> Param<Tensor<B, D>> {
-        let data = self.source.take(name, &shape, init).unwrap_or_else(|| TensorData::zeros::<f32, _>(shape));
+    fn tensor<const D: usize>(
+        &mut self,
+        name: &str,
+        shape: [usize; D],
+        init: Init,
+    ) -> Param<Tensor<B, D>> {
+        let data = self
+            .source
+            .take(name, &shape, init)
+            .unwrap_or_else(|| TensorData::zeros::<f32, _>(shape));
         Param::from_tensor(Tensor::from_data(data, self.device))
     }
 
@@ -479,6 +637,9 @@ impl<S: WeightSource, B: Backend> Builder<'_, S, B> {
     }
 
     fn norm(&mut self, name: &str, d: usize) -> RmsNorm<B> {
-        RmsNorm { weight: self.tensor(name, [d], Init::Ones), eps: self.eps }
+        RmsNorm {
+            weight: self.tensor(name, [d], Init::Ones),
+            eps: self.eps,
+        }
     }
 }

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::config::{LlamaConfig, TokenIds};
 use crate::ModelError;
+use crate::config::{LlamaConfig, TokenIds};
 
 /// A tokenizer plus the special-token ids generation needs.
 pub struct Tokenizer {
@@ -25,7 +25,10 @@ fn read_json(path: &Path) -> Result<Option<Value>, ModelError> {
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::io(path, e))?;
     serde_json::from_str(&text)
         .map(Some)
-        .map_err(|e| ModelError::ConfigFile { path: path.to_path_buf(), message: e.to_string() })
+        .map_err(|e| ModelError::ConfigFile {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 /// A special token in tokenizer_config.json is a string or `{"content": ...}`.
@@ -43,11 +46,19 @@ impl Tokenizer {
     pub fn from_dir(dir: &Path, config: &LlamaConfig) -> Result<Self, ModelError> {
         let path = dir.join("tokenizer.json");
         if !path.exists() {
-            return Err(ModelError::io(&path, std::io::Error::new(std::io::ErrorKind::NotFound, "no tokenizer.json")));
+            return Err(ModelError::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no tokenizer.json"),
+            ));
         }
-        let inner = tokenizers::Tokenizer::from_file(&path)
-            .map_err(|e| ModelError::Tokenizer { path: path.clone(), message: e.to_string() })?;
-        let err = |message: String| ModelError::Tokenizer { path: path.clone(), message };
+        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| ModelError::Tokenizer {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let err = |message: String| ModelError::Tokenizer {
+            path: path.clone(),
+            message,
+        };
         let vocab = inner.get_vocab_size(true);
         if vocab > config.vocab_size {
             return Err(err(format!(
@@ -61,20 +72,32 @@ impl Tokenizer {
 
         let bos_id = id_of("bos_token").or(config.bos_token_id);
         let mut eos_ids = config.eos_ids();
-        if let Some(ids) = gen_cfg.get("eos_token_id").and_then(|v| serde_json::from_value::<TokenIds>(v.clone()).ok()) {
+        if let Some(ids) = gen_cfg
+            .get("eos_token_id")
+            .and_then(|v| serde_json::from_value::<TokenIds>(v.clone()).ok())
+        {
             eos_ids.extend(ids.to_vec());
         }
         eos_ids.extend(id_of("eos_token"));
         eos_ids.sort_unstable();
         eos_ids.dedup();
         if let Some(&bad) = eos_ids.iter().find(|&&id| id as usize >= config.vocab_size) {
-            return Err(err(format!("eos id {bad} is outside the vocabulary ({})", config.vocab_size)));
+            return Err(err(format!(
+                "eos id {bad} is outside the vocabulary ({})",
+                config.vocab_size
+            )));
         }
         let pad_id = id_of("pad_token")
             .or(config.pad_token_id)
             .or(eos_ids.first().copied())
             .ok_or_else(|| err("no pad, eos or bos token: cannot pad batches".into()))?;
-        Ok(Self { inner, path, bos_id, eos_ids, pad_id })
+        Ok(Self {
+            inner,
+            path,
+            bos_id,
+            eos_ids,
+            pad_id,
+        })
     }
 
     /// Token ids of `text` with the checkpoint's own special tokens (e.g. LLaMA's BOS), like HF
@@ -101,7 +124,10 @@ impl Tokenizer {
         let enc = self
             .inner
             .encode(text, special)
-            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })?;
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
         Ok(enc.get_ids().to_vec())
     }
 
@@ -109,7 +135,10 @@ impl Tokenizer {
     pub fn decode(&self, ids: &[u32]) -> Result<String, ModelError> {
         self.inner
             .decode(ids, true)
-            .map_err(|e| ModelError::Tokenizer { path: self.path.clone(), message: e.to_string() })
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })
     }
 
     pub fn is_eos(&self, id: u32) -> bool {

@@ -38,7 +38,9 @@ pub struct RandomInit {
 
 impl RandomInit {
     pub fn new(seed: u64) -> Self {
-        Self { rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed) }
+        Self {
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+        }
     }
 }
 
@@ -77,15 +79,24 @@ impl SafetensorsDir {
         let index_path = dir.join("model.safetensors.index.json");
         let single = dir.join("model.safetensors");
         let shard_names: Vec<String> = if index_path.exists() {
-            let text = std::fs::read_to_string(&index_path).map_err(|e| ModelError::io(&index_path, e))?;
-            let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                ModelError::Safetensors { path: index_path.clone(), message: e.to_string() }
-            })?;
-            let map = json.get("weight_map").and_then(|m| m.as_object()).ok_or_else(|| {
-                ModelError::Safetensors { path: index_path.clone(), message: "no `weight_map` object".into() }
-            })?;
-            let mut names: Vec<String> =
-                map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
+            let text =
+                std::fs::read_to_string(&index_path).map_err(|e| ModelError::io(&index_path, e))?;
+            let json: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| ModelError::Safetensors {
+                    path: index_path.clone(),
+                    message: e.to_string(),
+                })?;
+            let map = json
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| ModelError::Safetensors {
+                    path: index_path.clone(),
+                    message: "no `weight_map` object".into(),
+                })?;
+            let mut names: Vec<String> = map
+                .values()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
             names.sort();
             names.dedup();
             names
@@ -108,14 +119,22 @@ impl SafetensorsDir {
             // SAFETY: the map is read-only; a checkpoint modified while loaded is the user's error
             // and at worst yields wrong numbers, which the parity tests would show.
             let mmap = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io(&path, e))?;
-            let st = SafeTensors::deserialize(&mmap)
-                .map_err(|e| ModelError::Safetensors { path: path.clone(), message: e.to_string() })?;
+            let st = SafeTensors::deserialize(&mmap).map_err(|e| ModelError::Safetensors {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
             for tensor in st.names() {
                 index.insert(tensor.to_string(), files.len());
             }
             files.push((path, mmap));
         }
-        Ok(Self { files, index, taken: BTreeSet::new(), missing: vec![], mismatched: vec![] })
+        Ok(Self {
+            files,
+            index,
+            taken: BTreeSet::new(),
+            missing: vec![],
+            mismatched: vec![],
+        })
     }
 
     /// Names of all tensors in the checkpoint.
@@ -154,15 +173,27 @@ impl WeightSource for SafetensorsDir {
     }
 
     fn finish(self) -> Result<(), ModelError> {
-        let unexpected: Vec<&String> = self.index.keys().filter(|k| !self.taken.contains(*k)).collect();
+        let unexpected: Vec<&String> = self
+            .index
+            .keys()
+            .filter(|k| !self.taken.contains(*k))
+            .collect();
         if self.missing.is_empty() && self.mismatched.is_empty() && unexpected.is_empty() {
             return Ok(());
         }
-        let files: Vec<String> = self.files.iter().map(|(p, _)| p.display().to_string()).collect();
+        let files: Vec<String> = self
+            .files
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect();
         let mut msg = format!("checkpoint files: {}\n", files.join(", "));
         let mut list = |title: &str, items: Vec<String>| {
             if !items.is_empty() {
-                msg.push_str(&format!("{title} ({}): {}\n", items.len(), items.join(", ")));
+                msg.push_str(&format!(
+                    "{title} ({}): {}\n",
+                    items.len(),
+                    items.join(", ")
+                ));
             }
         };
         list("missing keys", self.missing.clone());
@@ -174,7 +205,9 @@ impl WeightSource for SafetensorsDir {
 
 /// Convert raw little-endian safetensors bytes to f32.
 fn to_f32(dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>, String> {
-    let conv = |width: usize, f: &dyn Fn(&[u8]) -> f32| -> Vec<f32> { bytes.chunks_exact(width).map(f).collect() };
+    let conv = |width: usize, f: &dyn Fn(&[u8]) -> f32| -> Vec<f32> {
+        bytes.chunks_exact(width).map(f).collect()
+    };
     Ok(match dtype {
         Dtype::F32 => conv(4, &|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
         Dtype::F16 => conv(2, &|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
@@ -207,7 +240,10 @@ pub fn save_safetensors(
             .map_err(|e| ModelError::Backend(format!("{name}: {e:?}")))?;
         let bytes: Vec<u8> = match dtype {
             SaveDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            SaveDtype::BF16 => values.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect(),
+            SaveDtype::BF16 => values
+                .iter()
+                .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+                .collect(),
         };
         bufs.push((name, shape.to_vec(), bytes));
     }
@@ -217,16 +253,29 @@ pub fn save_safetensors(
     };
     let views: Vec<(String, TensorView<'_>)> = bufs
         .iter()
-        .map(|(n, s, b)| (n.clone(), TensorView::new(st_dtype, s.clone(), b).expect("sizes agree")))
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(st_dtype, s.clone(), b).expect("sizes agree"),
+            )
+        })
         .collect();
-    let metadata = Some(std::collections::HashMap::from([("format".to_string(), "pt".to_string())]));
+    let metadata = Some(std::collections::HashMap::from([(
+        "format".to_string(),
+        "pt".to_string(),
+    )]));
     let tmp = path.with_extension("safetensors.tmp");
-    safetensors::serialize_to_file(views, metadata, &tmp)
-        .map_err(|e| ModelError::Safetensors { path: tmp.clone(), message: e.to_string() })?;
+    safetensors::serialize_to_file(views, metadata, &tmp).map_err(|e| ModelError::Safetensors {
+        path: tmp.clone(),
+        message: e.to_string(),
+    })?;
     std::fs::rename(&tmp, path).map_err(|e| ModelError::io(path, e))
 }
 
 /// A tensor from f32 data on `device`.
-pub fn tensor_from<B: Backend, const D: usize>(data: TensorData, device: &B::Device) -> Tensor<B, D> {
+pub fn tensor_from<B: Backend, const D: usize>(
+    data: TensorData,
+    device: &B::Device,
+) -> Tensor<B, D> {
     Tensor::from_data(data, device)
 }

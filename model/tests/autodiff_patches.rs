@@ -16,23 +16,36 @@ use burn_ndarray::NdArray;
 fn data(shape: [usize; 4], seed: u64) -> Vec<f32> {
     // Deterministic, distinct values in [-1, 1) (no RNG backend differences).
     let n: usize = shape.iter().product();
-    (0..n).map(|i| ((i as u64 * 2654435761 + seed * 97) % 10007) as f32 / 5003.5 - 1.0).collect()
+    (0..n)
+        .map(|i| ((i as u64 * 2654435761 + seed * 97) % 10007) as f32 / 5003.5 - 1.0)
+        .collect()
 }
 
 fn tensor<B: Backend>(shape: [usize; 4], seed: u64) -> Tensor<B, 4> {
-    Tensor::from_data(TensorData::new(data(shape, seed), shape), &Default::default())
+    Tensor::from_data(
+        TensorData::new(data(shape, seed), shape),
+        &Default::default(),
+    )
 }
 
 fn close(a: Tensor<impl Backend, 4>, b: Tensor<impl Backend, 4>, tol: f32, what: &str) {
     assert_eq!(a.dims(), b.dims(), "{what}: shapes");
-    close_vec(&a.into_data().to_vec::<f32>().unwrap(), &b.into_data().to_vec::<f32>().unwrap(), tol, what);
+    close_vec(
+        &a.into_data().to_vec::<f32>().unwrap(),
+        &b.into_data().to_vec::<f32>().unwrap(),
+        tol,
+        what,
+    );
 }
 
 fn close_vec(a: &[f32], b: &[f32], tol: f32, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         assert!(x.is_finite(), "{what}: element {i} is {x}");
-        assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{what}: element {i}: patched {x} vs reference {y}");
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}: element {i}: patched {x} vs reference {y}"
+        );
     }
 }
 
@@ -94,22 +107,35 @@ fn blocked<B: Backend>([b, h, s, t]: [usize; 4]) -> Tensor<B, 4, Bool> {
 }
 
 /// Output and (dQ, dK, dV, dBias) of `sum(attention(q, k, v) * w)`, fused or reference.
-fn attention_grads<B: AutodiffBackend>(q_shape: [usize; 4], t: usize, masking: Masking, fused: bool) -> [Vec<f32>; 5] {
+fn attention_grads<B: AutodiffBackend>(
+    q_shape: [usize; 4],
+    t: usize,
+    masking: Masking,
+    fused: bool,
+) -> [Vec<f32>; 5] {
     let [b, h, s, d] = q_shape;
     let q = tensor::<B>(q_shape, 1).require_grad();
     let k = tensor::<B>([b, h, t, d], 2).require_grad();
     let v = tensor::<B>([b, h, t, d], 3).require_grad();
     let w = tensor::<B>([b, h, s, d], 4);
     let mask = blocked::<B>([b, h, s, t]);
-    let minus_inf = Tensor::<B, 4>::zeros([b, h, s, t], &Default::default()).mask_fill(mask.clone(), f32::NEG_INFINITY);
+    let minus_inf = Tensor::<B, 4>::zeros([b, h, s, t], &Default::default())
+        .mask_fill(mask.clone(), f32::NEG_INFINITY);
     let (mask, bias) = match masking {
         Masking::None => (None, None),
         Masking::Blocked => (Some(mask), None),
         Masking::Bias => (None, Some(minus_inf)),
-        Masking::TrackedBias => (None, Some((tensor::<B>([b, h, s, t], 5) * 2.0).require_grad())),
+        Masking::TrackedBias => (
+            None,
+            Some((tensor::<B>([b, h, s, t], 5) * 2.0).require_grad()),
+        ),
     };
     let out = if fused {
-        let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: false,
+        };
         attention(q.clone(), k.clone(), v.clone(), mask, bias.clone(), options)
     } else {
         attention_reference(q.clone(), k.clone(), v.clone(), mask, bias.clone())
@@ -119,7 +145,14 @@ fn attention_grads<B: AutodiffBackend>(q_shape: [usize; 4], t: usize, masking: M
         Masking::TrackedBias => bias.unwrap().grad(&grads).unwrap(),
         _ => Tensor::zeros([1, 1, 1, 1], &Default::default()),
     };
-    [out.inner(), q.grad(&grads).unwrap(), k.grad(&grads).unwrap(), v.grad(&grads).unwrap(), dbias].map(|t| t.into_data().to_vec().unwrap())
+    [
+        out.inner(),
+        q.grad(&grads).unwrap(),
+        k.grad(&grads).unwrap(),
+        v.grad(&grads).unwrap(),
+        dbias,
+    ]
+    .map(|t| t.into_data().to_vec().unwrap())
 }
 
 /// The patched attention on `B` against the decomposition differentiated by the unpatched
@@ -127,16 +160,28 @@ fn attention_grads<B: AutodiffBackend>(q_shape: [usize; 4], t: usize, masking: M
 /// closed form by up to ~4e-4 relative here; see `check_softmax`).
 fn check_attention<B: AutodiffBackend>(backend: &str) {
     // Small; larger than the rayon thresholds; and long enough for burn-flex's flash path.
-    let cases = [([2, 3, 5, 4], 7), ([2, 4, 64, 16], 64), ([1, 2, 520, 8], 520)];
+    let cases = [
+        ([2, 3, 5, 4], 7),
+        ([2, 4, 64, 16], 64),
+        ([1, 2, 520, 8], 520),
+    ];
     for (q_shape, t) in cases {
-        for masking in [Masking::None, Masking::Blocked, Masking::Bias, Masking::TrackedBias] {
+        for masking in [
+            Masking::None,
+            Masking::Blocked,
+            Masking::Bias,
+            Masking::TrackedBias,
+        ] {
             if matches!(masking, Masking::TrackedBias) && backend == "ndarray" {
                 continue; // burn-ndarray's own decomposition: not the patch, and off as said above
             }
             let fused = attention_grads::<B>(q_shape, t, masking, true);
             let reference = attention_grads::<Autodiff<Flex>>(q_shape, t, masking, false);
             for (i, (a, r)) in fused.iter().zip(&reference).enumerate() {
-                let what = format!("{backend} {q_shape:?} t={t} {masking:?}: {}", ["output", "dQ", "dK", "dV", "dBias"][i]);
+                let what = format!(
+                    "{backend} {q_shape:?} t={t} {masking:?}: {}",
+                    ["output", "dQ", "dK", "dV", "dBias"][i]
+                );
                 close_vec(a, r, 1e-4, &what);
             }
         }
@@ -159,16 +204,45 @@ fn fully_masked_query_rows_give_zero_output_and_zero_gradient() {
     let q_shape = [1, 2, 6, 4];
     let [out, dq, ..] = attention_grads::<B>(q_shape, 6, Masking::Bias, true);
     let row = 3 * 4; // query row s / 2 = 3 of the first head, every key blocked
-    assert!(out[row..row + 4].iter().all(|&x| x == 0.0), "{:?}", &out[row..row + 4]);
-    assert!(dq[row..row + 4].iter().all(|&x| x == 0.0), "{:?}", &dq[row..row + 4]);
-    assert!(dq[..row].iter().any(|&x| x != 0.0), "other rows get a gradient");
+    assert!(
+        out[row..row + 4].iter().all(|&x| x == 0.0),
+        "{:?}",
+        &out[row..row + 4]
+    );
+    assert!(
+        dq[row..row + 4].iter().all(|&x| x == 0.0),
+        "{:?}",
+        &dq[row..row + 4]
+    );
+    assert!(
+        dq[..row].iter().any(|&x| x != 0.0),
+        "other rows get a gradient"
+    );
 }
 
 /// Value and input gradient of `sum(f(x) * w)` along `dim`, patched node or reference.
-fn softmax_grads<B: AutodiffBackend>(shape: [usize; 4], dim: usize, log: bool, fused: bool) -> [Vec<f32>; 2] {
+fn softmax_grads<B: AutodiffBackend>(
+    shape: [usize; 4],
+    dim: usize,
+    log: bool,
+    fused: bool,
+) -> [Vec<f32>; 2] {
     // Some -inf inputs, as a vocabulary mask would give (never a whole row).
     let x = Tensor::<B, 4>::from_data(
-        TensorData::new(data(shape, 7).into_iter().enumerate().map(|(i, x)| if i % 13 == 5 { f32::NEG_INFINITY } else { 8.0 * x }).collect(), shape),
+        TensorData::new(
+            data(shape, 7)
+                .into_iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    if i % 13 == 5 {
+                        f32::NEG_INFINITY
+                    } else {
+                        8.0 * x
+                    }
+                })
+                .collect(),
+            shape,
+        ),
         &Default::default(),
     )
     .require_grad();
@@ -181,9 +255,14 @@ fn softmax_grads<B: AutodiffBackend>(shape: [usize; 4], dim: usize, log: bool, f
     };
     // -inf log-probs times a weight would be NaN: weight only finite entries (as a loss does).
     let minus_inf = y.clone().detach().equal_elem(f32::NEG_INFINITY);
-    let grads = (y.clone().mask_fill(minus_inf.clone(), 0.0) * w).sum().backward();
+    let grads = (y.clone().mask_fill(minus_inf.clone(), 0.0) * w)
+        .sum()
+        .backward();
     let y = y.inner().mask_fill(minus_inf.inner(), -1e30);
-    [y.into_data().to_vec().unwrap(), x.grad(&grads).unwrap().into_data().to_vec().unwrap()]
+    [
+        y.into_data().to_vec().unwrap(),
+        x.grad(&grads).unwrap().into_data().to_vec().unwrap(),
+    ]
 }
 
 /// The patched nodes on `B` against the decomposition differentiated by the unpatched rules on
@@ -197,7 +276,11 @@ fn check_softmax<B: AutodiffBackend>(backend: &str) {
                 let fused = softmax_grads::<B>(shape, dim, log, true);
                 let reference = softmax_grads::<Autodiff<Flex>>(shape, dim, log, false);
                 for (i, (a, r)) in fused.iter().zip(&reference).enumerate() {
-                    let what = format!("{backend} {shape:?} dim {dim} {}: {}", if log { "log_softmax" } else { "softmax" }, ["value", "grad"][i]);
+                    let what = format!(
+                        "{backend} {shape:?} dim {dim} {}: {}",
+                        if log { "log_softmax" } else { "softmax" },
+                        ["value", "grad"][i]
+                    );
                     close_vec(a, r, 2e-5, &what);
                 }
             }
@@ -225,25 +308,53 @@ fn flex_log_softmax_matches_ndarray() {
 #[test]
 fn flex_fused_attention_matches_ndarray() {
     // burn-flex's naive path (s * t <= 256K) and flash path, with and without masking.
-    for (q_shape, t) in [([2, 3, 5, 4], 7), ([2, 4, 64, 16], 64), ([1, 3, 520, 8], 530)] {
+    for (q_shape, t) in [
+        ([2, 3, 5, 4], 7),
+        ([2, 4, 64, 16], 64),
+        ([1, 3, 520, 8], 530),
+    ] {
         let [b, h, s, d] = q_shape;
         for masking in [Masking::None, Masking::Blocked, Masking::Bias] {
             let run = |flex: bool| -> Vec<f32> {
                 fn go<B: Backend>(q_shape: [usize; 4], t: usize, masking: Masking) -> Vec<f32> {
                     let [b, h, s, d] = q_shape;
                     let mask = blocked::<B>([b, h, s, t]);
-                    let bias = Tensor::<B, 4>::zeros([b, h, s, t], &Default::default()).mask_fill(mask.clone(), f32::NEG_INFINITY);
+                    let bias = Tensor::<B, 4>::zeros([b, h, s, t], &Default::default())
+                        .mask_fill(mask.clone(), f32::NEG_INFINITY);
                     let (mask, bias) = match masking {
                         Masking::Blocked => (Some(mask), None),
                         Masking::Bias => (None, Some(bias)),
                         _ => (None, None),
                     };
-                    let options = AttentionModuleOptions { scale: None, softcap: None, is_causal: false };
-                    attention(tensor::<B>(q_shape, 1), tensor::<B>([b, h, t, d], 2), tensor::<B>([b, h, t, d], 3), mask, bias, options).into_data().to_vec().unwrap()
+                    let options = AttentionModuleOptions {
+                        scale: None,
+                        softcap: None,
+                        is_causal: false,
+                    };
+                    attention(
+                        tensor::<B>(q_shape, 1),
+                        tensor::<B>([b, h, t, d], 2),
+                        tensor::<B>([b, h, t, d], 3),
+                        mask,
+                        bias,
+                        options,
+                    )
+                    .into_data()
+                    .to_vec()
+                    .unwrap()
                 }
-                if flex { go::<Flex>(q_shape, t, masking) } else { go::<NdArray<f32>>(q_shape, t, masking) }
+                if flex {
+                    go::<Flex>(q_shape, t, masking)
+                } else {
+                    go::<NdArray<f32>>(q_shape, t, masking)
+                }
             };
-            close_vec(&run(true), &run(false), 1e-5, &format!("{:?} t={t} {masking:?}", [b, h, s, d]));
+            close_vec(
+                &run(true),
+                &run(false),
+                1e-5,
+                &format!("{:?} t={t} {masking:?}", [b, h, s, d]),
+            );
         }
     }
 }

@@ -14,7 +14,10 @@ fn fixture() -> PathBuf {
 fn every_tensor_type_dequantizes_as_ggml_does() {
     let file = GgufFile::open(&fixture().join("types.gguf")).unwrap();
     assert_eq!(file.version, 3);
-    assert_eq!(file.get("dsmath.fixture").and_then(|v| v.as_str()), Some("one tensor per ggml type"));
+    assert_eq!(
+        file.get("dsmath.fixture").and_then(|v| v.as_str()),
+        Some("one tensor per ggml type")
+    );
     let bytes = std::fs::read(fixture().join("expected.safetensors")).unwrap();
     let expected = SafeTensors::deserialize(&bytes).unwrap();
     let kinds = [
@@ -32,12 +35,24 @@ fn every_tensor_type_dequantizes_as_ggml_does() {
         let info = file.tensor(name).unwrap();
         assert_eq!(info.kind, kind);
         assert_eq!(info.shape(), vec![2, 512]);
-        let want: Vec<f32> =
-            expected.tensor(name).unwrap().data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let want: Vec<f32> = expected
+            .tensor(name)
+            .unwrap()
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
         let got = file.dequantize(info);
         assert_eq!(got.len(), want.len());
-        let bad = got.iter().zip(&want).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-        assert_eq!(bad, 0, "{name}: {bad} values differ from gguf.quants.dequantize");
+        let bad = got
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| a.to_bits() != b.to_bits())
+            .count();
+        assert_eq!(
+            bad, 0,
+            "{name}: {bad} values differ from gguf.quants.dequantize"
+        );
     }
 }
 
@@ -48,8 +63,14 @@ fn damaged_files_are_errors_naming_the_file() {
     let check = |bytes: &[u8], needle: &str| {
         let path = dir.path().join("damaged.gguf");
         std::fs::write(&path, bytes).unwrap();
-        let msg = GgufFile::open(&path).err().expect("damaged file must be refused").to_string();
-        assert!(msg.contains("damaged.gguf") && msg.contains(needle), "{msg} should mention {needle}");
+        let msg = GgufFile::open(&path)
+            .err()
+            .expect("damaged file must be refused")
+            .to_string();
+        assert!(
+            msg.contains("damaged.gguf") && msg.contains(needle),
+            "{msg} should mention {needle}"
+        );
     };
     // Tensor data cut short, then the header itself cut short.
     check(&good[..good.len() - 100], "truncated: tensor `Q6_K`");

@@ -7,19 +7,31 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 use dsmath_model::{
-    LlamaForCausalLM, SamplingParams, Tokenizer, causal_lm_loss, generate, load_model_and_tokenizer,
-    model::attention_mask,
+    LlamaForCausalLM, SamplingParams, Tokenizer, causal_lm_loss, generate,
+    load_model_and_tokenizer, model::attention_mask,
 };
 use safetensors::SafeTensors;
 use serde_json::Value;
 
-pub const CASES: [&str; 5] = ["llama_mha", "llama_gqa_tied_bf16_sharded", "qwen2_gqa_f16", "llama3_rope_eos_list", "qwen3_qk_norm"];
+pub const CASES: [&str; 5] = [
+    "llama_mha",
+    "llama_gqa_tied_bf16_sharded",
+    "qwen2_gqa_f16",
+    "llama3_rope_eos_list",
+    "qwen3_qk_norm",
+];
 
 /// The fixtures beside this file; a test binary run from the crate directory on another machine
 /// (scripts/device_check.sh with prebuilt binaries) finds them relative to it.
 pub fn fixture(case: &str) -> PathBuf {
     let here = Path::new("tests/fixtures").join(case);
-    if here.join("config.json").exists() { here } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(case) }
+    if here.join("config.json").exists() {
+        here
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(case)
+    }
 }
 
 pub struct Expected {
@@ -30,19 +42,38 @@ pub struct Expected {
 
 pub fn expected(case: &str) -> Expected {
     let dir = fixture(case);
-    let json: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
     let bytes = std::fs::read(dir.join("expected.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let get = |name: &str| {
         let v = st.tensor(name).unwrap();
-        let data: Vec<f32> = v.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let data: Vec<f32> = v
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
         (data, v.shape().to_vec())
     };
-    Expected { logits: get("logits"), padded_logits: get("padded_logits"), json }
+    Expected {
+        logits: get("logits"),
+        padded_logits: get("padded_logits"),
+        json,
+    }
 }
 
 pub fn ids_of(v: &Value) -> Vec<Vec<u32>> {
-    v.as_array().unwrap().iter().map(|r| r.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect()
 }
 
 pub fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
@@ -56,15 +87,25 @@ pub fn int_tensor<B: Backend>(rows: &[Vec<u32>], device: &B::Device) -> Tensor<B
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// Greedy decoding without a KV cache: the full sequence is re-run for every new token.
-pub fn greedy_no_cache<B: Backend>(model: &LlamaForCausalLM<B>, prompt: &[u32], n: usize) -> Vec<u32> {
+pub fn greedy_no_cache<B: Backend>(
+    model: &LlamaForCausalLM<B>,
+    prompt: &[u32],
+    n: usize,
+) -> Vec<u32> {
     let device = model.model.embed_tokens.device();
     let mut seq = prompt.to_vec();
     for _ in 0..n {
-        let logits = model.forward_padded(int_tensor::<B>(&[seq.clone()], &device), &[vec![true; seq.len()]]);
+        let logits = model.forward_padded(
+            int_tensor::<B>(&[seq.clone()], &device),
+            &[vec![true; seq.len()]],
+        );
         let v = logits.dims()[2];
         let last = to_vec(logits.narrow(1, seq.len() - 1, 1).reshape([v]));
         let best = (0..v).fold(0, |b, i| if last[i] > last[b] { i } else { b });
@@ -107,7 +148,10 @@ macro_rules! parity_tests {
                     let exp = expected(case);
                     let ids = ids_of(&exp.json["padded_ids"]);
                     let mask = ids_of(&exp.json["padded_mask"]);
-                    let valid: Vec<Vec<bool>> = mask.iter().map(|r| r.iter().map(|&m| m == 1).collect()).collect();
+                    let valid: Vec<Vec<bool>> = mask
+                        .iter()
+                        .map(|r| r.iter().map(|&m| m == 1).collect())
+                        .collect();
                     let device = Default::default();
                     let got = to_vec(model.forward_padded(int_tensor::<B>(&ids, &device), &valid));
                     let v = exp.padded_logits.1[2];
@@ -116,7 +160,10 @@ macro_rules! parity_tests {
                         for (j, &real) in row.iter().enumerate() {
                             if real {
                                 let at = (b * row.len() + j) * v;
-                                let diff = max_abs_diff(&got[at..at + v], &exp.padded_logits.0[at..at + v]);
+                                let diff = max_abs_diff(
+                                    &got[at..at + v],
+                                    &exp.padded_logits.0[at..at + v],
+                                );
                                 assert!(diff <= 1e-4, "{case} row {b} pos {j}: {diff}");
                                 checked += 1;
                             }
@@ -139,7 +186,10 @@ macro_rules! parity_tests {
                     let weight = Tensor::<B, 2>::ones([ids.len(), ids[0].len()], &device);
                     let loss = to_vec(causal_lm_loss(logits, input, weight))[0];
                     let hf = exp.json["loss"].as_f64().unwrap() as f32;
-                    assert!(((loss - hf) / hf).abs() <= 1e-5, "{case}: loss {loss} vs HF {hf}");
+                    assert!(
+                        ((loss - hf) / hf).abs() <= 1e-5,
+                        "{case}: loss {loss} vs HF {hf}"
+                    );
                 }
             }
 
@@ -149,13 +199,20 @@ macro_rules! parity_tests {
                     let (model, tok) = load::<B>(case);
                     let exp = expected(case);
                     for g in exp.json["greedy"].as_array().unwrap() {
-                        let prompt: Vec<u32> = ids_of(&Value::Array(vec![g["prompt_ids"].clone()])).remove(0);
-                        let hf: Vec<u32> = ids_of(&Value::Array(vec![g["generated_ids"].clone()])).remove(0);
+                        let prompt: Vec<u32> =
+                            ids_of(&Value::Array(vec![g["prompt_ids"].clone()])).remove(0);
+                        let hf: Vec<u32> =
+                            ids_of(&Value::Array(vec![g["generated_ids"].clone()])).remove(0);
                         // The tokenizer reproduces HF's prompt ids (BOS from the post-processor).
-                        assert_eq!(tok.encode(g["prompt"].as_str().unwrap()).unwrap(), prompt, "{case}");
+                        assert_eq!(
+                            tok.encode(g["prompt"].as_str().unwrap()).unwrap(),
+                            prompt,
+                            "{case}"
+                        );
                         let mut params = SamplingParams::greedy(hf.len());
                         params.stop.clear();
-                        let cached = generate(&model, &tok, &[prompt.clone()], &params, None).unwrap();
+                        let cached =
+                            generate(&model, &tok, &[prompt.clone()], &params, None).unwrap();
                         let mut got = cached[0].tokens.clone();
                         // HF was run without EOS stopping; compare up to our EOS if we stopped there.
                         if got.len() < hf.len() {
@@ -175,23 +232,37 @@ macro_rules! parity_tests {
                 let (model, tok) = load::<B>(case);
                 let exp = expected(case);
                 let e = &exp.json["eos_stop"];
-                let list: Vec<u32> = ids_of(&Value::Array(vec![e["eos_token_id"].clone()])).remove(0);
-                assert!(list.iter().all(|id| tok.is_eos(*id)), "eos ids {:?} vs {list:?}", tok.eos_ids);
+                let list: Vec<u32> =
+                    ids_of(&Value::Array(vec![e["eos_token_id"].clone()])).remove(0);
+                assert!(
+                    list.iter().all(|id| tok.is_eos(*id)),
+                    "eos ids {:?} vs {list:?}",
+                    tok.eos_ids
+                );
                 let prompt = ids_of(&Value::Array(vec![e["prompt_ids"].clone()])).remove(0);
                 let hf = ids_of(&Value::Array(vec![e["generated_ids"].clone()])).remove(0);
-                let out = generate(&model, &tok, &[prompt], &SamplingParams::greedy(16), None).unwrap();
+                let out =
+                    generate(&model, &tok, &[prompt], &SamplingParams::greedy(16), None).unwrap();
                 assert_eq!(out[0].tokens, hf);
                 assert_eq!(out[0].finish, dsmath_model::FinishReason::Eos);
-                assert_ne!(*hf.last().unwrap(), tok.eos_ids[0], "stopped at the second id of the list");
+                assert_ne!(
+                    *hf.last().unwrap(),
+                    tok.eos_ids[0],
+                    "stopped at the second id of the list"
+                );
             }
 
             #[test]
             fn batched_left_padded_generation_equals_one_by_one() {
                 let (model, tok) = load::<B>("llama_gqa_tied_bf16_sharded");
-                let prompts: Vec<Vec<u32>> = ["Janet has 3 apples", "User: What is 12 + 30?\nAssistant:", "7"]
-                    .iter()
-                    .map(|p| tok.encode(p).unwrap())
-                    .collect();
+                let prompts: Vec<Vec<u32>> = [
+                    "Janet has 3 apples",
+                    "User: What is 12 + 30?\nAssistant:",
+                    "7",
+                ]
+                .iter()
+                .map(|p| tok.encode(p).unwrap())
+                .collect();
                 let params = SamplingParams::greedy(12);
                 let batched = generate(&model, &tok, &prompts, &params, None).unwrap();
                 assert_eq!(batched.len(), 3);
@@ -207,17 +278,36 @@ macro_rules! parity_tests {
             fn sampled_logprobs_are_the_models_and_samples_share_the_prefill() {
                 let (model, tok) = load::<B>("qwen2_gqa_f16");
                 let prompt = tok.encode("Natalia sold clips").unwrap();
-                let params = SamplingParams { n: 4, temperature: 1.0, top_p: 0.95, top_k: 50, max_new_tokens: 8, seed: 7, ..SamplingParams::default() };
+                let params = SamplingParams {
+                    n: 4,
+                    temperature: 1.0,
+                    top_p: 0.95,
+                    top_k: 50,
+                    max_new_tokens: 8,
+                    seed: 7,
+                    ..SamplingParams::default()
+                };
                 let out = generate(&model, &tok, &[prompt.clone()], &params, None).unwrap();
-                assert_eq!(out.iter().map(|s| s.index).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
-                assert!(out.iter().any(|s| s.tokens != out[0].tokens), "4 samples at T=1 should differ");
+                assert_eq!(
+                    out.iter().map(|s| s.index).collect::<Vec<_>>(),
+                    vec![0, 1, 2, 3]
+                );
+                assert!(
+                    out.iter().any(|s| s.tokens != out[0].tokens),
+                    "4 samples at T=1 should differ"
+                );
                 let again = generate(&model, &tok, &[prompt.clone()], &params, None).unwrap();
                 assert_eq!(out, again, "seeded sampling is reproducible");
                 // Each reported log-prob equals the log-softmax of a full re-score of the sequence.
                 for s in &out {
                     let seq: Vec<u32> = prompt.iter().chain(&s.tokens).copied().collect();
-                    let scored = dsmath_model::score::<B>(&model, &[seq.clone()], tok.pad_id, false).unwrap();
-                    let tail: Vec<f32> = scored[0].0[prompt.len()..].iter().map(|x| x.unwrap()).collect();
+                    let scored =
+                        dsmath_model::score::<B>(&model, &[seq.clone()], tok.pad_id, false)
+                            .unwrap();
+                    let tail: Vec<f32> = scored[0].0[prompt.len()..]
+                        .iter()
+                        .map(|x| x.unwrap())
+                        .collect();
                     let diff = max_abs_diff(&tail, &s.logprobs);
                     assert!(diff < 1e-4, "logprob diff {diff}");
                 }
@@ -227,15 +317,32 @@ macro_rules! parity_tests {
             fn stop_strings_end_generation_and_are_cut_from_the_text() {
                 let (model, tok) = load::<B>("llama_mha");
                 let prompt = tok.encode("Janet has 3 apples").unwrap();
-                let free = generate(&model, &tok, &[prompt.clone()], &SamplingParams::greedy(16), None).unwrap();
+                let free = generate(
+                    &model,
+                    &tok,
+                    &[prompt.clone()],
+                    &SamplingParams::greedy(16),
+                    None,
+                )
+                .unwrap();
                 let text = &free[0].text;
                 // Stop on a piece of what greedy decoding produces after its first few characters.
                 let start = text.char_indices().nth(3).map_or(0, |(i, _)| i);
                 let stop: String = text[start..].chars().take(2).collect();
                 assert!(!stop.is_empty(), "greedy text {text:?} too short");
-                let params = SamplingParams { stop: vec![stop.clone()], ..SamplingParams::greedy(16) };
+                let params = SamplingParams {
+                    stop: vec![stop.clone()],
+                    ..SamplingParams::greedy(16)
+                };
                 let mut streamed = String::new();
-                let out = generate(&model, &tok, &[prompt], &params, Some(&mut |_, _, t| streamed.push_str(t))).unwrap();
+                let out = generate(
+                    &model,
+                    &tok,
+                    &[prompt],
+                    &params,
+                    Some(&mut |_, _, t| streamed.push_str(t)),
+                )
+                .unwrap();
                 assert_eq!(out[0].finish, dsmath_model::FinishReason::Stop);
                 assert_eq!(out[0].text, text[..text.find(&stop).unwrap()]);
                 assert_eq!(streamed, out[0].text);
@@ -255,7 +362,10 @@ macro_rules! parity_tests {
                     .map(|x| x != 0)
                     .collect();
                 // rows = queries 0..3, cols = keys 0..3, true = blocked
-                assert_eq!(m, vec![true, true, true, true, false, true, true, false, false]);
+                assert_eq!(
+                    m,
+                    vec![true, true, true, true, false, true, true, false, false]
+                );
             }
         }
     };

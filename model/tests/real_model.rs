@@ -10,7 +10,9 @@ use burn::tensor::{Int, Tensor, TensorData};
 use burn_flex::Flex;
 use dsmath_model::chat::{ChatTemplate, Message};
 use dsmath_model::weights::SaveDtype;
-use dsmath_model::{LlamaForCausalLM, SamplingParams, Tokenizer, generate, load_model_and_tokenizer};
+use dsmath_model::{
+    LlamaForCausalLM, SamplingParams, Tokenizer, generate, load_model_and_tokenizer,
+};
 use safetensors::SafeTensors;
 use serde_json::Value;
 
@@ -58,11 +60,16 @@ fn fixture() -> PathBuf {
 }
 
 fn expected() -> Value {
-    serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(fixture().join("expected.json")).unwrap())
+        .unwrap()
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 #[test]
@@ -70,7 +77,12 @@ fn tokenizer_gives_hf_ids_on_real_text() {
     let Some(dir) = checkpoint() else { return };
     let (_, tok) = load(dir);
     let exp = expected();
-    for (text, want) in exp["texts"].as_array().unwrap().iter().zip(exp["ids"].as_array().unwrap()) {
+    for (text, want) in exp["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(exp["ids"].as_array().unwrap())
+    {
         let text = text.as_str().unwrap();
         assert_eq!(tok.encode(text).unwrap(), ids(want), "{text:?}");
         // Decoding the ids gives the text back (byte-level BPE is lossless).
@@ -87,21 +99,43 @@ fn logits_on_real_text_match_hf_transformers() {
     let bytes = std::fs::read(fixture().join("logits.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let f32s = |name: &str| -> Vec<f32> {
-        st.tensor(name).unwrap().data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+        st.tensor(name)
+            .unwrap()
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
     };
     let i64s = |name: &str| -> Vec<i64> {
-        st.tensor(name).unwrap().data().chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().unwrap())).collect()
+        st.tensor(name)
+            .unwrap()
+            .data()
+            .chunks_exact(8)
+            .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
+            .collect()
     };
     let device = Default::default();
-    for i in exp["logit_texts"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize) {
+    for i in exp["logit_texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+    {
         let input = ids(&exp["ids"][i]);
         let s = input.len();
-        let t = Tensor::<B, 2, Int>::from_data(TensorData::new(input.iter().map(|&x| x as i64).collect(), [1, s]), &device);
+        let t = Tensor::<B, 2, Int>::from_data(
+            TensorData::new(input.iter().map(|&x| x as i64).collect(), [1, s]),
+            &device,
+        );
         let logits = model.forward_padded(t, &[vec![true; s]]); // [1, s, V]
         let v = logits.dims()[2];
         let got = logits.into_data().to_vec::<f32>().unwrap();
-        let (head, top_ids, top_vals, lse) =
-            (f32s(&format!("text{i}.head")), i64s(&format!("text{i}.top_ids")), f32s(&format!("text{i}.top_values")), f32s(&format!("text{i}.logsumexp")));
+        let (head, top_ids, top_vals, lse) = (
+            f32s(&format!("text{i}.head")),
+            i64s(&format!("text{i}.top_ids")),
+            f32s(&format!("text{i}.top_values")),
+            f32s(&format!("text{i}.logsumexp")),
+        );
         let mut max_diff = 0f32;
         for p in 0..s {
             let row = &got[p * v..(p + 1) * v];
@@ -109,10 +143,16 @@ fn logits_on_real_text_match_hf_transformers() {
                 max_diff = max_diff.max((row[c] - head[p * 256 + c]).abs());
             }
             for k in 0..32 {
-                max_diff = max_diff.max((row[top_ids[p * 32 + k] as usize] - top_vals[p * 32 + k]).abs());
+                max_diff =
+                    max_diff.max((row[top_ids[p * 32 + k] as usize] - top_vals[p * 32 + k]).abs());
             }
             let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let ours = (row.iter().map(|&x| ((x - m) as f64).exp()).sum::<f64>().ln() as f32) + m;
+            let ours = (row
+                .iter()
+                .map(|&x| ((x - m) as f64).exp())
+                .sum::<f64>()
+                .ln() as f32)
+                + m;
             max_diff = max_diff.max((ours - lse[p]).abs());
             // The argmax is HF's top-1.
             let best = (0..v).fold(0, |b, j| if row[j] > row[b] { j } else { b });
@@ -125,11 +165,16 @@ fn logits_on_real_text_match_hf_transformers() {
 #[test]
 fn chat_template_renders_as_hf_apply_chat_template() {
     let Some(dir) = checkpoint() else { return };
-    let template = ChatTemplate::from_dir(dir).unwrap().expect("the GGUF carries a chat template");
+    let template = ChatTemplate::from_dir(dir)
+        .unwrap()
+        .expect("the GGUF carries a chat template");
     for chat in expected()["chats"].as_array().unwrap() {
         let messages: Vec<Message> = serde_json::from_value(chat["messages"].clone()).unwrap();
         let add = chat["add_generation_prompt"].as_bool().unwrap();
-        assert_eq!(template.render(&messages, add, &[]).unwrap(), chat["text"].as_str().unwrap());
+        assert_eq!(
+            template.render(&messages, add, &[]).unwrap(),
+            chat["text"].as_str().unwrap()
+        );
     }
 }
 
@@ -141,7 +186,10 @@ fn greedy_chat_completions_equal_hf_generate() {
     let exp = expected();
     let cases = exp["greedy"].as_array().unwrap();
     let mut prompts = vec![];
-    for (g, chat) in cases.iter().zip(exp["chats"].as_array().unwrap().iter().step_by(2)) {
+    for (g, chat) in cases
+        .iter()
+        .zip(exp["chats"].as_array().unwrap().iter().step_by(2))
+    {
         let messages: Vec<Message> = serde_json::from_value(chat["messages"].clone()).unwrap();
         let text = template.render(&messages, true, &[]).unwrap();
         assert_eq!(text, g["prompt"].as_str().unwrap());
@@ -154,7 +202,12 @@ fn greedy_chat_completions_equal_hf_generate() {
     for (s, g) in out.iter().zip(cases) {
         let hf = ids(&g["generated_ids"]);
         if hf.last().is_some_and(|&t| tok.is_eos(t)) {
-            assert_eq!(s.finish, dsmath_model::FinishReason::Eos, "prompt {}", s.prompt);
+            assert_eq!(
+                s.finish,
+                dsmath_model::FinishReason::Eos,
+                "prompt {}",
+                s.prompt
+            );
         }
         assert_eq!(s.tokens, hf, "prompt {}: {:?}", s.prompt, s.text);
     }

@@ -15,14 +15,18 @@ fn every_config_parses() {
         let name = p.file_name().unwrap().to_str().unwrap().to_string();
         let text = std::fs::read_to_string(&p).unwrap();
         if name.starts_with("demo") {
-            let plan = dsmath_train::demo::DemoPlan::from_file(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let plan = dsmath_train::demo::DemoPlan::from_file(&p)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(plan.pretrain_steps > 0 && plan.grpo_steps > 0, "{name}");
         } else if name.starts_with("corpus") {
-            dsmath_data::pipeline::CorpusConfig::from_file(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            dsmath_data::pipeline::CorpusConfig::from_file(&p)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         } else if text.contains("[grpo") {
-            dsmath_train::grpo_train::GrpoConfig::from_file(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            dsmath_train::rl::run::GrpoConfig::from_file(&p)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         } else {
-            dsmath_train::trainer::TrainConfig::from_file(&p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            dsmath_train::trainer::TrainConfig::from_file(&p)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         seen += 1;
     }

@@ -24,11 +24,19 @@ pub enum Split {
 
 /// The split a question belongs to: about one question in eight is held out.
 pub fn split_of(question: &str) -> Split {
-    if dsmath_data::dedup::fnv1a(question.as_bytes(), dsmath_data::dedup::FNV_OFFSET) % 8 == 0 { Split::Heldout } else { Split::Train }
+    if dsmath_data::dedup::fnv1a(question.as_bytes(), dsmath_data::dedup::FNV_OFFSET) % 8 == 0 {
+        Split::Heldout
+    } else {
+        Split::Train
+    }
 }
 
-const NAMES: &[&str] = &["Tom", "Ana", "Ben", "Mia", "Sam", "Lea", "Max", "Zoe", "Ali", "Eva", "Leo", "Ivy"];
-const ITEMS: &[&str] = &["apples", "pens", "books", "stickers", "marbles", "cookies", "cards", "shells"];
+const NAMES: &[&str] = &[
+    "Tom", "Ana", "Ben", "Mia", "Sam", "Lea", "Max", "Zoe", "Ali", "Eva", "Leo", "Ivy",
+];
+const ITEMS: &[&str] = &[
+    "apples", "pens", "books", "stickers", "marbles", "cookies", "cards", "shells",
+];
 
 fn pick<'a>(rng: &mut ChaCha8Rng, xs: &[&'a str]) -> &'a str {
     xs[rng.random_range(0..xs.len())]
@@ -44,7 +52,9 @@ pub fn problem(seed: u64, i: u64) -> ArithProblem {
             let (a, b) = (rng.random_range(2..=9), rng.random_range(2..=9));
             let c = a + b;
             (
-                format!("{name} has {a} {item}. {name} gets {b} more {item}. How many {item} does {name} have now?"),
+                format!(
+                    "{name} has {a} {item}. {name} gets {b} more {item}. How many {item} does {name} have now?"
+                ),
                 format!("{name} has {a} + {b} = <<{a}+{b}={c}>>{c} {item} now."),
                 c,
             )
@@ -54,7 +64,9 @@ pub fn problem(seed: u64, i: u64) -> ArithProblem {
             let b = rng.random_range(1..a);
             let c = a - b;
             (
-                format!("{name} had {a} {item} and gave away {b}. How many {item} does {name} have left?"),
+                format!(
+                    "{name} had {a} {item} and gave away {b}. How many {item} does {name} have left?"
+                ),
                 format!("{name} has {a} - {b} = <<{a}-{b}={c}>>{c} {item} left."),
                 c,
             )
@@ -63,7 +75,9 @@ pub fn problem(seed: u64, i: u64) -> ArithProblem {
             let (a, b) = (rng.random_range(2..=5), rng.random_range(2..=5));
             let c = a * b;
             (
-                format!("{name} buys {a} bags with {b} {item} in each bag. How many {item} does {name} buy?"),
+                format!(
+                    "{name} buys {a} bags with {b} {item} in each bag. How many {item} does {name} buy?"
+                ),
                 format!("{name} buys {a} * {b} = <<{a}*{b}={c}>>{c} {item}."),
                 c,
             )
@@ -73,13 +87,21 @@ pub fn problem(seed: u64, i: u64) -> ArithProblem {
             let c = rng.random_range(1..a + b);
             let (s, r) = (a + b, a + b - c);
             (
-                format!("{name} has {a} {item} and finds {b} more. Then {name} gives {c} {item} to a friend. How many {item} does {name} have now?"),
-                format!("After finding more, {name} has {a} + {b} = <<{a}+{b}={s}>>{s} {item}.\nAfter giving some away, {name} has {s} - {c} = <<{s}-{c}={r}>>{r} {item}."),
+                format!(
+                    "{name} has {a} {item} and finds {b} more. Then {name} gives {c} {item} to a friend. How many {item} does {name} have now?"
+                ),
+                format!(
+                    "After finding more, {name} has {a} + {b} = <<{a}+{b}={s}>>{s} {item}.\nAfter giving some away, {name} has {s} - {c} = <<{s}-{c}={r}>>{r} {item}."
+                ),
                 r,
             )
         }
     };
-    ArithProblem { answer: format!("{answer}\n#### {gold}"), gold: gold.to_string(), question }
+    ArithProblem {
+        answer: format!("{answer}\n#### {gold}"),
+        gold: gold.to_string(),
+        question,
+    }
 }
 
 /// `n` distinct problems of `split` from stream `seed` (duplicates of a question are skipped).
@@ -108,7 +130,10 @@ mod tests {
         assert_eq!(a.len(), 300);
         let h = problems(1, 100, Split::Heldout);
         assert!(h.iter().all(|p| split_of(&p.question) == Split::Heldout));
-        assert!(a.iter().all(|p| !h.iter().any(|q| q.question == p.question)));
+        assert!(
+            a.iter()
+                .all(|p| !h.iter().any(|q| q.question == p.question))
+        );
         for p in a.iter().chain(&h) {
             // The worked solution's last annotation equals the gold answer.
             let last = p.answer.rsplit("<<").next().unwrap();

@@ -7,11 +7,11 @@ use std::path::Path;
 
 use dsmath_data::mixture::{Mixture, MixtureCursor, Source};
 use dsmath_data::shards::TokenShard;
+use dsmath_model::chat::{ChatTemplate, Message};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use dsmath_model::chat::{ChatTemplate, Message};
 use serde_json::Value;
 
 use crate::error::TrainError;
@@ -28,11 +28,18 @@ pub struct Batch {
 impl Batch {
     /// Target tokens that count (position 0 predicts nothing).
     pub fn target_weight(&self) -> f64 {
-        self.weight.iter().map(|w| w[1..].iter().map(|&x| x as f64).sum::<f64>()).sum()
+        self.weight
+            .iter()
+            .map(|w| w[1..].iter().map(|&x| x as f64).sum::<f64>())
+            .sum()
     }
 
     pub fn rows(&self, from: usize, n: usize) -> Batch {
-        Batch { ids: self.ids[from..from + n].to_vec(), weight: self.weight[from..from + n].to_vec(), segment: self.segment[from..from + n].to_vec() }
+        Batch {
+            ids: self.ids[from..from + n].to_vec(),
+            weight: self.weight[from..from + n].to_vec(),
+            segment: self.segment[from..from + n].to_vec(),
+        }
     }
 }
 
@@ -62,15 +69,26 @@ impl PretrainBatches {
     pub fn open(sources: &[SourceSpec], seq_len: usize, seed: u64) -> Result<Self, TrainError> {
         let mut srcs = vec![];
         for s in sources {
-            srcs.push(Source { name: s.name.clone(), shard: TokenShard::open(Path::new(&s.path))?, weight: s.weight });
+            srcs.push(Source {
+                name: s.name.clone(),
+                shard: TokenShard::open(Path::new(&s.path))?,
+                weight: s.weight,
+            });
         }
-        Ok(PretrainBatches { mixture: Mixture::new(srcs, seed)?, seq_len })
+        Ok(PretrainBatches {
+            mixture: Mixture::new(srcs, seed)?,
+            seq_len,
+        })
     }
 }
 
 impl BatchSource for PretrainBatches {
     fn next_batch(&mut self, rows: usize) -> Batch {
-        let mut b = Batch { ids: vec![], weight: vec![], segment: vec![] };
+        let mut b = Batch {
+            ids: vec![],
+            weight: vec![],
+            segment: vec![],
+        };
         for _ in 0..rows {
             let (ids, _) = self.mixture.next_sequence(self.seq_len);
             b.weight.push(vec![1.0; ids.len()]);
@@ -83,7 +101,8 @@ impl BatchSource for PretrainBatches {
         serde_json::to_value(self.mixture.cursor()).unwrap_or(Value::Null)
     }
     fn restore(&mut self, cursor: &Value) -> Result<(), TrainError> {
-        let c: MixtureCursor = serde_json::from_value(cursor.clone()).map_err(|e| TrainError::Backend(format!("mixture cursor: {e}")))?;
+        let c: MixtureCursor = serde_json::from_value(cursor.clone())
+            .map_err(|e| TrainError::Backend(format!("mixture cursor: {e}")))?;
         Ok(self.mixture.restore(c)?)
     }
 }
@@ -106,8 +125,13 @@ pub fn read_sft(
     chat: Option<&ChatTemplate>,
     seq_len: usize,
 ) -> Result<(Vec<SftExample>, usize), TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
-    let eos = tok.eos_ids.first().copied().ok_or_else(|| TrainError::Io(path.into(), "tokenizer has no EOS token".into()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
+    let eos = tok
+        .eos_ids
+        .first()
+        .copied()
+        .ok_or_else(|| TrainError::Io(path.into(), "tokenizer has no EOS token".into()))?;
     let mut out = vec![];
     let mut cut = 0;
     for (i, line) in text.lines().enumerate() {
@@ -125,13 +149,22 @@ pub fn read_sft(
             push_example(&mut out, &mut cut, ids, weight, seq_len);
             continue;
         }
-        let turns: Vec<(String, bool)> = if let (Some(p), Some(r)) = (v.get("prompt").and_then(Value::as_str), v.get("response").and_then(Value::as_str)) {
+        let turns: Vec<(String, bool)> = if let (Some(p), Some(r)) = (
+            v.get("prompt").and_then(Value::as_str),
+            v.get("response").and_then(Value::as_str),
+        ) {
             vec![(p.to_string(), false), (r.to_string(), true)]
         } else if let Some(msgs) = messages {
             let mut t = vec![];
             for m in msgs {
-                let role = m.get("role").and_then(Value::as_str).ok_or_else(|| bad("message without `role`".into()))?;
-                let content = m.get("content").and_then(Value::as_str).ok_or_else(|| bad("message without `content`".into()))?;
+                let role = m
+                    .get("role")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("message without `role`".into()))?;
+                let content = m
+                    .get("content")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("message without `content`".into()))?;
                 match role {
                     "user" => t.push((format!("User: {content}\n\n"), false)),
                     "system" => t.push((format!("{content}\n\n"), false)),
@@ -154,7 +187,10 @@ pub fn read_sft(
         }
         for (k, (t, counts)) in turns.iter().enumerate() {
             let enc = tok.encode_with(t, false)?;
-            weight.extend(std::iter::repeat_n(if *counts { 1.0 } else { 0.0 }, enc.len()));
+            weight.extend(std::iter::repeat_n(
+                if *counts { 1.0 } else { 0.0 },
+                enc.len(),
+            ));
             ids.extend(enc);
             if *counts && turns[k + 1..].iter().all(|x| !x.1) {
                 ids.push(eos);
@@ -169,7 +205,13 @@ pub fn read_sft(
     Ok((out, cut))
 }
 
-fn push_example(out: &mut Vec<SftExample>, cut: &mut usize, mut ids: Vec<u32>, mut weight: Vec<f32>, seq_len: usize) {
+fn push_example(
+    out: &mut Vec<SftExample>,
+    cut: &mut usize,
+    mut ids: Vec<u32>,
+    mut weight: Vec<f32>,
+    seq_len: usize,
+) {
     if ids.len() > seq_len {
         ids.truncate(seq_len);
         weight.truncate(seq_len);
@@ -185,17 +227,32 @@ fn push_example(out: &mut Vec<SftExample>, cut: &mut usize, mut ids: Vec<u32>, m
 /// assistant turn follows), so the weights are 1 exactly on what the assistant writes, its
 /// end-of-turn text included. A template whose renderings of a conversation's beginnings are
 /// not prefixes of the whole (it rewrites earlier turns) cannot be masked this way: an error.
-fn chat_example(template: &ChatTemplate, tok: &dsmath_model::Tokenizer, msgs: &[Message]) -> Result<(Vec<u32>, Vec<f32>), String> {
-    let render = |n: usize, add: bool| template.render(&msgs[..n], add, &[]).map_err(|e| e.to_string());
+fn chat_example(
+    template: &ChatTemplate,
+    tok: &dsmath_model::Tokenizer,
+    msgs: &[Message],
+) -> Result<(Vec<u32>, Vec<f32>), String> {
+    let render = |n: usize, add: bool| {
+        template
+            .render(&msgs[..n], add, &[])
+            .map_err(|e| e.to_string())
+    };
     let mut ids = vec![];
     let mut weight = vec![];
     let mut done = String::new();
     for (k, m) in msgs.iter().enumerate() {
         let assistant = m.role == "assistant";
         // What comes before turn k's own text: the header of an assistant turn is not learned.
-        let before = if assistant { render(k, true)? } else { done.clone() };
+        let before = if assistant {
+            render(k, true)?
+        } else {
+            done.clone()
+        };
         let after = render(k + 1, false)?;
-        for (from, to, w) in [(&done, &before, 0.0), (&before, &after, if assistant { 1.0 } else { 0.0 })] {
+        for (from, to, w) in [
+            (&done, &before, 0.0),
+            (&before, &after, if assistant { 1.0 } else { 0.0 }),
+        ] {
             let piece = to.strip_prefix(from.as_str()).ok_or_else(|| {
                 format!("{}: rendering the first {} turns is not a prefix of rendering {} (the template rewrites earlier turns), so the assistant turns cannot be masked", template.path.display(), k, k + 1)
             })?;
@@ -231,14 +288,25 @@ struct SftCursor {
 
 impl SftBatches {
     pub fn new(examples: Vec<SftExample>, seq_len: usize, pack: bool, pad: u32, seed: u64) -> Self {
-        let mut s = SftBatches { examples, seq_len, pack, pad, seed, epoch: 0, next: 0, order: vec![] };
+        let mut s = SftBatches {
+            examples,
+            seq_len,
+            pack,
+            pad,
+            seed,
+            epoch: 0,
+            next: 0,
+            order: vec![],
+        };
         s.shuffle();
         s
     }
 
     fn shuffle(&mut self) {
         let mut order: Vec<usize> = (0..self.examples.len()).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            self.seed ^ self.epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        ));
         self.order = order;
     }
 
@@ -266,7 +334,11 @@ impl SftBatches {
 impl BatchSource for SftBatches {
     fn next_batch(&mut self, rows: usize) -> Batch {
         let (seq_len, pad) = (self.seq_len, self.pad);
-        let mut b = Batch { ids: vec![], weight: vec![], segment: vec![] };
+        let mut b = Batch {
+            ids: vec![],
+            weight: vec![],
+            segment: vec![],
+        };
         for _ in 0..rows {
             let (mut ids, mut w, mut seg) = (vec![], vec![], vec![]);
             let mut k = 0u32;
@@ -296,10 +368,15 @@ impl BatchSource for SftBatches {
         b
     }
     fn cursor(&self) -> Value {
-        serde_json::to_value(SftCursor { epoch: self.epoch, next: self.next }).unwrap_or(Value::Null)
+        serde_json::to_value(SftCursor {
+            epoch: self.epoch,
+            next: self.next,
+        })
+        .unwrap_or(Value::Null)
     }
     fn restore(&mut self, cursor: &Value) -> Result<(), TrainError> {
-        let c: SftCursor = serde_json::from_value(cursor.clone()).map_err(|e| TrainError::Backend(format!("SFT cursor: {e}")))?;
+        let c: SftCursor = serde_json::from_value(cursor.clone())
+            .map_err(|e| TrainError::Backend(format!("SFT cursor: {e}")))?;
         self.epoch = c.epoch;
         self.next = c.next;
         self.shuffle();
@@ -346,12 +423,18 @@ mod tests {
 
     #[test]
     fn sft_batches_pack_and_resume() {
-        let ex = |n: usize, w: f32| SftExample { ids: vec![7; n], weight: vec![w; n] };
+        let ex = |n: usize, w: f32| SftExample {
+            ids: vec![7; n],
+            weight: vec![w; n],
+        };
         let examples = vec![ex(3, 1.0), ex(4, 1.0), ex(2, 0.5), ex(5, 1.0)];
         let mut s = SftBatches::new(examples.clone(), 8, true, 0, 3);
         let a = s.next_batch(2);
         assert!(a.segment.iter().all(|r| r.len() == 8));
-        assert!(a.ids.iter().flatten().filter(|&&t| t == 7).count() >= 7, "packed: {a:?}");
+        assert!(
+            a.ids.iter().flatten().filter(|&&t| t == 7).count() >= 7,
+            "packed: {a:?}"
+        );
         let cur = s.cursor();
         let b = s.next_batch(3);
         let mut t = SftBatches::new(examples, 8, true, 0, 3);

@@ -30,8 +30,8 @@ use crate::arith::{Split, problems};
 use crate::batches::SourceSpec;
 use crate::engine::ModelEngine;
 use crate::error::TrainError;
-use crate::grpo_train::{GrpoConfig, GrpoRun};
 use crate::plots::{mean_of, quarter_means, read_jsonl};
+use crate::rl::run::{GrpoConfig, GrpoRun};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::sft_data::{Template, gsm8k_record};
 use crate::trainer::{TrainConfig, Trainer, latest};
@@ -91,10 +91,14 @@ impl DemoPlan {
     /// A `[demo]` TOML text; keys it lacks come from `base` (another plan's TOML text).
     pub fn parse(text: &str, base: Option<&str>, origin: &Path) -> Result<Self, TrainError> {
         let table = |t: &str, o: &Path| -> Result<toml::Table, TrainError> {
-            let v: toml::Table = toml::from_str(t).map_err(|e| TrainError::Config(o.into(), e.to_string()))?;
+            let v: toml::Table =
+                toml::from_str(t).map_err(|e| TrainError::Config(o.into(), e.to_string()))?;
             match v.get("demo") {
                 Some(toml::Value::Table(d)) if v.len() == 1 => Ok(d.clone()),
-                _ => Err(TrainError::Config(o.into(), "expected one [demo] table".into())),
+                _ => Err(TrainError::Config(
+                    o.into(),
+                    "expected one [demo] table".into(),
+                )),
             }
         };
         let mut merged = match base {
@@ -102,7 +106,9 @@ impl DemoPlan {
             None => toml::Table::new(),
         };
         merged.extend(table(text, origin)?);
-        toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| TrainError::Config(origin.into(), e.to_string()))
+        toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| TrainError::Config(origin.into(), e.to_string()))
     }
 
     /// A plan file: the fields it gives over `configs/demo.toml`'s.
@@ -110,18 +116,28 @@ impl DemoPlan {
         let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
         let mut plan = Self::parse(&text, Some(FULL_PLAN), path)?;
         if plan.name == "full" && !text.contains("name") {
-            plan.name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("custom").to_string();
+            plan.name = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("custom")
+                .to_string();
         }
         Ok(plan)
     }
 
     pub fn full() -> Self {
-        Self::parse(FULL_PLAN, None, Path::new("configs/demo.toml")).expect("configs/demo.toml is a valid plan")
+        Self::parse(FULL_PLAN, None, Path::new("configs/demo.toml"))
+            .expect("configs/demo.toml is a valid plan")
     }
 
     /// The reduced run of the integration test: every stage and artefact, small sizes.
     pub fn quick() -> Self {
-        Self::parse(QUICK_PLAN, Some(FULL_PLAN), Path::new("configs/demo-quick.toml")).expect("configs/demo-quick.toml is a valid plan")
+        Self::parse(
+            QUICK_PLAN,
+            Some(FULL_PLAN),
+            Path::new("configs/demo-quick.toml"),
+        )
+        .expect("configs/demo-quick.toml is a valid plan")
     }
 
     /// The GRPO settings of this plan (model and prompts left to the caller).
@@ -142,7 +158,10 @@ impl DemoPlan {
 
     pub fn to_toml(&self) -> String {
         let mut t = toml::Table::new();
-        t.insert("demo".into(), toml::Value::try_from(self).expect("a plan serialises"));
+        t.insert(
+            "demo".into(),
+            toml::Value::try_from(self).expect("a plan serialises"),
+        );
         toml::to_string(&t).expect("a plan serialises")
     }
 }
@@ -198,7 +217,14 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, TrainError>
 }
 
 /// A stage: skipped when `<dir>/_done` exists, else run and marked done with its stats.
-fn stage(out: &Path, name: &str, k: usize, total: usize, progress: bool, body: impl FnOnce(&Path) -> Result<Value, TrainError>) -> Result<(Value, f64), TrainError> {
+fn stage(
+    out: &Path,
+    name: &str,
+    k: usize,
+    total: usize,
+    progress: bool,
+    body: impl FnOnce(&Path) -> Result<Value, TrainError>,
+) -> Result<(Value, f64), TrainError> {
     let dir = out.join(name);
     let done = dir.join("_done");
     if let Ok(v) = read_json::<Value>(&done) {
@@ -225,13 +251,24 @@ pub fn run<B: Backend>(opts: &DemoOptions, device: &B::Device) -> Result<DemoSum
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| io(out, e))?;
     let plan_path = out.join("config.toml");
-    let old = std::fs::read_to_string(&plan_path).ok().map(|t| DemoPlan::parse(&t, None, &plan_path));
+    let old = std::fs::read_to_string(&plan_path)
+        .ok()
+        .map(|t| DemoPlan::parse(&t, None, &plan_path));
     match old.transpose() {
         Ok(Some(old)) if &old != plan => {
-            return Err(TrainError::Config(plan_path, format!("{} holds a `{}` demo run with other settings: use another --out or delete it", out.display(), old.name)));
+            return Err(TrainError::Config(
+                plan_path,
+                format!(
+                    "{} holds a `{}` demo run with other settings: use another --out or delete it",
+                    out.display(),
+                    old.name
+                ),
+            ));
         }
         Ok(Some(_)) => {}
-        Ok(None) | Err(_) => dsmath_model::checkpoint::write_atomic(&plan_path, plan.to_toml().as_bytes())?,
+        Ok(None) | Err(_) => {
+            dsmath_model::checkpoint::write_atomic(&plan_path, plan.to_toml().as_bytes())?
+        }
     }
     let p = opts.progress;
     let t_all = Instant::now();
@@ -255,16 +292,33 @@ pub fn run<B: Backend>(opts: &DemoOptions, device: &B::Device) -> Result<DemoSum
         cfg.model.tokenizer = Some(tokenizer_dir.display().to_string());
         cfg.model.seed = plan.seed;
         cfg.data.sources = vec![
-            SourceSpec { name: "math-corpus".into(), path: out.join("corpus/run/tokenize/math").display().to_string(), weight: plan.corpus_weight },
-            SourceSpec { name: "worked-solutions".into(), path: out.join("corpus/run/tokenize/worked").display().to_string(), weight: 1.0 - plan.corpus_weight },
+            SourceSpec {
+                name: "math-corpus".into(),
+                path: out.join("corpus/run/tokenize/math").display().to_string(),
+                weight: plan.corpus_weight,
+            },
+            SourceSpec {
+                name: "worked-solutions".into(),
+                path: out.join("corpus/run/tokenize/worked").display().to_string(),
+                weight: 1.0 - plan.corpus_weight,
+            },
         ];
-        cfg.schedule = Schedule { kind: ScheduleKind::Cosine, peak_lr: plan.pretrain_lr, warmup_steps: 20.min(plan.pretrain_steps / 4), min_ratio: 0.1, ..Default::default() };
+        cfg.schedule = Schedule {
+            kind: ScheduleKind::Cosine,
+            peak_lr: plan.pretrain_lr,
+            warmup_steps: 20.min(plan.pretrain_steps / 4),
+            min_ratio: 0.1,
+            ..Default::default()
+        };
         train_stage::<B>(cfg, "pretrain", plan, plan.pretrain_steps, dir, p, device)
     })?;
     seconds.insert("pretrain".into(), json!(s));
-    let base = latest(&out.join("pretrain")).ok_or_else(|| io(&out.join("pretrain"), "no checkpoint"))?;
+    let base =
+        latest(&out.join("pretrain")).ok_or_else(|| io(&out.join("pretrain"), "no checkpoint"))?;
     let mut evals = vec![];
-    let (e, s) = stage(out, "eval-base", 4, n, p, |dir| eval_stage::<B>(opts, &base, "base", dir, device))?;
+    let (e, s) = stage(out, "eval-base", 4, n, p, |dir| {
+        eval_stage::<B>(opts, &base, "base", dir, device)
+    })?;
     evals.push(serde_json::from_value::<EvalScores>(e).map_err(|e| io(out, e))?);
     seconds.insert("eval-base".into(), json!(s));
 
@@ -274,27 +328,52 @@ pub fn run<B: Backend>(opts: &DemoOptions, device: &B::Device) -> Result<DemoSum
         cfg.model.init = Some(base.display().to_string());
         cfg.data.sft = vec![out.join("data/sft.jsonl").display().to_string()];
         cfg.data.pack = true;
-        cfg.schedule = Schedule { kind: ScheduleKind::Constant, peak_lr: plan.sft_lr, warmup_steps: 10.min(plan.sft_steps / 4), ..Default::default() };
+        cfg.schedule = Schedule {
+            kind: ScheduleKind::Constant,
+            peak_lr: plan.sft_lr,
+            warmup_steps: 10.min(plan.sft_steps / 4),
+            ..Default::default()
+        };
         train_stage::<B>(cfg, "sft", plan, plan.sft_steps, dir, p, device)
     })?;
     seconds.insert("sft".into(), json!(s));
-    let sft_model = latest(&out.join("sft")).ok_or_else(|| io(&out.join("sft"), "no checkpoint"))?;
-    let (e, s) = stage(out, "eval-sft", 6, n, p, |dir| eval_stage::<B>(opts, &sft_model, "SFT", dir, device))?;
+    let sft_model =
+        latest(&out.join("sft")).ok_or_else(|| io(&out.join("sft"), "no checkpoint"))?;
+    let (e, s) = stage(out, "eval-sft", 6, n, p, |dir| {
+        eval_stage::<B>(opts, &sft_model, "SFT", dir, device)
+    })?;
     evals.push(serde_json::from_value::<EvalScores>(e).map_err(|e| io(out, e))?);
     seconds.insert("eval-sft".into(), json!(s));
 
     // 5. GRPO with the rule-based reward, then its evaluation.
-    let (grpo, s) = stage(out, "grpo", 7, n, p, |dir| grpo_stage::<B>(plan, &sft_model, &out.join("data/rl.jsonl"), dir, p, device))?;
+    let (grpo, s) = stage(out, "grpo", 7, n, p, |dir| {
+        grpo_stage::<B>(plan, &sft_model, &out.join("data/rl.jsonl"), dir, p, device)
+    })?;
     seconds.insert("grpo".into(), json!(s));
-    let grpo_model = latest(&out.join("grpo")).ok_or_else(|| io(&out.join("grpo"), "no checkpoint"))?;
-    let (e, s) = stage(out, "eval-grpo", 8, n, p, |dir| eval_stage::<B>(opts, &grpo_model, "GRPO", dir, device))?;
+    let grpo_model =
+        latest(&out.join("grpo")).ok_or_else(|| io(&out.join("grpo"), "no checkpoint"))?;
+    let (e, s) = stage(out, "eval-grpo", 8, n, p, |dir| {
+        eval_stage::<B>(opts, &grpo_model, "GRPO", dir, device)
+    })?;
     evals.push(serde_json::from_value::<EvalScores>(e).map_err(|e| io(out, e))?);
     seconds.insert("eval-grpo".into(), json!(s));
 
     let total: f64 = seconds.values().filter_map(Value::as_f64).sum();
     seconds.insert("total".into(), json!(total));
-    seconds.insert("this_invocation".into(), json!(t_all.elapsed().as_secs_f64()));
-    let summary = DemoSummary { plan: plan.clone(), corpus, data, pretrain, sft, grpo, evals, seconds: Value::Object(seconds) };
+    seconds.insert(
+        "this_invocation".into(),
+        json!(t_all.elapsed().as_secs_f64()),
+    );
+    let summary = DemoSummary {
+        plan: plan.clone(),
+        corpus,
+        data,
+        pretrain,
+        sft,
+        grpo,
+        evals,
+        seconds: Value::Object(seconds),
+    };
     write_json(&out.join("summary.json"), &summary)?;
     write_report(out, &summary)?;
     Ok(summary)
@@ -302,7 +381,8 @@ pub fn run<B: Backend>(opts: &DemoOptions, device: &B::Device) -> Result<DemoSum
 
 fn corpus_stage(opts: &DemoOptions, dir: &Path) -> Result<Value, TrainError> {
     let cfg_path = dir.join("corpus.toml");
-    let mut file: CorpusFile = toml::from_str(CORPUS_CONFIG).map_err(|e| io(Path::new("configs/corpus-mini.toml"), e))?;
+    let mut file: CorpusFile =
+        toml::from_str(CORPUS_CONFIG).map_err(|e| io(Path::new("configs/corpus-mini.toml"), e))?;
     let c = &mut file.corpus;
     let at = |s: &str| opts.root.join(s).display().to_string();
     c.inputs = c.inputs.iter().map(|s| at(s)).collect();
@@ -312,10 +392,22 @@ fn corpus_stage(opts: &DemoOptions, dir: &Path) -> Result<Value, TrainError> {
     c.tokenize.vocab_size = opts.plan.vocab_size;
     let data = opts.out.join("data");
     c.tokenize.extra = vec![
-        ExtraText { name: "worked".into(), path: data.join("worked.jsonl").display().to_string(), shard: true },
-        ExtraText { name: "formats".into(), path: data.join("formats.jsonl").display().to_string(), shard: false },
+        ExtraText {
+            name: "worked".into(),
+            path: data.join("worked.jsonl").display().to_string(),
+            shard: true,
+        },
+        ExtraText {
+            name: "formats".into(),
+            path: data.join("formats.jsonl").display().to_string(),
+            shard: false,
+        },
     ];
-    std::fs::write(&cfg_path, toml::to_string_pretty(&file).map_err(|e| io(&cfg_path, e))?).map_err(|e| io(&cfg_path, e))?;
+    std::fs::write(
+        &cfg_path,
+        toml::to_string_pretty(&file).map_err(|e| io(&cfg_path, e))?,
+    )
+    .map_err(|e| io(&cfg_path, e))?;
     let run = CorpusRun::open(&dir.join("run"), file.corpus)?;
     let progress = opts.progress;
     run.all(&mut |line: &str| {
@@ -342,22 +434,59 @@ fn data_stage(plan: &DemoPlan, dir: &Path) -> Result<Value, TrainError> {
         .iter()
         .filter_map(|p| gsm8k_record(&p.question, &p.answer, Template::Cot))
         .map(|mut r| {
-            let first = r.prompt.split(|c: char| !c.is_ascii_digit()).find(|w| !w.is_empty()).unwrap_or("").to_string();
-            if rng.random_bool(plan.sft_noise.clamp(0.0, 1.0)) && !first.is_empty() && first != r.gold {
-                r.response = r.response.replace(&format!("\\boxed{{{}}}", r.gold), &format!("\\boxed{{{first}}}"));
+            let first = r
+                .prompt
+                .split(|c: char| !c.is_ascii_digit())
+                .find(|w| !w.is_empty())
+                .unwrap_or("")
+                .to_string();
+            if rng.random_bool(plan.sft_noise.clamp(0.0, 1.0))
+                && !first.is_empty()
+                && first != r.gold
+            {
+                r.response = r.response.replace(
+                    &format!("\\boxed{{{}}}", r.gold),
+                    &format!("\\boxed{{{first}}}"),
+                );
                 slips += 1;
             }
             json!(r)
         })
         .collect();
-    let w = |name: &str, text: String| dsmath_model::checkpoint::write_atomic(&dir.join(name), text.as_bytes()).map_err(TrainError::from);
+    let w = |name: &str, text: String| {
+        dsmath_model::checkpoint::write_atomic(&dir.join(name), text.as_bytes())
+            .map_err(TrainError::from)
+    };
     // Pretraining text: question and worked solution in GSM8K's own layout.
-    w("worked.jsonl", lines(worked.iter().map(|p| json!({"text": format!("Question: {}\nAnswer: {}", p.question, p.answer)})).collect()))?;
+    w(
+        "worked.jsonl",
+        lines(
+            worked
+                .iter()
+                .map(|p| json!({"text": format!("Question: {}\nAnswer: {}", p.question, p.answer)}))
+                .collect(),
+        ),
+    )?;
     // The chat format the model is fine-tuned and prompted in: tokenizer training text only.
     w("formats.jsonl", lines(sft_rows.iter().map(|r| json!({"text": format!("{}{}", r["prompt"].as_str().unwrap_or(""), r["response"].as_str().unwrap_or(""))})).collect()))?;
     w("sft.jsonl", lines(sft_rows.clone()))?;
-    w("rl.jsonl", lines(rl.iter().map(|p| json!({"question": p.question, "gold": p.gold})).collect()))?;
-    w("heldout.jsonl", lines(heldout.iter().map(|p| json!({"question": p.question, "answer": p.answer})).collect()))?;
+    w(
+        "rl.jsonl",
+        lines(
+            rl.iter()
+                .map(|p| json!({"question": p.question, "gold": p.gold}))
+                .collect(),
+        ),
+    )?;
+    w(
+        "heldout.jsonl",
+        lines(
+            heldout
+                .iter()
+                .map(|p| json!({"question": p.question, "answer": p.answer}))
+                .collect(),
+        ),
+    )?;
     Ok(json!({
         "pretrain_problems": worked.len(),
         "sft_records": sft_rows.len(), "sft_slips": slips, "rl_prompts": rl.len(), "heldout_problems": heldout.len(),
@@ -365,7 +494,15 @@ fn data_stage(plan: &DemoPlan, dir: &Path) -> Result<Value, TrainError> {
     }))
 }
 
-fn train_stage<B: Backend>(mut cfg: TrainConfig, stage: &str, plan: &DemoPlan, steps: u64, dir: &Path, progress: bool, device: &B::Device) -> Result<Value, TrainError> {
+fn train_stage<B: Backend>(
+    mut cfg: TrainConfig,
+    stage: &str,
+    plan: &DemoPlan,
+    steps: u64,
+    dir: &Path,
+    progress: bool,
+    device: &B::Device,
+) -> Result<Value, TrainError> {
     cfg.train.stage = stage.into();
     cfg.train.steps = steps;
     cfg.train.batch_size = plan.batch_size;
@@ -378,7 +515,10 @@ fn train_stage<B: Backend>(mut cfg: TrainConfig, stage: &str, plan: &DemoPlan, s
     let mut t = Trainer::<burn_autodiff::Autodiff<B>>::new(cfg, dir, device)?;
     t.run(None, progress)?;
     let m = read_jsonl(&dir.join("metrics.jsonl"));
-    let (first, last) = (m.first().cloned().unwrap_or_default(), m.last().cloned().unwrap_or_default());
+    let (first, last) = (
+        m.first().cloned().unwrap_or_default(),
+        m.last().cloned().unwrap_or_default(),
+    );
     Ok(json!({
         "steps": last["step"], "loss_first": first["loss"], "loss_last": last["loss"],
         "tokens": last["tokens"], "tokens_per_s": mean_of(&m, "tokens_per_s"),
@@ -386,7 +526,14 @@ fn train_stage<B: Backend>(mut cfg: TrainConfig, stage: &str, plan: &DemoPlan, s
     }))
 }
 
-fn grpo_stage<B: Backend>(plan: &DemoPlan, init: &Path, prompts: &Path, dir: &Path, progress: bool, device: &B::Device) -> Result<Value, TrainError> {
+fn grpo_stage<B: Backend>(
+    plan: &DemoPlan,
+    init: &Path,
+    prompts: &Path,
+    dir: &Path,
+    progress: bool,
+    device: &B::Device,
+) -> Result<Value, TrainError> {
     let mut cfg = plan.grpo_config();
     cfg.model.init = Some(init.display().to_string());
     cfg.data.prompts = prompts.display().to_string();
@@ -406,30 +553,78 @@ fn grpo_stage<B: Backend>(plan: &DemoPlan, init: &Path, prompts: &Path, dir: &Pa
 }
 
 /// Evaluate `model` on the held-out generated problems and the GSM8K subset, greedy and maj@k.
-fn eval_stage<B: Backend>(opts: &DemoOptions, model: &Path, name: &str, dir: &Path, device: &B::Device) -> Result<Value, TrainError> {
+fn eval_stage<B: Backend>(
+    opts: &DemoOptions,
+    model: &Path,
+    name: &str,
+    dir: &Path,
+    device: &B::Device,
+) -> Result<Value, TrainError> {
     let plan = &opts.plan;
     let t0 = Instant::now();
     let ckpt = load_model::<B>(model, device)?;
     let tok = Tokenizer::from_dir(model, &ckpt.config)?;
-    let sampling = SamplingParams { n: 1, temperature: 0.7, top_p: 0.95, top_k: 0, max_new_tokens: plan.max_new_tokens, seed: plan.seed, stop: vec![], ignore_eos: false };
-    let mut engine = ModelEngine::new(&ckpt.model, &tok, sampling, ckpt.config.max_position_embeddings - plan.max_new_tokens);
+    let sampling = SamplingParams {
+        n: 1,
+        temperature: 0.7,
+        top_p: 0.95,
+        top_k: 0,
+        max_new_tokens: plan.max_new_tokens,
+        seed: plan.seed,
+        stop: vec![],
+        ignore_eos: false,
+    };
+    let mut engine = ModelEngine::new(
+        &ckpt.model,
+        &tok,
+        sampling,
+        ckpt.config.max_position_embeddings - plan.max_new_tokens,
+    );
     let heldout_path = opts.out.join("data/heldout.jsonl");
-    let heldout = Benchmark::Gsm8k.load(&heldout_path).map_err(|e| io(&heldout_path, e))?;
-    let mut gsm8k = Benchmark::Gsm8k.load_default().map_err(|e| io(&Benchmark::Gsm8k.default_path(), e))?;
+    let heldout = Benchmark::Gsm8k
+        .load(&heldout_path)
+        .map_err(|e| io(&heldout_path, e))?;
+    let mut gsm8k = Benchmark::Gsm8k
+        .load_default()
+        .map_err(|e| io(&Benchmark::Gsm8k.default_path(), e))?;
     gsm8k.truncate(plan.gsm8k_problems);
     let maj = Mode::Maj(plan.maj_k);
     let sets: [(&str, &[dsmath_eval::bench::Problem], Mode); 4] = [
         ("held-out", &heldout, Mode::Greedy),
-        ("held-out", &heldout[..plan.maj_problems.min(heldout.len())], maj),
+        (
+            "held-out",
+            &heldout[..plan.maj_problems.min(heldout.len())],
+            maj,
+        ),
         ("gsm8k", &gsm8k, Mode::Greedy),
         ("gsm8k", &gsm8k, maj),
     ];
     let mut runs: Vec<BenchRun> = vec![];
     for (set, problems, mode) in sets {
-        let bar = if opts.progress { indicatif::ProgressBar::new(problems.len() as u64) } else { indicatif::ProgressBar::hidden() };
-        bar.set_style(indicatif::ProgressStyle::with_template(&format!("  {name} {set} {} {{bar:30}} {{pos}}/{{len}} [{{elapsed}} < {{eta}}]", mode.name())).unwrap());
+        let bar = if opts.progress {
+            indicatif::ProgressBar::new(problems.len() as u64)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(&format!(
+                "  {name} {set} {} {{bar:30}} {{pos}}/{{len}} [{{elapsed}} < {{eta}}]",
+                mode.name()
+            ))
+            .unwrap(),
+        );
         let batch = (64 / mode.samples()).max(1);
-        let mut r = evaluate(&mut engine, Benchmark::Gsm8k, problems, PromptKind::Cot, mode, None, batch, &mut |d| bar.set_position(d as u64)).map_err(|e| io(model, e))?;
+        let mut r = evaluate(
+            &mut engine,
+            Benchmark::Gsm8k,
+            problems,
+            PromptKind::Cot,
+            mode,
+            None,
+            batch,
+            &mut |d| bar.set_position(d as u64),
+        )
+        .map_err(|e| io(model, e))?;
         bar.finish_and_clear();
         if set == "held-out" {
             r.bench = "held-out";
@@ -437,8 +632,22 @@ fn eval_stage<B: Backend>(opts: &DemoOptions, model: &Path, name: &str, dir: &Pa
         }
         runs.push(r);
     }
-    let notes = vec![format!("model: {}", model.display()), format!("prompt cot (zero-shot, \\boxed{{}}), greedy and {}, max_new_tokens {}", maj.name(), plan.max_new_tokens)];
-    dsmath_eval::report::write(dir, &format!("demo evaluation: {name}"), &runs, &notes, json!({"model": model, "stage": name})).map_err(|e| io(dir, e))?;
+    let notes = vec![
+        format!("model: {}", model.display()),
+        format!(
+            "prompt cot (zero-shot, \\boxed{{}}), greedy and {}, max_new_tokens {}",
+            maj.name(),
+            plan.max_new_tokens
+        ),
+    ];
+    dsmath_eval::report::write(
+        dir,
+        &format!("demo evaluation: {name}"),
+        &runs,
+        &notes,
+        json!({"model": model, "stage": name}),
+    )
+    .map_err(|e| io(dir, e))?;
     let scores = EvalScores {
         model: name.into(),
         heldout_greedy: runs[0].accuracy(),
@@ -450,7 +659,12 @@ fn eval_stage<B: Backend>(opts: &DemoOptions, model: &Path, name: &str, dir: &Pa
     if opts.progress {
         eprintln!(
             "  {name}: held-out greedy {:.1}%, maj@{} {:.1}%; GSM8K greedy {:.1}%, maj@{} {:.1}%",
-            scores.heldout_greedy, plan.maj_k, scores.heldout_maj, scores.gsm8k_greedy, plan.maj_k, scores.gsm8k_maj
+            scores.heldout_greedy,
+            plan.maj_k,
+            scores.heldout_maj,
+            scores.gsm8k_greedy,
+            plan.maj_k,
+            scores.gsm8k_maj
         );
     }
     Ok(json!(scores))
@@ -461,7 +675,10 @@ fn f(v: &Value) -> String {
         Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
         Some(x) if x.abs() >= 100.0 => format!("{x:.0}"),
         Some(x) => format!("{x:.4}"),
-        None => v.as_str().map(String::from).unwrap_or_else(|| v.to_string()),
+        None => v
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| v.to_string()),
     }
 }
 
@@ -476,28 +693,56 @@ fn write_report(out: &Path, s: &DemoSummary) -> Result<(), TrainError> {
     md.push_str("## Accuracy before and after each stage\n\n");
     md.push_str(&format!("| model | held-out greedy | held-out maj@{k} | GSM8K greedy | GSM8K maj@{k} |\n|---|---|---|---|---|\n", k = p.maj_k));
     for e in &s.evals {
-        md.push_str(&format!("| {} | {:.1} | {:.1} | {:.1} | {:.1} |\n", e.model, e.heldout_greedy, e.heldout_maj, e.gsm8k_greedy, e.gsm8k_maj));
+        md.push_str(&format!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            e.model, e.heldout_greedy, e.heldout_maj, e.gsm8k_greedy, e.gsm8k_maj
+        ));
     }
     md.push_str(&format!(
         "\nHeld-out: {} generated problems never seen in training (maj@{} on the first {}); GSM8K: the first {} test problems. Zero-shot DeepSeekMath-Instruct prompt, answers graded by dsmath's grader. Per-sample records: `eval-*/samples.jsonl`.\n\n![accuracy](accuracy.svg)\n\n",
         s.data["heldout_problems"], p.maj_k, p.maj_problems, p.gsm8k_problems
     ));
     md.push_str("## 1. Generated problems\n\n| | |\n|---|---|\n");
-    for k in ["pretrain_problems", "sft_records", "sft_slips", "rl_prompts", "heldout_problems"] {
+    for k in [
+        "pretrain_problems",
+        "sft_records",
+        "sft_slips",
+        "rl_prompts",
+        "heldout_problems",
+    ] {
         md.push_str(&format!("| {k} | {} |\n", f(&s.data[k])));
     }
-    md.push_str(&format!("| worked-solution tokens (pretraining shard) | {} |\n", f(&s.corpus["tokenize"]["extra"]["worked"]["tokens"])));
+    md.push_str(&format!(
+        "| worked-solution tokens (pretraining shard) | {} |\n",
+        f(&s.corpus["tokenize"]["extra"]["worked"]["tokens"])
+    ));
     md.push_str(&format!(
         "\n`sft_slips`: SFT records whose (deliberately imperfect) teacher reasons correctly but boxes the question's first number (`sft_noise` = {}); the GRPO reward is graded against the true answer.\n",
         p.sft_noise
     ));
-    md.push_str(&format!("\nAn SFT record:\n\n```\n{}{}\n```\n\n", s.data["example"]["prompt"].as_str().unwrap_or(""), s.data["example"]["response"].as_str().unwrap_or("")));
+    md.push_str(&format!(
+        "\nAn SFT record:\n\n```\n{}{}\n```\n\n",
+        s.data["example"]["prompt"].as_str().unwrap_or(""),
+        s.data["example"]["response"].as_str().unwrap_or("")
+    ));
     let c = &s.corpus;
     let g = |st: &str, k: &str| f(&c[st][k]);
     let it = &c["last_iteration"];
-    md.push_str("## 2. Corpus (DeepSeekMath §2.1)\n\n| stage | documents | notes |\n|---|---:|---|\n");
-    md.push_str(&format!("| extract | {} | {} rejects |\n", g("extract", "documents"), g("extract", "rejects")));
-    md.push_str(&format!("| dedup | {} | {} url, {} exact, {} near duplicates removed |\n", g("dedup", "documents"), g("dedup", "url_duplicates"), g("dedup", "exact_duplicates"), g("dedup", "near_duplicates")));
+    md.push_str(
+        "## 2. Corpus (DeepSeekMath §2.1)\n\n| stage | documents | notes |\n|---|---:|---|\n",
+    );
+    md.push_str(&format!(
+        "| extract | {} | {} rejects |\n",
+        g("extract", "documents"),
+        g("extract", "rejects")
+    ));
+    md.push_str(&format!(
+        "| dedup | {} | {} url, {} exact, {} near duplicates removed |\n",
+        g("dedup", "documents"),
+        g("dedup", "url_duplicates"),
+        g("dedup", "exact_duplicates"),
+        g("dedup", "near_duplicates")
+    ));
     md.push_str(&format!(
         "| classifier + recall | {} | of {} pages after {} iteration(s); last iteration: {} seed pages, {} math domains, precision {} / recall {} against the labels |\n",
         g("iterate", "documents"), g("iterate", "pool"), g("iterate", "iterations"), f(&it["positives"]), it["math_domains"].as_array().map_or(0, Vec::len), f(&it["precision"]), f(&it["recall"])
@@ -505,15 +750,43 @@ fn write_report(out: &Path, s: &DemoSummary) -> Result<(), TrainError> {
     md.push_str(&format!("| decontamination | {} | {} segments matching benchmark 10-grams removed, {} pages dropped |\n", g("decontam", "documents"), g("decontam", "segments_removed"), g("decontam", "pages_dropped")));
     md.push_str(&format!("| tokenize | {} | {} tokens, BPE vocabulary {} (trained on these pages and the problems' text) |\n", g("tokenize", "documents"), g("tokenize", "tokens"), g("tokenize", "vocab_size")));
     md.push_str("\nDetails: `corpus/run/report.md`, classifier iterations: `corpus/run/iterations.svg`.\n\n");
-    for (title, key, v, plot) in [("3. Pretraining (§3.1)", "pretrain", &s.pretrain, "pretrain/loss.svg"), ("4. SFT (§3.3)", "sft", &s.sft, "sft/loss.svg")] {
+    for (title, key, v, plot) in [
+        (
+            "3. Pretraining (§3.1)",
+            "pretrain",
+            &s.pretrain,
+            "pretrain/loss.svg",
+        ),
+        ("4. SFT (§3.3)", "sft", &s.sft, "sft/loss.svg"),
+    ] {
         md.push_str(&format!("## {title}\n\n| | |\n|---|---|\n"));
-        for k in ["parameters", "steps", "tokens", "loss_first", "loss_last", "tokens_per_s"] {
+        for k in [
+            "parameters",
+            "steps",
+            "tokens",
+            "loss_first",
+            "loss_last",
+            "tokens_per_s",
+        ] {
             md.push_str(&format!("| {k} | {} |\n", f(&v[k])));
         }
-        md.push_str(&format!("| seconds | {:.0} |\n\n![{key} loss]({plot})\n\n", s.seconds[key].as_f64().unwrap_or(0.0)));
+        md.push_str(&format!(
+            "| seconds | {:.0} |\n\n![{key} loss]({plot})\n\n",
+            s.seconds[key].as_f64().unwrap_or(0.0)
+        ));
     }
     md.push_str("## 5. GRPO (§4.1)\n\n| | |\n|---|---|\n");
-    for k in ["steps", "reward_first_quarter", "reward_last_quarter", "kl_last", "entropy_first", "entropy_last", "response_len_last", "rollout_tokens_per_s", "step_seconds"] {
+    for k in [
+        "steps",
+        "reward_first_quarter",
+        "reward_last_quarter",
+        "kl_last",
+        "entropy_first",
+        "entropy_last",
+        "response_len_last",
+        "rollout_tokens_per_s",
+        "step_seconds",
+    ] {
         md.push_str(&format!("| {k} | {} |\n", f(&s.grpo[k])));
     }
     md.push_str(&format!(
@@ -530,6 +803,11 @@ fn write_report(out: &Path, s: &DemoSummary) -> Result<(), TrainError> {
         bars.push((format!("{} held-out", e.model), e.heldout_greedy));
         bars.push((format!("{} maj@{}", e.model, p.maj_k), e.heldout_maj));
     }
-    dsmath_eval::report::bar_chart(&out.join("accuracy.svg"), "held-out accuracy: greedy and maj@k after each stage", &bars).map_err(|e| io(out, e))?;
+    dsmath_eval::report::bar_chart(
+        &out.join("accuracy.svg"),
+        "held-out accuracy: greedy and maj@k after each stage",
+        &bars,
+    )
+    .map_err(|e| io(out, e))?;
     Ok(())
 }

@@ -23,13 +23,32 @@ pub struct ModelEngine<'a, B: Backend> {
 }
 
 impl<'a, B: Backend> ModelEngine<'a, B> {
-    pub fn new(model: &'a LlamaForCausalLM<B>, tokenizer: &'a Tokenizer, sampling: SamplingParams, max_prompt_tokens: usize) -> Self {
-        ModelEngine { model, tokenizer, sampling, max_prompt_tokens, calls: 0, generated_tokens: 0, chat: None }
+    pub fn new(
+        model: &'a LlamaForCausalLM<B>,
+        tokenizer: &'a Tokenizer,
+        sampling: SamplingParams,
+        max_prompt_tokens: usize,
+    ) -> Self {
+        ModelEngine {
+            model,
+            tokenizer,
+            sampling,
+            max_prompt_tokens,
+            calls: 0,
+            generated_tokens: 0,
+            chat: None,
+        }
     }
 }
 
 impl<B: Backend> Engine for ModelEngine<'_, B> {
-    fn complete(&mut self, prompts: &[String], n: usize, sampled: bool, stop: &[String]) -> Result<Vec<Vec<String>>, String> {
+    fn complete(
+        &mut self,
+        prompts: &[String],
+        n: usize,
+        sampled: bool,
+        stop: &[String],
+    ) -> Result<Vec<Vec<String>>, String> {
         let mut ids = Vec::with_capacity(prompts.len());
         for p in prompts {
             let mut t = self.tokenizer.encode_prompt(p).map_err(|e| e.to_string())?;
@@ -38,12 +57,20 @@ impl<B: Backend> Engine for ModelEngine<'_, B> {
             }
             ids.push(t);
         }
-        let mut params = if sampled { self.sampling.clone() } else { SamplingParams::greedy(self.sampling.max_new_tokens) };
+        let mut params = if sampled {
+            self.sampling.clone()
+        } else {
+            SamplingParams::greedy(self.sampling.max_new_tokens)
+        };
         params.n = n;
         params.stop = stop.to_vec();
-        params.seed = self.sampling.seed.wrapping_add(self.calls.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        params.seed = self
+            .sampling
+            .seed
+            .wrapping_add(self.calls.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         self.calls += 1;
-        let samples = generate(self.model, self.tokenizer, &ids, &params, None).map_err(|e| e.to_string())?;
+        let samples =
+            generate(self.model, self.tokenizer, &ids, &params, None).map_err(|e| e.to_string())?;
         self.generated_tokens += samples.iter().map(|s| s.tokens.len()).sum::<usize>();
         let mut out: Vec<Vec<String>> = vec![Vec::with_capacity(n); prompts.len()];
         for s in samples {
@@ -53,6 +80,9 @@ impl<B: Backend> Engine for ModelEngine<'_, B> {
     }
 
     fn user_turn(&self, text: &str) -> Result<Option<String>, String> {
-        self.chat.as_ref().map(|c| c.user_prompt(text).map_err(|e| e.to_string())).transpose()
+        self.chat
+            .as_ref()
+            .map(|c| c.user_prompt(text).map_err(|e| e.to_string()))
+            .transpose()
     }
 }

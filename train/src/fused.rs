@@ -27,10 +27,17 @@ fn is_flex<B: Backend>() -> bool {
 }
 
 fn to_flex<B: Backend>(t: Tensor<B, 1>) -> FlexTensor {
-    let TensorPrimitive::Float(p) = t.into_primitive() else { unreachable!("checked: f32 tensors") };
+    let TensorPrimitive::Float(p) = t.into_primitive() else {
+        unreachable!("checked: f32 tensors")
+    };
     let any: Box<dyn Any> = Box::new(p);
-    let t = *any.downcast::<FlexTensor>().expect("checked: B's float tensors are FlexTensor");
-    if t.is_contiguous() && t.layout().start_offset() == 0 && t.bytes().len() == t.layout().num_elements() * 4 {
+    let t = *any
+        .downcast::<FlexTensor>()
+        .expect("checked: B's float tensors are FlexTensor");
+    if t.is_contiguous()
+        && t.layout().start_offset() == 0
+        && t.bytes().len() == t.layout().num_elements() * 4
+    {
         t
     } else {
         t.to_contiguous()
@@ -39,7 +46,9 @@ fn to_flex<B: Backend>(t: Tensor<B, 1>) -> FlexTensor {
 
 fn from_flex<B: Backend>(t: FlexTensor) -> Tensor<B, 1> {
     let any: Box<dyn Any> = Box::new(t);
-    Tensor::from_primitive(TensorPrimitive::Float(*any.downcast::<B::FloatTensorPrimitive>().expect("checked")))
+    Tensor::from_primitive(TensorPrimitive::Float(
+        *any.downcast::<B::FloatTensorPrimitive>().expect("checked"),
+    ))
 }
 
 /// One AdamW step of the flat parameter `p` with gradient `g` and moments `m`, `v` (`None`
@@ -52,20 +61,42 @@ pub fn adamw<B: Backend>(
     m: Option<Tensor<B, 1>>,
     v: Option<Tensor<B, 1>>,
     s: &AdamWStep,
-) -> Result<Updated<B>, (Tensor<B, 1>, Tensor<B, 1>, Option<Tensor<B, 1>>, Option<Tensor<B, 1>>)> {
-    let f32s = [Some(&p), Some(&g), m.as_ref(), v.as_ref()].iter().flatten().all(|t| t.dtype() == DType::F32);
+) -> Result<
+    Updated<B>,
+    (
+        Tensor<B, 1>,
+        Tensor<B, 1>,
+        Option<Tensor<B, 1>>,
+        Option<Tensor<B, 1>>,
+    ),
+> {
+    let f32s = [Some(&p), Some(&g), m.as_ref(), v.as_ref()]
+        .iter()
+        .flatten()
+        .all(|t| t.dtype() == DType::F32);
     let n = p.dims()[0];
-    let same_len = g.dims()[0] == n && m.as_ref().is_none_or(|m| m.dims()[0] == n) && v.as_ref().is_none_or(|v| v.dims()[0] == n);
+    let same_len = g.dims()[0] == n
+        && m.as_ref().is_none_or(|m| m.dims()[0] == n)
+        && v.as_ref().is_none_or(|v| v.dims()[0] == n);
     if !is_flex::<B>() || !f32s || !same_len {
         return Err((p, g, m, v));
     }
     let (mut p, g) = (to_flex(p), to_flex(g));
     // No moment yet (first step): a new buffer, which `update` writes without reading.
-    let fresh = |t: Option<Tensor<B, 1>>| t.map_or_else(|| FlexTensor::from_data(TensorData::new(vec![0f32; n], [n])), to_flex);
+    let fresh = |t: Option<Tensor<B, 1>>| {
+        t.map_or_else(
+            || FlexTensor::from_data(TensorData::new(vec![0f32; n], [n])),
+            to_flex,
+        )
+    };
     let first = (m.is_none(), v.is_none());
     let (mut m, mut v) = (fresh(m), fresh(v));
     {
-        let (pd, md, vd) = (p.storage_mut::<f32>(), m.storage_mut::<f32>(), v.storage_mut::<f32>());
+        let (pd, md, vd) = (
+            p.storage_mut::<f32>(),
+            m.storage_mut::<f32>(),
+            v.storage_mut::<f32>(),
+        );
         let gd = g.storage::<f32>();
         let s = *s;
         pd.par_chunks_mut(CHUNK)
@@ -79,12 +110,27 @@ pub fn adamw<B: Backend>(
 
 /// The update on one chunk: `optim.rs`'s burn ops, element by element, in the same order.
 /// `first`: (no first moment yet, no second moment yet).
-fn update(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: &AdamWStep, first: (bool, bool)) {
+fn update(
+    p: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    g: &[f32],
+    s: &AdamWStep,
+    first: (bool, bool),
+) {
     for i in 0..p.len() {
         let gi = g[i];
         // First step: the moments are `g (1 - beta)` and `g^2 (1 - beta)` (no zero state added).
-        let mi = if first.0 { gi * s.one_minus_beta1 } else { m[i] * s.beta1 + gi * s.one_minus_beta1 };
-        let vi = if first.1 { (gi * gi) * s.one_minus_beta2 } else { v[i] * s.beta2 + (gi * gi) * s.one_minus_beta2 };
+        let mi = if first.0 {
+            gi * s.one_minus_beta1
+        } else {
+            m[i] * s.beta1 + gi * s.one_minus_beta1
+        };
+        let vi = if first.1 {
+            (gi * gi) * s.one_minus_beta2
+        } else {
+            v[i] * s.beta2 + (gi * gi) * s.one_minus_beta2
+        };
         let pi = match s.decay {
             Some(d) => p[i] * d,
             None => p[i],
@@ -104,7 +150,11 @@ pub fn sum_squares<B: Backend>(g: &Tensor<B, 1>) -> Option<f64> {
         return None;
     }
     let t = to_flex(g.clone());
-    let parts: Vec<f64> = t.storage::<f32>().par_chunks(CHUNK).map(chunk_sum_squares).collect();
+    let parts: Vec<f64> = t
+        .storage::<f32>()
+        .par_chunks(CHUNK)
+        .map(chunk_sum_squares)
+        .collect();
     Some(parts.iter().sum())
 }
 

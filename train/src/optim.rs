@@ -32,7 +32,13 @@ pub struct AdamWConfig {
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        AdamWConfig { beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, grad_clip: 1.0 }
+        AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.95,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            grad_clip: 1.0,
+        }
     }
 }
 
@@ -52,7 +58,10 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for Collect<'_, B> {
 }
 
 /// The gradients of `model`'s parameters from one backward pass.
-pub fn collect_grads<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: &B::Gradients) -> FlatGrads<B::InnerBackend> {
+pub fn collect_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &B::Gradients,
+) -> FlatGrads<B::InnerBackend> {
     let mut c = Collect::<B> { grads, out: vec![] };
     model.visit(&mut c);
     c.out
@@ -75,10 +84,19 @@ pub fn accumulate<B: Backend>(acc: &mut FlatGrads<B>, new: FlatGrads<B>) {
 /// The global L2 norm of all gradients (one host sync; on burn-flex one pass per gradient,
 /// summed in f64: `fused::sum_squares`).
 pub fn global_norm<B: Backend>(grads: &FlatGrads<B>) -> f64 {
-    if let Some(total) = grads.iter().flatten().map(fused::sum_squares).sum::<Option<f64>>() {
+    if let Some(total) = grads
+        .iter()
+        .flatten()
+        .map(fused::sum_squares)
+        .sum::<Option<f64>>()
+    {
         return total.sqrt();
     }
-    let parts: Vec<Tensor<B, 1>> = grads.iter().flatten().map(|g| g.clone().square().sum()).collect();
+    let parts: Vec<Tensor<B, 1>> = grads
+        .iter()
+        .flatten()
+        .map(|g| g.clone().square().sum())
+        .collect();
     if parts.is_empty() {
         return 0.0;
     }
@@ -90,7 +108,10 @@ use burn::tensor::ElementConversion;
 
 /// Multiply every gradient by `s`.
 pub fn scale<B: Backend>(grads: FlatGrads<B>, s: f64) -> FlatGrads<B> {
-    grads.into_iter().map(|g| g.map(|g| g.mul_scalar(s))).collect()
+    grads
+        .into_iter()
+        .map(|g| g.map(|g| g.mul_scalar(s)))
+        .collect()
 }
 
 /// AdamW state: step count and first / second moments in parameter order.
@@ -153,7 +174,8 @@ impl AdamWStep {
         let t = step as i32;
         let (bc1, bc2) = (1.0 - cfg.beta1.powi(t), 1.0 - cfg.beta2.powi(t));
         AdamWStep {
-            decay: (decayed && cfg.weight_decay > 0.0).then_some((1.0 - lr * cfg.weight_decay) as f32),
+            decay: (decayed && cfg.weight_decay > 0.0)
+                .then_some((1.0 - lr * cfg.weight_decay) as f32),
             beta1: cfg.beta1 as f32,
             one_minus_beta1: (1.0 - cfg.beta1) as f32,
             beta2: cfg.beta2 as f32,
@@ -195,17 +217,32 @@ pub fn adamw_ops<B: Backend>(
 
 impl<B: Backend> AdamW<B> {
     pub fn new(cfg: AdamWConfig) -> Self {
-        AdamW { cfg, step: 0, m: vec![], v: vec![] }
+        AdamW {
+            cfg,
+            step: 0,
+            m: vec![],
+            v: vec![],
+        }
     }
 
     /// One update of `model` with already clipped / averaged `grads`.
-    pub fn step<AB: AutodiffBackend<InnerBackend = B>, M: AutodiffModule<AB>>(&mut self, model: M, grads: FlatGrads<B>, lr: f64) -> M {
+    pub fn step<AB: AutodiffBackend<InnerBackend = B>, M: AutodiffModule<AB>>(
+        &mut self,
+        model: M,
+        grads: FlatGrads<B>,
+        lr: f64,
+    ) -> M {
         if self.m.len() != grads.len() {
             self.m = vec![None; grads.len()];
             self.v = vec![None; grads.len()];
         }
         self.step += 1;
-        let mut u = Update::<AB> { opt: self, grads, lr, idx: 0 };
+        let mut u = Update::<AB> {
+            opt: self,
+            grads,
+            lr,
+            idx: 0,
+        };
         model.map(&mut u)
     }
 
@@ -216,42 +253,83 @@ impl<B: Backend> AdamW<B> {
             for (i, t) in list.iter().enumerate() {
                 if let Some(t) = t {
                     let data = t.clone().into_data().convert::<f32>();
-                    let vals = data.to_vec::<f32>().map_err(|e| TrainError::Backend(format!("{e:?}")))?;
-                    tensors.push((format!("{name}.{i}"), vals.iter().flat_map(|x| x.to_le_bytes()).collect(), vals.len()));
+                    let vals = data
+                        .to_vec::<f32>()
+                        .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
+                    tensors.push((
+                        format!("{name}.{i}"),
+                        vals.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                        vals.len(),
+                    ));
                 }
             }
         }
         let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
             .iter()
-            .map(|(n, b, len)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], b).unwrap()))
+            .map(|(n, b, len)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*len], b)
+                        .unwrap(),
+                )
+            })
             .collect();
         let mut meta = HashMap::new();
         meta.insert("step".to_string(), self.step.to_string());
         meta.insert("params".to_string(), self.m.len().to_string());
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
-        dsmath_model::checkpoint::write_atomic(path, &bytes).map_err(|e| TrainError::Io(path.into(), e.to_string()))
+        let bytes = safetensors::serialize(views, Some(meta))
+            .map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
+        dsmath_model::checkpoint::write_atomic(path, &bytes)
+            .map_err(|e| TrainError::Io(path.into(), e.to_string()))
     }
 
     pub fn load(cfg: AdamWConfig, path: &Path, device: &B::Device) -> Result<Self, TrainError> {
         let bytes = std::fs::read(path).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
-        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| TrainError::Io(path.into(), format!("not a safetensors file: {e}")))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| TrainError::Io(path.into(), format!("not a safetensors file: {e}")))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
         let info = meta.metadata().clone().unwrap_or_default();
-        let get = |k: &str| info.get(k).and_then(|v| v.parse::<u64>().ok()).ok_or_else(|| TrainError::Io(path.into(), format!("missing `{k}` metadata")));
+        let get = |k: &str| {
+            info.get(k)
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| TrainError::Io(path.into(), format!("missing `{k}` metadata")))
+        };
         let (step, n) = (get("step")?, get("params")? as usize);
-        let mut opt = AdamW { cfg, step, m: vec![None; n], v: vec![None; n] };
+        let mut opt = AdamW {
+            cfg,
+            step,
+            m: vec![None; n],
+            v: vec![None; n],
+        };
         for (name, view) in st.tensors() {
-            let (kind, i) = name.split_once('.').ok_or_else(|| TrainError::Io(path.into(), format!("unexpected tensor `{name}`")))?;
-            let i: usize = i.parse().map_err(|_| TrainError::Io(path.into(), format!("unexpected tensor `{name}`")))?;
+            let (kind, i) = name.split_once('.').ok_or_else(|| {
+                TrainError::Io(path.into(), format!("unexpected tensor `{name}`"))
+            })?;
+            let i: usize = i
+                .parse()
+                .map_err(|_| TrainError::Io(path.into(), format!("unexpected tensor `{name}`")))?;
             if i >= n {
-                return Err(TrainError::Io(path.into(), format!("tensor `{name}` beyond {n} parameters")));
+                return Err(TrainError::Io(
+                    path.into(),
+                    format!("tensor `{name}` beyond {n} parameters"),
+                ));
             }
-            let vals: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+            let vals: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
             let t = Tensor::<B, 1>::from_data(TensorData::new(vals.clone(), [vals.len()]), device);
             match kind {
                 "m" => opt.m[i] = Some(t),
                 "v" => opt.v[i] = Some(t),
-                _ => return Err(TrainError::Io(path.into(), format!("unexpected tensor `{name}`"))),
+                _ => {
+                    return Err(TrainError::Io(
+                        path.into(),
+                        format!("unexpected tensor `{name}`"),
+                    ));
+                }
             }
         }
         Ok(opt)

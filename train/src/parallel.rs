@@ -21,7 +21,10 @@ use std::time::Duration;
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorPrimitive};
-use burn_collective::{CollectiveConfig, PeerId, ReduceOperation, all_reduce, finish_collective, register, reset_collective};
+use burn_collective::{
+    CollectiveConfig, PeerId, ReduceOperation, all_reduce, finish_collective, register,
+    reset_collective,
+};
 use burn_communication::Address;
 
 use crate::error::TrainError;
@@ -56,9 +59,16 @@ pub struct Cluster {
 
 /// The port of a `ws://host:port` address.
 fn ws_port(key: &str, addr: &str) -> Result<u16, String> {
-    let rest = addr.strip_prefix("ws://").ok_or_else(|| format!("train.{key} `{addr}`: expected ws://host:port"))?;
-    let port = rest.trim_end_matches('/').rsplit_once(':').map(|(_, p)| p).unwrap_or("");
-    port.parse().map_err(|_| format!("train.{key} `{addr}`: expected ws://host:port with a port number"))
+    let rest = addr
+        .strip_prefix("ws://")
+        .ok_or_else(|| format!("train.{key} `{addr}`: expected ws://host:port"))?;
+    let port = rest
+        .trim_end_matches('/')
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .unwrap_or("");
+    port.parse()
+        .map_err(|_| format!("train.{key} `{addr}`: expected ws://host:port with a port number"))
 }
 
 impl Cluster {
@@ -75,15 +85,24 @@ impl Cluster {
             return Ok(None);
         }
         if t.node_rank >= t.nodes {
-            return Err(format!("train.node_rank ({}) must be below train.nodes ({})", t.node_rank, t.nodes));
+            return Err(format!(
+                "train.node_rank ({}) must be below train.nodes ({})",
+                t.node_rank, t.nodes
+            ));
         }
         ws_port("orchestrator", &t.orchestrator)?;
         let data_service_port = ws_port("node_address", &t.node_address)?;
         let micro = t.batch_size / t.micro_batch.max(1);
         if micro % (t.nodes * t.devices.max(1)) != 0 {
-            return Err(format!("train.nodes x train.devices ({} x {}) must divide the micro-batches per step (batch_size / micro_batch = {micro})", t.nodes, t.devices));
+            return Err(format!(
+                "train.nodes x train.devices ({} x {}) must divide the micro-batches per step (batch_size / micro_batch = {micro})",
+                t.nodes, t.devices
+            ));
         }
-        let address = |key: &str, a: &str| a.parse::<Address>().map_err(|e| format!("train.{key} `{a}`: {e}"));
+        let address = |key: &str, a: &str| {
+            a.parse::<Address>()
+                .map_err(|e| format!("train.{key} `{a}`: {e}"))
+        };
         Ok(Some(Cluster {
             nodes: t.nodes,
             node_rank: t.node_rank,
@@ -99,7 +118,11 @@ impl Cluster {
         let config = CollectiveConfig::default().with_num_devices(devices);
         match cluster {
             None => config,
-            Some(c) => config.with_num_nodes(c.nodes as u32).with_global_address(c.orchestrator.clone()).with_node_address(c.node_address.clone()).with_data_service_port(c.data_service_port),
+            Some(c) => config
+                .with_num_nodes(c.nodes as u32)
+                .with_global_address(c.orchestrator.clone())
+                .with_node_address(c.node_address.clone())
+                .with_data_service_port(c.data_service_port),
         }
     }
 }
@@ -107,7 +130,10 @@ impl Cluster {
 /// burn-collective's global orchestrator on `port` (every interface), for the nodes of
 /// multi-node runs: it returns when the process gets Ctrl-C / SIGTERM.
 pub fn run_orchestrator(port: u16) -> Result<(), TrainError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| TrainError::Backend(format!("orchestrator runtime: {e}")))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| TrainError::Backend(format!("orchestrator runtime: {e}")))?;
     runtime.block_on(burn_collective::start_global_orchestrator(port));
     Ok(())
 }
@@ -134,19 +160,30 @@ impl<B: Backend> ModuleVisitor<B> for Sizes {
 /// stops) leaves the others' registration or all-reduce waiting for ever, and nothing can cancel
 /// it: it runs on a thread of its own, which is left behind on timeout, when this peer returns
 /// the error (the process is expected to exit: the node's collective is stuck).
-fn within<T: Send + 'static>(rank: usize, what: &str, timeout: Duration, op: impl FnOnce() -> Result<T, burn_collective::CollectiveError> + Send + 'static) -> Result<T, TrainError> {
+fn within<T: Send + 'static>(
+    rank: usize,
+    what: &str,
+    timeout: Duration,
+    op: impl FnOnce() -> Result<T, burn_collective::CollectiveError> + Send + 'static,
+) -> Result<T, TrainError> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name(format!("collective-{rank}"))
         .spawn(move || tx.send(op()))
-        .map_err(|e| TrainError::Backend(format!("peer {rank}: cannot start a thread for {what}: {e}")))?;
+        .map_err(|e| {
+            TrainError::Backend(format!(
+                "peer {rank}: cannot start a thread for {what}: {e}"
+            ))
+        })?;
     match rx.recv_timeout(timeout) {
         Ok(done) => done.map_err(collective_err),
         Err(RecvTimeoutError::Timeout) => Err(TrainError::Backend(format!(
             "peer {rank}: {what} got no answer within {} s (train.collective_timeout_s): another node, a peer or the orchestrator has stopped, hangs or has not started; stopping (restart every node to resume from its last checkpoint)",
             timeout.as_secs()
         ))),
-        Err(RecvTimeoutError::Disconnected) => Err(TrainError::Backend(format!("peer {rank}: {what} panicked"))),
+        Err(RecvTimeoutError::Disconnected) => {
+            Err(TrainError::Backend(format!("peer {rank}: {what} panicked")))
+        }
     }
 }
 
@@ -154,7 +191,14 @@ fn within<T: Send + 'static>(rank: usize, what: &str, timeout: Duration, op: imp
 /// every parameter's gradient (zeros where this peer has none), one has-gradient flag per
 /// parameter, and the loss. A parameter gets a gradient if any peer had one. Gives up with an
 /// error after `timeout` ([`within`]).
-pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(peer: Peer, model: &M, grads: FlatGrads<AB::InnerBackend>, loss: f64, device: &AB::Device, timeout: Duration) -> Result<(FlatGrads<AB::InnerBackend>, f64), TrainError> {
+pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(
+    peer: Peer,
+    model: &M,
+    grads: FlatGrads<AB::InnerBackend>,
+    loss: f64,
+    device: &AB::Device,
+    timeout: Duration,
+) -> Result<(FlatGrads<AB::InnerBackend>, f64), TrainError> {
     let mut sizes = Sizes(vec![]);
     model.visit(&mut sizes);
     let sizes = sizes.0;
@@ -177,10 +221,18 @@ pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(peer: Peer, 
     parts.push(Tensor::from_floats(flags.as_slice(), device));
     let flat = Tensor::cat(parts, 0); // [sum(sizes) + np + 1]
     let (rank, flat) = (peer.rank, flat.into_primitive().tensor());
-    let reduced = within(rank, "the gradient all-reduce", timeout, move || all_reduce::<AB::InnerBackend>(PeerId::from(rank), flat, ReduceOperation::Sum))?;
+    let reduced = within(rank, "the gradient all-reduce", timeout, move || {
+        all_reduce::<AB::InnerBackend>(PeerId::from(rank), flat, ReduceOperation::Sum)
+    })?;
     let reduced = Tensor::<AB::InnerBackend, 1>::from_primitive(TensorPrimitive::Float(reduced));
     let total: usize = sizes.iter().sum();
-    let tail: Vec<f32> = reduced.clone().narrow(0, total, np + 1).into_data().convert::<f32>().to_vec().unwrap_or_default();
+    let tail: Vec<f32> = reduced
+        .clone()
+        .narrow(0, total, np + 1)
+        .into_data()
+        .convert::<f32>()
+        .to_vec()
+        .unwrap_or_default();
     let mut out = Vec::with_capacity(np);
     let mut at = 0;
     for (i, &n) in sizes.iter().enumerate() {
@@ -194,19 +246,40 @@ pub fn all_reduce_grads<AB: AutodiffBackend, M: AutodiffModule<AB>>(peer: Peer, 
 /// sharing it) and, with `train.nodes > 1`, with the other nodes; return this node's first
 /// peer's metrics. `train.batch_size / train.micro_batch` must be a multiple of the number of
 /// peers (devices x nodes).
-pub fn train_data_parallel<AB: AutodiffBackend>(cfg: TrainConfig, out: &Path, devices: Vec<AB::Device>, stop_after: Option<u64>, progress: bool) -> Result<Vec<StepMetrics>, TrainError> {
-    let cluster = Cluster::from_config(&cfg.train).map_err(|e| TrainError::Config(out.join("config.toml"), e))?;
+pub fn train_data_parallel<AB: AutodiffBackend>(
+    cfg: TrainConfig,
+    out: &Path,
+    devices: Vec<AB::Device>,
+    stop_after: Option<u64>,
+    progress: bool,
+) -> Result<Vec<StepMetrics>, TrainError> {
+    let cluster = Cluster::from_config(&cfg.train)
+        .map_err(|e| TrainError::Config(out.join("config.toml"), e))?;
     let world = devices.len() * cluster.as_ref().map_or(1, |c| c.nodes);
     let micro = cfg.train.batch_size / cfg.train.micro_batch.max(1);
     if world == 0 || micro % world != 0 {
-        return Err(TrainError::Config(out.join("config.toml"), format!("train.batch_size / train.micro_batch = {micro} micro-batches do not split over {world} devices")));
+        return Err(TrainError::Config(
+            out.join("config.toml"),
+            format!(
+                "train.batch_size / train.micro_batch = {micro} micro-batches do not split over {world} devices"
+            ),
+        ));
     }
-    let metrics = run_peers_in::<AB::InnerBackend, _>(cluster.as_ref(), devices, |peer, device| Trainer::<AB>::new(cfg.clone(), out, &device).and_then(|t| t.with_peer(peer).run(stop_after, progress && peer.local == 0)))?;
+    let metrics =
+        run_peers_in::<AB::InnerBackend, _>(cluster.as_ref(), devices, |peer, device| {
+            Trainer::<AB>::new(cfg.clone(), out, &device).and_then(|t| {
+                t.with_peer(peer)
+                    .run(stop_after, progress && peer.local == 0)
+            })
+        })?;
     Ok(metrics.into_iter().next().unwrap_or_default())
 }
 
 /// [`run_peers_in`] on a single node.
-pub fn run_peers<B: Backend, T: Send>(devices: Vec<B::Device>, f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync) -> Result<Vec<T>, TrainError> {
+pub fn run_peers<B: Backend, T: Send>(
+    devices: Vec<B::Device>,
+    f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync,
+) -> Result<Vec<T>, TrainError> {
     run_peers_in::<B, T>(None, devices, f)
 }
 
@@ -221,9 +294,15 @@ pub fn run_peers<B: Backend, T: Send>(devices: Vec<B::Device>, f: impl Fn(Peer, 
 /// lost connection to this node (when its process exits) or, if it hangs, by
 /// `train.collective_timeout_s` ([`within`]), which also bounds the wait for the other nodes
 /// to join.
-pub fn run_peers_in<B: Backend, T: Send>(cluster: Option<&Cluster>, devices: Vec<B::Device>, f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync) -> Result<Vec<T>, TrainError> {
+pub fn run_peers_in<B: Backend, T: Send>(
+    cluster: Option<&Cluster>,
+    devices: Vec<B::Device>,
+    f: impl Fn(Peer, B::Device) -> Result<T, TrainError> + Sync,
+) -> Result<Vec<T>, TrainError> {
     let local_world = devices.len();
-    let (first_rank, world) = cluster.map_or((0, local_world), |c| (c.node_rank * local_world, c.nodes * local_world));
+    let (first_rank, world) = cluster.map_or((0, local_world), |c| {
+        (c.node_rank * local_world, c.nodes * local_world)
+    });
     let config = Cluster::collective_config(cluster, local_world);
     let first_failure: Arc<Mutex<Option<usize>>> = Arc::default();
     let results: Vec<Result<T, TrainError>> = std::thread::scope(|s| {
@@ -234,14 +313,21 @@ pub fn run_peers_in<B: Backend, T: Send>(cluster: Option<&Cluster>, devices: Vec
                 let (f, first_failure, config) = (&f, first_failure.clone(), config.clone());
                 s.spawn(move || -> Result<T, TrainError> {
                     let rank = first_rank + local;
-                    let mut guard = AbortOthers::<B> { rank: local, first_failure, ok: false, backend: PhantomData };
+                    let mut guard = AbortOthers::<B> {
+                        rank: local,
+                        first_failure,
+                        ok: false,
+                        backend: PhantomData,
+                    };
                     let id = PeerId::from(rank);
                     let join = {
                         let device = device.clone();
                         move || register::<B>(id, device, config)
                     };
                     match cluster {
-                        Some(c) => within(rank, "registering with the other nodes", c.timeout, join)?,
+                        Some(c) => {
+                            within(rank, "registering with the other nodes", c.timeout, join)?
+                        }
                         None => join().map_err(collective_err)?,
                     }
                     let out = f(Peer { rank, world, local }, device)?;
@@ -251,7 +337,14 @@ pub fn run_peers_in<B: Backend, T: Send>(cluster: Option<&Cluster>, devices: Vec
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(TrainError::Backend("a data-parallel peer panicked".into())))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(TrainError::Backend("a data-parallel peer panicked".into()))
+                })
+            })
+            .collect()
     });
     if let Some(rank) = *first_failure.lock().unwrap_or_else(|e| e.into_inner()) {
         // The cause, not the others' "all-reduce aborted" that followed it.
@@ -262,7 +355,9 @@ pub fn run_peers_in<B: Backend, T: Send>(cluster: Option<&Cluster>, devices: Vec
         }
         return match results.into_iter().nth(rank) {
             Some(Err(e)) => Err(e),
-            _ => Err(TrainError::Backend(format!("data-parallel peer {rank} failed"))),
+            _ => Err(TrainError::Backend(format!(
+                "data-parallel peer {rank} failed"
+            ))),
         };
     }
     results.into_iter().collect()

@@ -40,15 +40,24 @@ pub struct RmSample {
 
 /// Token ids of prompt + response, and the index of the last token of each step of the
 /// response. The prompt and the response are encoded separately (as a GRPO rollout holds them)
-/// and the steps are found on the response's tokens by [`crate::rollout::step_ends`], the same
+/// and the steps are found on the response's tokens by [`crate::rl::explore::step_ends`], the same
 /// function GRPO's process rewards use, so a PRM is trained and queried at the same positions.
-pub fn encode_steps(tok: &Tokenizer, prompt: &str, response: &str, delimiter: &str) -> Result<(Vec<u32>, Vec<usize>), TrainError> {
+pub fn encode_steps(
+    tok: &Tokenizer,
+    prompt: &str,
+    response: &str,
+    delimiter: &str,
+) -> Result<(Vec<u32>, Vec<usize>), TrainError> {
     let mut ids = tok.encode(prompt)?;
     let resp = tok.encode(response)?;
-    let (_, ends) = crate::rollout::step_ends(tok, &resp, delimiter);
+    let (_, ends) = crate::rl::explore::step_ends(tok, &resp, delimiter);
     let p = ids.len();
     ids.extend(resp);
-    let ends: Vec<usize> = if ends.is_empty() { vec![ids.len().saturating_sub(1)] } else { ends.iter().map(|e| p + e).collect() };
+    let ends: Vec<usize> = if ends.is_empty() {
+        vec![ids.len().saturating_sub(1)]
+    } else {
+        ends.iter().map(|e| p + e).collect()
+    };
     Ok((ids, ends))
 }
 
@@ -58,7 +67,10 @@ impl<B: Backend> RewardModel<B> {
     pub fn from_policy(body: LlamaForCausalLM<B>) -> Self {
         let d = body.model.norm.weight.val().dims()[0];
         let device = body.model.norm.weight.val().device();
-        RewardModel { body, score: Param::from_tensor(Tensor::zeros([1, d], &device)) }
+        RewardModel {
+            body,
+            score: Param::from_tensor(Tensor::zeros([1, d], &device)),
+        }
     }
 
     /// Scalar scores at every position, `[n, s]`, for right-padded rows.
@@ -66,8 +78,18 @@ impl<B: Backend> RewardModel<B> {
         let device = self.score.val().device();
         let s = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
         let n = rows.len();
-        let ids: Vec<i64> = rows.iter().flat_map(|r| r.iter().map(|&x| x as i64).chain(std::iter::repeat_n(pad as i64, s - r.len()))).collect();
-        let valid: Vec<Vec<bool>> = rows.iter().map(|r| (0..s).map(|j| j < r.len()).collect()).collect();
+        let ids: Vec<i64> = rows
+            .iter()
+            .flat_map(|r| {
+                r.iter()
+                    .map(|&x| x as i64)
+                    .chain(std::iter::repeat_n(pad as i64, s - r.len()))
+            })
+            .collect();
+        let valid: Vec<Vec<bool>> = rows
+            .iter()
+            .map(|r| (0..s).map(|j| j < r.len()).collect())
+            .collect();
         let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, s]), &device);
         let positions = dsmath_model::model::positions_from_valid::<B>(&valid, 0, s, &device);
         let mask = dsmath_model::model::attention_mask::<B>(&valid, s, &device);
@@ -80,16 +102,40 @@ impl<B: Backend> RewardModel<B> {
     pub fn score_at(&self, rows: &[Vec<u32>], at: &[Vec<usize>], pad: u32) -> Vec<Vec<f64>> {
         let s = self.scores(rows, pad);
         let width = s.dims()[1];
-        let v: Vec<f32> = sigmoid(s).into_data().convert::<f32>().to_vec().unwrap_or_default();
-        at.iter().enumerate().map(|(i, ps)| ps.iter().map(|&p| v[i * width + p.min(width - 1)] as f64).collect()).collect()
+        let v: Vec<f32> = sigmoid(s)
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap_or_default();
+        at.iter()
+            .enumerate()
+            .map(|(i, ps)| {
+                ps.iter()
+                    .map(|&p| v[i * width + p.min(width - 1)] as f64)
+                    .collect()
+            })
+            .collect()
     }
 
-    pub fn save(&self, dir: &Path, config: &LlamaConfig, tokenizer_dir: Option<&Path>) -> Result<(), TrainError> {
+    pub fn save(
+        &self,
+        dir: &Path,
+        config: &LlamaConfig,
+        tokenizer_dir: Option<&Path>,
+    ) -> Result<(), TrainError> {
         save_model(dir, config, &self.body, tokenizer_dir, SaveDtype::F32)?;
         let w = self.score.val().into_data().convert::<f32>();
-        let bytes: Vec<u8> = w.to_vec::<f32>().unwrap_or_default().iter().flat_map(|x| x.to_le_bytes()).collect();
-        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, w.shape.to_vec(), &bytes).map_err(|e| TrainError::Io(dir.into(), e.to_string()))?;
-        let data = safetensors::serialize([("score.weight", view)], None).map_err(|e| TrainError::Io(dir.into(), e.to_string()))?;
+        let bytes: Vec<u8> = w
+            .to_vec::<f32>()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, w.shape.to_vec(), &bytes)
+                .map_err(|e| TrainError::Io(dir.into(), e.to_string()))?;
+        let data = safetensors::serialize([("score.weight", view)], None)
+            .map_err(|e| TrainError::Io(dir.into(), e.to_string()))?;
         dsmath_model::checkpoint::write_atomic(&dir.join("score.safetensors"), &data)?;
         Ok(())
     }
@@ -98,15 +144,35 @@ impl<B: Backend> RewardModel<B> {
         let ck = load_model::<B>(dir, device)?;
         let p = dir.join("score.safetensors");
         let bytes = std::fs::read(&p).map_err(|e| TrainError::Io(p.clone(), e.to_string()))?;
-        let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| TrainError::Io(p.clone(), e.to_string()))?;
-        let t = st.tensor("score.weight").map_err(|e| TrainError::Io(p.clone(), format!("score.weight: {e}")))?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| TrainError::Io(p.clone(), e.to_string()))?;
+        let t = st
+            .tensor("score.weight")
+            .map_err(|e| TrainError::Io(p.clone(), format!("score.weight: {e}")))?;
         let d = ck.config.hidden_size;
         if t.dtype() != safetensors::Dtype::F32 || t.shape() != [1, d] {
-            return Err(TrainError::Io(p, format!("score.weight: expected f32 [1, {d}], found {:?} {:?}", t.dtype(), t.shape())));
+            return Err(TrainError::Io(
+                p,
+                format!(
+                    "score.weight: expected f32 [1, {d}], found {:?} {:?}",
+                    t.dtype(),
+                    t.shape()
+                ),
+            ));
         }
-        let w: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let w: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         let score = Param::from_tensor(Tensor::from_data(TensorData::new(w, [1, d]), device));
-        Ok((RewardModel { body: ck.model, score }, ck.config))
+        Ok((
+            RewardModel {
+                body: ck.model,
+                score,
+            },
+            ck.config,
+        ))
     }
 }
 
@@ -128,7 +194,16 @@ pub struct RmTrainConfig {
 
 impl Default for RmTrainConfig {
     fn default() -> Self {
-        RmTrainConfig { objective: "pointwise".into(), process: false, step_delimiter: "\n".into(), lr: 1e-4, epochs: 1, batch_size: 16, grad_clip: 1.0, seed: 0 }
+        RmTrainConfig {
+            objective: "pointwise".into(),
+            process: false,
+            step_delimiter: "\n".into(),
+            lr: 1e-4,
+            epochs: 1,
+            batch_size: 16,
+            grad_clip: 1.0,
+            seed: 0,
+        }
     }
 }
 
@@ -148,10 +223,21 @@ struct Encoded {
     labels: Vec<f32>,
 }
 
-fn encode(tok: &Tokenizer, s: &RmSample, cfg: &RmTrainConfig) -> Result<Option<Encoded>, TrainError> {
-    let (ids, ends) = encode_steps(tok, &s.prompt, &s.response, if cfg.process { &cfg.step_delimiter } else { "" })?;
+fn encode(
+    tok: &Tokenizer,
+    s: &RmSample,
+    cfg: &RmTrainConfig,
+) -> Result<Option<Encoded>, TrainError> {
+    let (ids, ends) = encode_steps(
+        tok,
+        &s.prompt,
+        &s.response,
+        if cfg.process { &cfg.step_delimiter } else { "" },
+    )?;
     let (at, labels) = if cfg.process {
-        let Some(l) = &s.step_labels else { return Ok(None) };
+        let Some(l) = &s.step_labels else {
+            return Ok(None);
+        };
         if l.len() != ends.len() {
             return Ok(None); // the labels do not match this tokenizer's steps
         }
@@ -160,7 +246,12 @@ fn encode(tok: &Tokenizer, s: &RmSample, cfg: &RmTrainConfig) -> Result<Option<E
         let Some(l) = s.label else { return Ok(None) };
         (vec![*ends.last().unwrap_or(&0)], vec![l])
     };
-    Ok(Some(Encoded { prompt: s.prompt.clone(), ids, at, labels }))
+    Ok(Some(Encoded {
+        prompt: s.prompt.clone(),
+        ids,
+        at,
+        labels,
+    }))
 }
 
 /// Train `rm` on `samples` (shuffled per epoch with `cfg.seed`); returns it and per-epoch stats.
@@ -183,12 +274,24 @@ pub fn train_reward_model<AB: AutodiffBackend>(
         }
     }
     if data.is_empty() {
-        return Err(TrainError::Config("reward model".into(), format!("none of {} samples has usable {} labels", samples.len(), if cfg.process { "step" } else { "outcome" })));
+        return Err(TrainError::Config(
+            "reward model".into(),
+            format!(
+                "none of {} samples has usable {} labels",
+                samples.len(),
+                if cfg.process { "step" } else { "outcome" }
+            ),
+        ));
     }
     let pairwise = match cfg.objective.as_str() {
         "pointwise" => false,
         "pairwise" => true,
-        o => return Err(TrainError::Config("reward model".into(), format!("objective `{o}`: expected pointwise or pairwise"))),
+        o => {
+            return Err(TrainError::Config(
+                "reward model".into(),
+                format!("objective `{o}`: expected pointwise or pairwise"),
+            ));
+        }
     };
     let device = rm.score.val().device();
     let mut order: Vec<usize> = (0..data.len()).collect();
@@ -199,7 +302,9 @@ pub fn train_reward_model<AB: AutodiffBackend>(
     let mut stats = vec![];
     for epoch in 0..cfg.epochs.max(1) {
         if !pairwise {
-            order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ epoch as u64));
+            order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(
+                cfg.seed ^ epoch as u64,
+            ));
         }
         let (mut total, mut batches) = (0.0, 0);
         for chunk in order.chunks(cfg.batch_size.max(2)) {
@@ -212,7 +317,10 @@ pub fn train_reward_model<AB: AutodiffBackend>(
                 let mut neg = vec![];
                 for (a, &i) in chunk.iter().enumerate() {
                     for (b, &j) in chunk.iter().enumerate() {
-                        if data[i].prompt == data[j].prompt && data[i].labels.last() > Some(&0.5) && data[j].labels.last() <= Some(&0.5) {
+                        if data[i].prompt == data[j].prompt
+                            && data[i].labels.last() > Some(&0.5)
+                            && data[j].labels.last() <= Some(&0.5)
+                        {
                             pos.push((a * s + last(i)) as i64);
                             neg.push((b * s + last(j)) as i64);
                         }
@@ -223,7 +331,12 @@ pub fn train_reward_model<AB: AutodiffBackend>(
                 }
                 let flat = scores.reshape([-1]);
                 let k = pos.len();
-                let pick = |v: Vec<i64>| flat.clone().select(0, Tensor::<AB, 1, Int>::from_data(TensorData::new(v, [k]), &device));
+                let pick = |v: Vec<i64>| {
+                    flat.clone().select(
+                        0,
+                        Tensor::<AB, 1, Int>::from_data(TensorData::new(v, [k]), &device),
+                    )
+                };
                 -log_sigmoid(pick(pos) - pick(neg)).mean()
             } else {
                 let mut idx = vec![];
@@ -235,10 +348,14 @@ pub fn train_reward_model<AB: AutodiffBackend>(
                     }
                 }
                 let k = idx.len();
-                let z = scores.reshape([-1]).select(0, Tensor::<AB, 1, Int>::from_data(TensorData::new(idx, [k]), &device));
+                let z = scores.reshape([-1]).select(
+                    0,
+                    Tensor::<AB, 1, Int>::from_data(TensorData::new(idx, [k]), &device),
+                );
                 let y = Tensor::<AB, 1>::from_data(TensorData::new(lab, [k]), &device);
                 // BCE with logits: -(y log s(z) + (1 - y) log s(-z))
-                -(y.clone() * log_sigmoid(z.clone()) + (y.neg() + 1.0) * log_sigmoid(z.neg())).mean()
+                -(y.clone() * log_sigmoid(z.clone()) + (y.neg() + 1.0) * log_sigmoid(z.neg()))
+                    .mean()
             };
             let lv: f64 = loss.clone().into_scalar().elem();
             if !lv.is_finite() {
@@ -251,7 +368,11 @@ pub fn train_reward_model<AB: AutodiffBackend>(
             total += lv;
             batches += 1;
         }
-        stats.push(RmEpochStats { epoch: epoch + 1, loss: total / batches.max(1) as f64, samples: data.len() });
+        stats.push(RmEpochStats {
+            epoch: epoch + 1,
+            loss: total / batches.max(1) as f64,
+            samples: data.len(),
+        });
     }
     Ok((rm, stats))
 }
@@ -277,7 +398,10 @@ pub fn label_samples<B: Backend>(
     params: &dsmath_model::SamplingParams,
 ) -> Result<Vec<RmSample>, TrainError> {
     let correct = |text: &str, gold: &str| dsmath_eval::reward(text, text, gold) > 0.5;
-    let ids: Vec<Vec<u32>> = prompts.iter().map(|(q, _)| tok.encode(q)).collect::<Result<_, _>>()?;
+    let ids: Vec<Vec<u32>> = prompts
+        .iter()
+        .map(|(q, _)| tok.encode(q))
+        .collect::<Result<_, _>>()?;
     let mut p = params.clone();
     p.n = k;
     let samples = dsmath_model::generate(model, tok, &ids, &p, None)?;
@@ -287,26 +411,44 @@ pub fn label_samples<B: Backend>(
         let label = if correct(&s.text, gold) { 1.0 } else { 0.0 };
         let step_labels = if prm_rollouts > 0 {
             // Steps on the sampled tokens, as GRPO's process rewards and `encode_steps` find them.
-            let (_, ends) = crate::rollout::step_ends(tok, &s.tokens, delimiter);
+            let (_, ends) = crate::rl::explore::step_ends(tok, &s.tokens, delimiter);
             let mut labels = vec![];
             for (j, &e) in ends.iter().enumerate() {
                 if j + 1 == ends.len() {
                     break;
                 }
-                let ctx: Vec<u32> = ids[s.prompt].iter().chain(&s.tokens[..=e]).copied().collect();
+                let ctx: Vec<u32> = ids[s.prompt]
+                    .iter()
+                    .chain(&s.tokens[..=e])
+                    .copied()
+                    .collect();
                 let prefix = tok.decode(&s.tokens[..=e])?;
                 let mut q = params.clone();
                 q.n = prm_rollouts;
                 q.seed = params.seed.wrapping_add(1 + j as u64);
                 let conts = dsmath_model::generate(model, tok, &[ctx], &q, None)?;
-                labels.push(if conts.iter().any(|c| correct(&format!("{prefix}{}", c.text), gold)) { 1.0 } else { 0.0 });
+                labels.push(
+                    if conts
+                        .iter()
+                        .any(|c| correct(&format!("{prefix}{}", c.text), gold))
+                    {
+                        1.0
+                    } else {
+                        0.0
+                    },
+                );
             }
             labels.push(label); // the last step's label is the outcome's
             Some(labels)
         } else {
             None
         };
-        out.push(RmSample { prompt: prompt.clone(), response: s.text, label: Some(label), step_labels });
+        out.push(RmSample {
+            prompt: prompt.clone(),
+            response: s.text,
+            label: Some(label),
+            step_labels,
+        });
     }
     Ok(out)
 }

@@ -25,7 +25,13 @@ pub struct Schedule {
 
 impl Default for Schedule {
     fn default() -> Self {
-        Schedule { kind: ScheduleKind::MultiStep, peak_lr: 4.2e-4, warmup_steps: 2000, milestones: vec![(0.8, 0.316), (0.9, 0.1)], min_ratio: 0.1 }
+        Schedule {
+            kind: ScheduleKind::MultiStep,
+            peak_lr: 4.2e-4,
+            warmup_steps: 2000,
+            milestones: vec![(0.8, 0.316), (0.9, 0.1)],
+            min_ratio: 0.1,
+        }
     }
 }
 
@@ -72,7 +78,13 @@ mod tests {
 
     #[test]
     fn cosine_ends_at_min() {
-        let s = Schedule { kind: ScheduleKind::Cosine, peak_lr: 1.0, warmup_steps: 10, min_ratio: 0.1, ..Default::default() };
+        let s = Schedule {
+            kind: ScheduleKind::Cosine,
+            peak_lr: 1.0,
+            warmup_steps: 10,
+            min_ratio: 0.1,
+            ..Default::default()
+        };
         assert_eq!(s.lr(10, 110), 1.0);
         assert!((s.lr(60, 110) - 0.55).abs() < 1e-12);
         assert!((s.lr(110, 110) - 0.1).abs() < 1e-12);

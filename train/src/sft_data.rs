@@ -52,7 +52,10 @@ fn parse_line(line: &str) -> (String, Vec<Calc>) {
             Some(j) => {
                 let inner = &rest[i + 2..i + 2 + j];
                 if let Some((e, r)) = inner.split_once('=') {
-                    calcs.push(Calc { expr: e.trim().to_string(), result: r.trim().to_string() });
+                    calcs.push(Calc {
+                        expr: e.trim().to_string(),
+                        result: r.trim().to_string(),
+                    });
                 }
                 rest = &rest[i + 2 + j + 2..];
             }
@@ -67,7 +70,10 @@ fn parse_line(line: &str) -> (String, Vec<Calc>) {
 
 /// Only plain arithmetic is turned into Python.
 fn pythonable(expr: &str) -> bool {
-    !expr.is_empty() && expr.chars().all(|c| c.is_ascii_digit() || " .+-*/()".contains(c))
+    !expr.is_empty()
+        && expr
+            .chars()
+            .all(|c| c.is_ascii_digit() || " .+-*/()".contains(c))
 }
 
 /// A Python number: ints stay exact, `/` makes floats.
@@ -88,7 +94,15 @@ impl Py {
     fn repr(self) -> String {
         match self {
             Py::Int(i) => i.to_string(),
-            Py::Float(x) if !x.is_finite() => if x.is_nan() { "nan".into() } else if x > 0.0 { "inf".into() } else { "-inf".into() },
+            Py::Float(x) if !x.is_finite() => {
+                if x.is_nan() {
+                    "nan".into()
+                } else if x > 0.0 {
+                    "inf".into()
+                } else {
+                    "-inf".into()
+                }
+            }
             Py::Float(x) => {
                 let a = x.abs();
                 if a != 0.0 && !(1e-4..1e16).contains(&a) {
@@ -143,7 +157,11 @@ fn py_eval(expr: &str) -> Option<Py> {
                 if s.is_empty() {
                     return None;
                 }
-                if s.contains('.') { s.parse().ok().map(Py::Float) } else { s.parse().ok().map(Py::Int) }
+                if s.contains('.') {
+                    s.parse().ok().map(Py::Float)
+                } else {
+                    s.parse().ok().map(Py::Int)
+                }
             }
         }
     }
@@ -188,7 +206,11 @@ fn py_eval(expr: &str) -> Option<Py> {
             *i += 1;
             let r = product(t, i)?;
             v = match (v, r) {
-                (Py::Int(a), Py::Int(b)) => Py::Int(if op > 0 { a.checked_add(b)? } else { a.checked_sub(b)? }),
+                (Py::Int(a), Py::Int(b)) => Py::Int(if op > 0 {
+                    a.checked_add(b)?
+                } else {
+                    a.checked_sub(b)?
+                }),
                 (a, b) => Py::Float(if op > 0 { a.f() + b.f() } else { a.f() - b.f() }),
             };
         }
@@ -209,7 +231,10 @@ pub fn python_print(expr: &str) -> Option<String> {
 
 /// Python's printed value of an arithmetic result the way GSM8K states it (`24`, `0.2`).
 fn same_number(a: &str, b: &str) -> bool {
-    match (a.replace(',', "").parse::<f64>(), b.replace(',', "").parse::<f64>()) {
+    match (
+        a.replace(',', "").parse::<f64>(),
+        b.replace(',', "").parse::<f64>(),
+    ) {
         (Ok(x), Ok(y)) => (x - y).abs() <= 1e-6 * y.abs().max(1.0),
         _ => false,
     }
@@ -220,17 +245,29 @@ fn same_number(a: &str, b: &str) -> bool {
 pub fn gsm8k_record(question: &str, answer: &str, template: Template) -> Option<SftRecord> {
     let (work, gold) = answer.rsplit_once("####")?;
     let gold = gold.trim().replace(',', "");
-    let lines: Vec<(String, Vec<Calc>)> = work.lines().filter(|l| !l.trim().is_empty()).map(parse_line).collect();
+    let lines: Vec<(String, Vec<Calc>)> = work
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(parse_line)
+        .collect();
     let boxed = format!("The answer is $\\boxed{{{gold}}}$.");
     match template {
         Template::Cot => {
             let steps: Vec<&str> = lines.iter().map(|l| l.0.as_str()).collect();
-            Some(SftRecord { prompt: instruct(question), response: format!(" {}\n{boxed}", steps.join("\n")), gold })
+            Some(SftRecord {
+                prompt: instruct(question),
+                response: format!(" {}\n{boxed}", steps.join("\n")),
+                gold,
+            })
         }
         Template::Pot => {
             let calcs: Vec<&Calc> = lines.iter().flat_map(|l| &l.1).collect();
             let last = calcs.last()?;
-            if !calcs.iter().all(|c| pythonable(&c.expr) && py_eval(&c.expr).is_some()) || !same_number(&last.result, &gold) {
+            if !calcs
+                .iter()
+                .all(|c| pythonable(&c.expr) && py_eval(&c.expr).is_some())
+                || !same_number(&last.result, &gold)
+            {
                 return None;
             }
             let printed = python_print(&last.expr)?;
@@ -246,13 +283,25 @@ pub fn gsm8k_record(question: &str, answer: &str, template: Template) -> Option<
                     code.push_str(&format!("step_{k}_{j} = {}\n", c.expr));
                 }
             }
-            let (k, j) = lines.iter().enumerate().flat_map(|(k, l)| (0..l.1.len()).map(move |j| (k, j))).last()?;
+            let (k, j) = lines
+                .iter()
+                .enumerate()
+                .flat_map(|(k, l)| (0..l.1.len()).map(move |j| (k, j)))
+                .last()?;
             code.push_str(&format!("answer = step_{k}_{j}\nprint(answer)\n"));
-            Some(SftRecord { prompt: pot_instruct(question), response: format!(" ```python\n{code}```\n```output\n{printed}\n```\n{boxed}"), gold })
+            Some(SftRecord {
+                prompt: pot_instruct(question),
+                response: format!(" ```python\n{code}```\n```output\n{printed}\n```\n{boxed}"),
+                gold,
+            })
         }
         Template::Tool => {
             let calcs: Vec<&Calc> = lines.iter().flat_map(|l| &l.1).collect();
-            if calcs.is_empty() || !calcs.iter().all(|c| pythonable(&c.expr) && py_eval(&c.expr).is_some()) {
+            if calcs.is_empty()
+                || !calcs
+                    .iter()
+                    .all(|c| pythonable(&c.expr) && py_eval(&c.expr).is_some())
+            {
                 return None;
             }
             let mut out = String::new();
@@ -261,10 +310,17 @@ pub fn gsm8k_record(question: &str, answer: &str, template: Template) -> Option<
                 out.push('\n');
                 for c in cs {
                     let printed = python_print(&c.expr)?;
-                    out.push_str(&format!("```python\nprint({})\n```\n```output\n{printed}\n```\n", c.expr));
+                    out.push_str(&format!(
+                        "```python\nprint({})\n```\n```output\n{printed}\n```\n",
+                        c.expr
+                    ));
                 }
             }
-            Some(SftRecord { prompt: tool_instruct(question), response: format!(" {out}{boxed}"), gold })
+            Some(SftRecord {
+                prompt: tool_instruct(question),
+                response: format!(" {out}{boxed}"),
+                gold,
+            })
         }
     }
 }
@@ -289,13 +345,29 @@ mod tests {
     #[test]
     fn three_templates() {
         let cot = gsm8k_record(Q, A, Template::Cot).unwrap();
-        assert_eq!(cot.response, " Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether in April and May.\nThe answer is $\\boxed{72}$.");
+        assert_eq!(
+            cot.response,
+            " Natalia sold 48/2 = 24 clips in May.\nNatalia sold 48+24 = 72 clips altogether in April and May.\nThe answer is $\\boxed{72}$."
+        );
         assert!(cot.prompt.ends_with("\\boxed{}.\n\nAssistant:"));
         let pot = gsm8k_record(Q, A, Template::Pot).unwrap();
-        assert!(pot.response.contains("step_0_0 = 48/2\n") && pot.response.contains("answer = step_1_0\nprint(answer)\n```\n```output\n72\n```"));
+        assert!(
+            pot.response.contains("step_0_0 = 48/2\n")
+                && pot
+                    .response
+                    .contains("answer = step_1_0\nprint(answer)\n```\n```output\n72\n```")
+        );
         let tool = gsm8k_record(Q, A, Template::Tool).unwrap();
-        assert!(tool.response.contains("```python\nprint(48/2)\n```\n```output\n24.0\n```"), "{}", tool.response);
-        assert!(tool.response.contains("```python\nprint(48+24)\n```\n```output\n72\n```"));
+        assert!(
+            tool.response
+                .contains("```python\nprint(48/2)\n```\n```output\n24.0\n```"),
+            "{}",
+            tool.response
+        );
+        assert!(
+            tool.response
+                .contains("```python\nprint(48+24)\n```\n```output\n72\n```")
+        );
         assert_eq!(dsmath_eval::extract_answer(&tool.response).0, "72");
     }
 }

@@ -13,11 +13,14 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
-use dsmath_model::{LlamaConfig, LlamaForCausalLM, SaveDtype, causal_lm_loss, init_model, load_model, save_model};
+use dsmath_model::loss::{chunked_causal_lm_loss, chunked_causal_lm_loss_value};
+use dsmath_model::{LlamaConfig, LlamaForCausalLM, SaveDtype, init_model, load_model, save_model};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::batches::{Batch, BatchSource, PretrainBatches, SftBatches, SourceSpec, packing_inputs, read_sft};
+use crate::batches::{
+    Batch, BatchSource, PretrainBatches, SftBatches, SourceSpec, packing_inputs, read_sft,
+};
 use crate::error::TrainError;
 use crate::optim::{AdamW, AdamWConfig, accumulate, clip, collect_grads};
 use crate::schedule::Schedule;
@@ -37,7 +40,12 @@ pub struct ModelSection {
 
 impl Default for ModelSection {
     fn default() -> Self {
-        ModelSection { init: None, preset: None, tokenizer: None, seed: 0 }
+        ModelSection {
+            init: None,
+            preset: None,
+            tokenizer: None,
+            seed: 0,
+        }
     }
 }
 
@@ -103,6 +111,9 @@ pub struct TrainSection {
     /// backward on a reduced-precision cast of the f32 master weights (norm statistics and the
     /// loss in f32), and the gradients, clipping and AdamW stay f32.
     pub dtype: String,
+    /// Target positions per LM-head chunk: the loss never holds more than `logits_chunk x vocab`
+    /// logits (`dsmath_model::head`).
+    pub logits_chunk: usize,
 }
 
 impl Default for TrainSection {
@@ -127,6 +138,7 @@ impl Default for TrainSection {
             node_address: String::new(),
             collective_timeout_s: 1800,
             dtype: "f32".into(),
+            logits_chunk: dsmath_model::head::DEFAULT_CHUNK,
         }
     }
 }
@@ -144,29 +156,44 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     pub fn from_file(path: &Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
-        let cfg: TrainConfig = toml::from_str(&text).map_err(|e| TrainError::Config(path.into(), e.to_string()))?;
-        cfg.check().map_err(|m| TrainError::Config(path.into(), m))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
+        let cfg: TrainConfig =
+            toml::from_str(&text).map_err(|e| TrainError::Config(path.into(), e.to_string()))?;
+        cfg.check()
+            .map_err(|m| TrainError::Config(path.into(), m))?;
         Ok(cfg)
     }
 
     pub fn check(&self) -> Result<(), String> {
         let t = &self.train;
+        if t.logits_chunk == 0 {
+            return Err("train.logits_chunk must be positive".into());
+        }
         if t.micro_batch == 0 || t.batch_size == 0 || t.batch_size % t.micro_batch != 0 {
-            return Err(format!("train.batch_size ({}) must be a positive multiple of train.micro_batch ({})", t.batch_size, t.micro_batch));
+            return Err(format!(
+                "train.batch_size ({}) must be a positive multiple of train.micro_batch ({})",
+                t.batch_size, t.micro_batch
+            ));
         }
         if let Err(e) = compute_dtype(&t.dtype) {
             return Err(format!("train.dtype `{}`: {e}", t.dtype));
         }
         if t.devices == 0 || (t.batch_size / t.micro_batch) % t.devices != 0 {
-            return Err(format!("train.devices ({}) must divide the micro-batches per step (batch_size / micro_batch = {})", t.devices, t.batch_size / t.micro_batch));
+            return Err(format!(
+                "train.devices ({}) must divide the micro-batches per step (batch_size / micro_batch = {})",
+                t.devices,
+                t.batch_size / t.micro_batch
+            ));
         }
         if t.collective_timeout_s == 0 {
             return Err("train.collective_timeout_s must be >= 1 (seconds)".into());
         }
         crate::parallel::Cluster::from_config(t)?;
         match t.stage.as_str() {
-            "pretrain" if self.data.sources.is_empty() => Err("pretrain needs [[data.sources]]".into()),
+            "pretrain" if self.data.sources.is_empty() => {
+                Err("pretrain needs [[data.sources]]".into())
+            }
             "sft" if self.data.sft.is_empty() => Err("sft needs data.sft files".into()),
             "pretrain" | "sft" => Ok(()),
             s => Err(format!("train.stage `{s}`: expected pretrain or sft")),
@@ -210,7 +237,11 @@ pub struct StepMetrics {
 fn rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<f64>().ok())
+        })
         .map_or(0.0, |pages| pages * 4096.0 / (1 << 20) as f64)
 }
 
@@ -229,38 +260,80 @@ pub fn compute_dtype(name: &str) -> Result<Option<DType>, &'static str> {
 struct CastParams(DType);
 
 impl<B: burn::tensor::backend::Backend> burn::module::ModuleMapper<B> for CastParams {
-    fn map_float<const D: usize>(&mut self, param: burn::module::Param<Tensor<B, D>>) -> burn::module::Param<Tensor<B, D>> {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<B, D>>,
+    ) -> burn::module::Param<Tensor<B, D>> {
         let dtype = self.0;
         param.map(|t| t.cast(dtype))
     }
 }
 
 /// `model` for the forward pass in `dtype` (unchanged for f32).
-pub fn in_dtype<B: burn::tensor::backend::Backend>(model: &LlamaForCausalLM<B>, dtype: Option<DType>) -> LlamaForCausalLM<B> {
+pub fn in_dtype<B: burn::tensor::backend::Backend>(
+    model: &LlamaForCausalLM<B>,
+    dtype: Option<DType>,
+) -> LlamaForCausalLM<B> {
     match dtype {
         None => model.clone(),
         Some(d) => burn::module::Module::map(model.clone(), &mut CastParams(d)),
     }
 }
 
-/// Loss of a batch (mean over its target tokens); `scale` multiplies it (accumulation share).
-pub fn batch_loss<B: burn::tensor::backend::Backend>(model: &LlamaForCausalLM<B>, b: &Batch, device: &B::Device) -> Tensor<B, 1> {
+/// The final hidden states `[n, s, d]` of a packed batch.
+fn batch_hidden<B: burn::tensor::backend::Backend>(
+    model: &LlamaForCausalLM<B>,
+    b: &Batch,
+    device: &B::Device,
+) -> Tensor<B, 3> {
     let (n, s) = (b.ids.len(), b.ids[0].len());
     let ids: Vec<i64> = b.ids.iter().flatten().map(|&t| t as i64).collect();
     let input = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, s]), device);
     let (pos, blocked) = packing_inputs(&b.segment);
     let positions = Tensor::<B, 2, Int>::from_data(TensorData::new(pos, [n, s]), device);
     let mask = Tensor::<B, 4, Bool>::from_data(TensorData::new(blocked, [n, 1, s, s]), device);
-    let w: Vec<f32> = b.weight.iter().flatten().copied().collect();
-    let weight = Tensor::<B, 2>::from_data(TensorData::new(w, [n, s]), device);
-    let logits = model.forward(input.clone(), positions, Some(mask), None);
-    let logits = if logits.dtype() == DType::F32 { logits } else { logits.cast(DType::F32) }; // the loss in f32
-    causal_lm_loss(logits, input, weight)
+    model.hidden_states(input, positions, Some(mask), None)
+}
+
+/// Loss of a batch (mean over its target tokens, in f32), with its gradient through the LM head
+/// computed `chunk` target positions at a time (`dsmath_model::loss::chunked_causal_lm_loss`).
+pub fn batch_loss<B: AutodiffBackend>(
+    model: &LlamaForCausalLM<B>,
+    b: &Batch,
+    device: &B::Device,
+    chunk: usize,
+) -> Tensor<B, 1> {
+    chunked_causal_lm_loss(
+        batch_hidden(model, b, device),
+        model.head_weight(),
+        &b.ids,
+        &b.weight,
+        chunk,
+    )
+}
+
+/// The value of [`batch_loss`] without autodiff (held-out evaluation).
+pub fn batch_loss_value<B: burn::tensor::backend::Backend>(
+    model: &LlamaForCausalLM<B>,
+    b: &Batch,
+    device: &B::Device,
+    chunk: usize,
+) -> f64 {
+    chunked_causal_lm_loss_value(
+        batch_hidden(model, b, device),
+        model.head_weight(),
+        &b.ids,
+        &b.weight,
+        chunk,
+    )
 }
 
 /// Make directory `dir` appear whole or not at all: `fill` writes `<dir>.tmp` (cleared first),
 /// which then replaces `dir`.
-pub fn write_dir_atomic(dir: &Path, fill: impl FnOnce(&Path) -> Result<(), TrainError>) -> Result<(), TrainError> {
+pub fn write_dir_atomic(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), TrainError>,
+) -> Result<(), TrainError> {
     let tmp = PathBuf::from(format!("{}.tmp", dir.display()));
     let _ = std::fs::remove_dir_all(&tmp);
     fill(&tmp)?;
@@ -290,17 +363,29 @@ pub fn write_checkpoint<B: burn::tensor::backend::Backend, S: Serialize>(
         save_model(tmp, model_cfg, model, Some(tokenizer_dir), SaveDtype::F32)?;
         opt.save(&tmp.join("optimizer.safetensors"))?;
         extra(tmp)?;
-        let st = serde_json::to_string_pretty(state).map_err(|e| TrainError::Backend(e.to_string()))?;
-        std::fs::write(tmp.join("trainer_state.json"), st).map_err(|e| TrainError::Io(tmp.to_path_buf(), e.to_string()))
+        let st =
+            serde_json::to_string_pretty(state).map_err(|e| TrainError::Backend(e.to_string()))?;
+        std::fs::write(tmp.join("trainer_state.json"), st)
+            .map_err(|e| TrainError::Io(tmp.to_path_buf(), e.to_string()))
     })?;
     dsmath_model::checkpoint::write_atomic(&out.join("latest"), name.as_bytes())?;
     // Keep the last K complete checkpoints.
     let mut steps: Vec<u64> = std::fs::read_dir(out)
         .map_err(|e| TrainError::Io(out.to_path_buf(), e.to_string()))?
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("step-")?.parse().ok())
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_prefix("step-")?
+                .parse()
+                .ok()
+        })
         .collect();
     steps.sort_unstable();
-    for s in steps.iter().take(steps.len().saturating_sub(keep_last.max(1))) {
+    for s in steps
+        .iter()
+        .take(steps.len().saturating_sub(keep_last.max(1)))
+    {
         let _ = std::fs::remove_dir_all(out.join(format!("step-{s}")));
     }
     Ok(dir)
@@ -332,22 +417,39 @@ pub fn latest(out: &Path) -> Option<PathBuf> {
 impl<B: AutodiffBackend> Trainer<B> {
     /// Start a run, or resume from `out/latest` if there is one.
     pub fn new(cfg: TrainConfig, out: &Path, device: &B::Device) -> Result<Self, TrainError> {
-        cfg.check().map_err(|m| TrainError::Config(out.join("config.toml"), m))?;
+        cfg.check()
+            .map_err(|m| TrainError::Config(out.join("config.toml"), m))?;
         std::fs::create_dir_all(out).map_err(|e| TrainError::Io(out.into(), e.to_string()))?;
-        let tokenizer_dir = PathBuf::from(cfg.model.tokenizer.clone().or(cfg.model.init.clone()).unwrap_or_default());
+        let tokenizer_dir = PathBuf::from(
+            cfg.model
+                .tokenizer
+                .clone()
+                .or(cfg.model.init.clone())
+                .unwrap_or_default(),
+        );
         let resume = latest(out);
-        let (model, model_cfg) = match resume.clone().or(cfg.model.init.as_ref().map(PathBuf::from)) {
+        let (model, model_cfg) = match resume
+            .clone()
+            .or(cfg.model.init.as_ref().map(PathBuf::from))
+        {
             Some(dir) => {
                 let c = load_model::<B>(&dir, device)?;
                 (c.model, c.config)
             }
             None => {
                 let tp = tokenizer_dir.join("tokenizer.json");
-                let raw = tokenizers::Tokenizer::from_file(&tp).map_err(|e| TrainError::Io(tp.clone(), e.to_string()))?;
+                let raw = tokenizers::Tokenizer::from_file(&tp)
+                    .map_err(|e| TrainError::Io(tp.clone(), e.to_string()))?;
                 let vocab = raw.get_vocab_size(true);
                 let preset = cfg.model.preset.as_deref().unwrap_or("");
                 let Some(mut mc) = LlamaConfig::preset(preset, vocab) else {
-                    return Err(TrainError::Config(out.join("config.toml"), format!("unknown preset `{preset}` ({})", LlamaConfig::PRESETS.join(", "))));
+                    return Err(TrainError::Config(
+                        out.join("config.toml"),
+                        format!(
+                            "unknown preset `{preset}` ({})",
+                            LlamaConfig::PRESETS.join(", ")
+                        ),
+                    ));
                 };
                 mc.max_position_embeddings = mc.max_position_embeddings.max(cfg.train.seq_len);
                 if let Some(eos) = raw.token_to_id(dsmath_data::shards::EOS) {
@@ -362,13 +464,25 @@ impl<B: AutodiffBackend> Trainer<B> {
         let tokenizer = dsmath_model::Tokenizer::from_dir(&tokenizer_dir, &model_cfg)?;
         let chat = dsmath_model::chat::ChatTemplate::from_dir(&tokenizer_dir)?;
         let mut data: Box<dyn BatchSource> = match cfg.train.stage.as_str() {
-            "pretrain" => Box::new(PretrainBatches::open(&cfg.data.sources, cfg.train.seq_len, cfg.train.seed)?),
+            "pretrain" => Box::new(PretrainBatches::open(
+                &cfg.data.sources,
+                cfg.train.seq_len,
+                cfg.train.seed,
+            )?),
             _ => {
                 let mut all = vec![];
                 for f in &cfg.data.sft {
-                    all.extend(read_sft(Path::new(f), &tokenizer, chat.as_ref(), cfg.train.seq_len)?.0);
+                    all.extend(
+                        read_sft(Path::new(f), &tokenizer, chat.as_ref(), cfg.train.seq_len)?.0,
+                    );
                 }
-                Box::new(SftBatches::new(all, cfg.train.seq_len, cfg.data.pack, tokenizer.pad_id, cfg.train.seed))
+                Box::new(SftBatches::new(
+                    all,
+                    cfg.train.seq_len,
+                    cfg.data.pack,
+                    tokenizer.pad_id,
+                    cfg.train.seed,
+                ))
             }
         };
         let heldout = match &cfg.data.heldout {
@@ -376,10 +490,25 @@ impl<B: AutodiffBackend> Trainer<B> {
             Some(h) => {
                 let rows = cfg.data.heldout_rows.max(1);
                 let mut src: Box<dyn BatchSource> = if cfg.train.stage == "pretrain" {
-                    Box::new(PretrainBatches::open(&[SourceSpec { name: "heldout".into(), path: h.clone(), weight: 1.0 }], cfg.train.seq_len, 0)?)
+                    Box::new(PretrainBatches::open(
+                        &[SourceSpec {
+                            name: "heldout".into(),
+                            path: h.clone(),
+                            weight: 1.0,
+                        }],
+                        cfg.train.seq_len,
+                        0,
+                    )?)
                 } else {
-                    let (ex, _) = read_sft(Path::new(h), &tokenizer, chat.as_ref(), cfg.train.seq_len)?;
-                    Box::new(SftBatches::new(ex, cfg.train.seq_len, cfg.data.pack, tokenizer.pad_id, 0))
+                    let (ex, _) =
+                        read_sft(Path::new(h), &tokenizer, chat.as_ref(), cfg.train.seq_len)?;
+                    Box::new(SftBatches::new(
+                        ex,
+                        cfg.train.seq_len,
+                        cfg.data.pack,
+                        tokenizer.pad_id,
+                        0,
+                    ))
                 };
                 let mb = cfg.train.micro_batch;
                 Some((0..rows.div_ceil(mb)).map(|_| src.next_batch(mb)).collect())
@@ -388,17 +517,48 @@ impl<B: AutodiffBackend> Trainer<B> {
         let (opt, state) = match &resume {
             Some(dir) => {
                 let st: TrainerState = serde_json::from_str(
-                    &std::fs::read_to_string(dir.join("trainer_state.json")).map_err(|e| TrainError::Io(dir.join("trainer_state.json"), e.to_string()))?,
+                    &std::fs::read_to_string(dir.join("trainer_state.json")).map_err(|e| {
+                        TrainError::Io(dir.join("trainer_state.json"), e.to_string())
+                    })?,
                 )
                 .map_err(|e| TrainError::Io(dir.join("trainer_state.json"), e.to_string()))?;
                 data.restore(&st.cursor)?;
-                (AdamW::load(cfg.optim.clone(), &dir.join("optimizer.safetensors"), device)?, st)
+                (
+                    AdamW::load(
+                        cfg.optim.clone(),
+                        &dir.join("optimizer.safetensors"),
+                        device,
+                    )?,
+                    st,
+                )
             }
-            None => (AdamW::new(cfg.optim.clone()), TrainerState { step: 0, tokens: 0, cursor: data.cursor(), bad_in_a_row: 0, config: cfg.clone() }),
+            None => (
+                AdamW::new(cfg.optim.clone()),
+                TrainerState {
+                    step: 0,
+                    tokens: 0,
+                    cursor: data.cursor(),
+                    bad_in_a_row: 0,
+                    config: cfg.clone(),
+                },
+            ),
         };
         let text = toml::to_string_pretty(&cfg).map_err(|e| TrainError::Backend(e.to_string()))?;
-        std::fs::write(out.join("config.toml"), text).map_err(|e| TrainError::Io(out.join("config.toml"), e.to_string()))?;
-        Ok(Trainer { cfg, out: out.to_path_buf(), model, model_cfg, tokenizer_dir, opt, data, heldout, state, device: device.clone(), peer: None })
+        std::fs::write(out.join("config.toml"), text)
+            .map_err(|e| TrainError::Io(out.join("config.toml"), e.to_string()))?;
+        Ok(Trainer {
+            cfg,
+            out: out.to_path_buf(),
+            model,
+            model_cfg,
+            tokenizer_dir,
+            opt,
+            data,
+            heldout,
+            state,
+            device: device.clone(),
+            peer: None,
+        })
     }
 
     /// Make this trainer one replica of a data-parallel group (`crate::parallel`): it runs
@@ -421,7 +581,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let (mut num, mut den) = (0.0, 0.0);
         for b in batches {
             let w = b.target_weight();
-            let l: f64 = batch_loss(&inner, b, &dev).into_scalar().elem();
+            let l = batch_loss_value(&inner, b, &dev, self.cfg.train.logits_chunk);
             num += l * w;
             den += w;
         }
@@ -446,7 +606,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             if share == 0.0 {
                 continue;
             }
-            let mut loss = batch_loss(&fwd, &mb, &self.device).mul_scalar(share);
+            let mut loss = batch_loss(&fwd, &mb, &self.device, t.logits_chunk).mul_scalar(share);
             if t.poison_steps.contains(&step) {
                 loss = loss.mul_scalar(f64::NAN);
             }
@@ -457,18 +617,34 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
         if let Some(p) = self.peer {
             let timeout = std::time::Duration::from_secs(t.collective_timeout_s);
-            (grads, loss_sum) = crate::parallel::all_reduce_grads(p, &self.model, grads, loss_sum, &self.device, timeout).map_err(|e| TrainError::Step { step, message: e.to_string() })?;
+            (grads, loss_sum) = crate::parallel::all_reduce_grads(
+                p,
+                &self.model,
+                grads,
+                loss_sum,
+                &self.device,
+                timeout,
+            )
+            .map_err(|e| TrainError::Step {
+                step,
+                message: e.to_string(),
+            })?;
         }
         let lr = self.cfg.schedule.lr(step, t.steps);
         let (grads, norm) = clip(grads, self.cfg.optim.grad_clip);
         let skipped = !loss_sum.is_finite() || !norm.is_finite();
         if skipped {
             self.state.bad_in_a_row += 1;
-            eprintln!("warning: step {step}: non-finite loss ({loss_sum}) or gradient norm ({norm}); update skipped");
+            eprintln!(
+                "warning: step {step}: non-finite loss ({loss_sum}) or gradient norm ({norm}); update skipped"
+            );
             if self.state.bad_in_a_row >= t.max_bad_steps {
                 return Err(TrainError::Step {
                     step,
-                    message: format!("{} non-finite steps in a row: stopping (lower the learning rate, check the data)", self.state.bad_in_a_row),
+                    message: format!(
+                        "{} non-finite steps in a row: stopping (lower the learning rate, check the data)",
+                        self.state.bad_in_a_row
+                    ),
                 });
             }
         } else {
@@ -481,7 +657,10 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.state.cursor = self.data.cursor();
         let secs = start.elapsed().as_secs_f64().max(1e-9);
         let params = self.model_cfg.num_parameters() as f64;
-        let heldout = (t.eval_every > 0 && (self.state.step % t.eval_every == 0 || self.state.step == t.steps)).then(|| self.heldout_loss()).flatten();
+        let heldout = (t.eval_every > 0
+            && (self.state.step % t.eval_every == 0 || self.state.step == t.steps))
+            .then(|| self.heldout_loss())
+            .flatten();
         Ok(StepMetrics {
             stage: t.stage.clone(),
             step: self.state.step,
@@ -500,34 +679,66 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Write `step-<N>/` atomically, point `latest` at it, keep the last K.
     pub fn checkpoint(&self) -> Result<PathBuf, TrainError> {
-        write_checkpoint(&self.out, self.state.step, &self.model_cfg, &self.model.valid(), &self.tokenizer_dir, &self.opt, &self.state, self.cfg.train.keep_last, |_| Ok(()))
+        write_checkpoint(
+            &self.out,
+            self.state.step,
+            &self.model_cfg,
+            &self.model.valid(),
+            &self.tokenizer_dir,
+            &self.opt,
+            &self.state,
+            self.cfg.train.keep_last,
+            |_| Ok(()),
+        )
     }
 
     /// Train until `train.steps` (or `stop_after` more steps, for tests and drills), logging to
     /// `metrics.jsonl`, checkpointing, and plotting at the end.
-    pub fn run(&mut self, stop_after: Option<u64>, progress: bool) -> Result<Vec<StepMetrics>, TrainError> {
+    pub fn run(
+        &mut self,
+        stop_after: Option<u64>,
+        progress: bool,
+    ) -> Result<Vec<StepMetrics>, TrainError> {
         let t = self.cfg.train.clone();
         let until = stop_after.map_or(t.steps, |n| (self.state.step + n).min(t.steps));
-        let bar = if progress { indicatif::ProgressBar::new(t.steps) } else { indicatif::ProgressBar::hidden() };
+        let bar = if progress {
+            indicatif::ProgressBar::new(t.steps)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
         bar.set_style(
-            indicatif::ProgressStyle::with_template(&format!("{} {{bar:30}} {{pos}}/{{len}} steps [{{elapsed}} < {{eta}}] {{msg}}", t.stage)).unwrap(),
+            indicatif::ProgressStyle::with_template(&format!(
+                "{} {{bar:30}} {{pos}}/{{len}} steps [{{elapsed}} < {{eta}}] {{msg}}",
+                t.stage
+            ))
+            .unwrap(),
         );
         bar.set_position(self.state.step);
         let mpath = self.out.join("metrics.jsonl");
         let mut mf = match self.writes() {
-            true => Some(std::fs::OpenOptions::new().create(true).append(true).open(&mpath).map_err(|e| TrainError::Io(mpath.clone(), e.to_string()))?),
+            true => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&mpath)
+                    .map_err(|e| TrainError::Io(mpath.clone(), e.to_string()))?,
+            ),
             false => None,
         };
         let mut all = vec![];
         while self.state.step < until {
             let m = self.step(Instant::now())?;
             if let Some(mf) = mf.as_mut() {
-                writeln!(mf, "{}", serde_json::to_string(&m).unwrap_or_default()).map_err(|e| TrainError::Io(mpath.clone(), e.to_string()))?;
+                writeln!(mf, "{}", serde_json::to_string(&m).unwrap_or_default())
+                    .map_err(|e| TrainError::Io(mpath.clone(), e.to_string()))?;
             }
             bar.set_position(self.state.step);
             bar.set_message(format!("loss {:.4} lr {:.2e}", m.loss, m.lr));
             all.push(m);
-            if self.writes() && ((t.checkpoint_every > 0 && self.state.step % t.checkpoint_every == 0) || self.state.step == t.steps) {
+            if self.writes()
+                && ((t.checkpoint_every > 0 && self.state.step % t.checkpoint_every == 0)
+                    || self.state.step == t.steps)
+            {
                 self.checkpoint()?;
             }
         }

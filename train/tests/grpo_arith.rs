@@ -12,7 +12,7 @@ use burn_flex::Flex;
 use dsmath_model::Tokenizer;
 use dsmath_train::arith::{Split, problems};
 use dsmath_train::compare::heldout_accuracy;
-use dsmath_train::grpo_train::{GrpoConfig, GrpoRun};
+use dsmath_train::rl::run::{GrpoConfig, GrpoRun};
 
 type A = Autodiff<Flex>;
 
@@ -24,8 +24,26 @@ fn grpo_raises_heldout_accuracy_of_the_sft_model_by_15_points() {
     let rl = tmp.path().join("rl.jsonl");
     let lines = |v: Vec<serde_json::Value>| v.iter().map(|x| format!("{x}\n")).collect::<String>();
     // The demo's streams: RL prompts from seed 3, held-out problems from seed 4.
-    std::fs::write(&heldout, lines(problems(4, 150, Split::Heldout).iter().map(|p| serde_json::json!({"question": p.question, "answer": p.answer})).collect())).unwrap();
-    std::fs::write(&rl, lines(problems(3, 2000, Split::Train).iter().map(|p| serde_json::json!({"question": p.question, "gold": p.gold})).collect())).unwrap();
+    std::fs::write(
+        &heldout,
+        lines(
+            problems(4, 150, Split::Heldout)
+                .iter()
+                .map(|p| serde_json::json!({"question": p.question, "answer": p.answer}))
+                .collect(),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &rl,
+        lines(
+            problems(3, 2000, Split::Train)
+                .iter()
+                .map(|p| serde_json::json!({"question": p.question, "gold": p.gold}))
+                .collect(),
+        ),
+    )
+    .unwrap();
 
     let dev = Default::default();
     let sft = dsmath_model::load_model::<Flex>(&fixture, &dev).unwrap();
@@ -44,8 +62,14 @@ fn grpo_raises_heldout_accuracy_of_the_sft_model_by_15_points() {
     let mut run = GrpoRun::<A>::new(cfg, &tmp.path().join("grpo"), &dev).unwrap();
     let m = run.run(None, false).unwrap();
     let after = heldout_accuracy(&run.policy.valid(), &tok, &heldout, 48).unwrap();
-    let r = |s: &[dsmath_train::grpo_train::GrpoMetrics]| s.iter().map(|x| x.stats.reward_mean).sum::<f64>() / s.len() as f64;
-    eprintln!("held-out greedy {before:.1}% -> {after:.1}%; reward {:.3} (first 10 steps) -> {:.3} (last 10)", r(&m[..10]), r(&m[50..]));
+    let r = |s: &[dsmath_train::rl::run::GrpoMetrics]| {
+        s.iter().map(|x| x.stats.reward_mean).sum::<f64>() / s.len() as f64
+    };
+    eprintln!(
+        "held-out greedy {before:.1}% -> {after:.1}%; reward {:.3} (first 10 steps) -> {:.3} (last 10)",
+        r(&m[..10]),
+        r(&m[50..])
+    );
     assert!(after >= before + 15.0, "GRPO: {before:.1}% -> {after:.1}%");
     assert!(r(&m[50..]) > r(&m[..10]), "the mean reward did not rise");
 }

@@ -14,7 +14,10 @@ fn gsm8k() -> Vec<(String, String)> {
         .lines()
         .map(|l| {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            (v["question"].as_str().unwrap().to_string(), v["answer"].as_str().unwrap().to_string())
+            (
+                v["question"].as_str().unwrap().to_string(),
+                v["answer"].as_str().unwrap().to_string(),
+            )
         })
         .collect()
 }
@@ -40,26 +43,42 @@ fn records_are_faithful_on_gsm8k_train() {
     let mut cot = 0;
     for (q, a) in &data {
         let r = gsm8k_record(q, a, Template::Cot).unwrap();
-        assert!(dsmath_eval::is_equiv(&dsmath_eval::extract_answer(&r.response).0, &r.gold).correct);
+        assert!(
+            dsmath_eval::is_equiv(&dsmath_eval::extract_answer(&r.response).0, &r.gold).correct
+        );
         cot += 1;
     }
     assert_eq!(cot, 7473);
-    let pot = data.iter().filter(|(q, a)| gsm8k_record(q, a, Template::Pot).is_some()).count();
-    let tool = data.iter().filter(|(q, a)| gsm8k_record(q, a, Template::Tool).is_some()).count();
+    let pot = data
+        .iter()
+        .filter(|(q, a)| gsm8k_record(q, a, Template::Pot).is_some())
+        .count();
+    let tool = data
+        .iter()
+        .filter(|(q, a)| gsm8k_record(q, a, Template::Tool).is_some())
+        .count();
     assert!(pot > 6500 && tool > 7000, "pot {pot}, tool {tool}");
 
     let sb = Sandbox::new(SandboxConfig::default()).unwrap();
     let mut runs = 0;
     for (q, a) in data.iter().step_by(150).take(25) {
         for t in [Template::Pot, Template::Tool] {
-            let Some(r) = gsm8k_record(q, a, t) else { continue };
+            let Some(r) = gsm8k_record(q, a, t) else {
+                continue;
+            };
             for (code, shown) in blocks(&r.response) {
                 let run = sb.run(&code);
                 assert_eq!(run.outcome, Outcome::Ok, "{code}");
-                assert_eq!(run.stdout.trim_end(), shown, "printed output differs for\n{code}");
+                assert_eq!(
+                    run.stdout.trim_end(),
+                    shown,
+                    "printed output differs for\n{code}"
+                );
                 runs += 1;
             }
-            assert!(dsmath_eval::is_equiv(&dsmath_eval::extract_answer(&r.response).0, &r.gold).correct);
+            assert!(
+                dsmath_eval::is_equiv(&dsmath_eval::extract_answer(&r.response).0, &r.gold).correct
+            );
         }
     }
     assert!(runs > 50, "{runs}");

@@ -45,9 +45,16 @@ impl BackendKind {
             Some(b) if compiled.contains(&b) => Ok(b),
             Some(b) => anyhow::bail!(
                 "backend {b:?} is not compiled into this binary (compiled: {compiled:?}); rebuild with `--features {}`",
-                if b == BackendKind::CudaBf16 { "cuda".to_string() } else { format!("{b:?}").to_lowercase() }
+                if b == BackendKind::CudaBf16 {
+                    "cuda".to_string()
+                } else {
+                    format!("{b:?}").to_lowercase()
+                }
             ),
-            None => compiled.first().copied().ok_or_else(|| anyhow::anyhow!("no backend compiled in")),
+            None => compiled
+                .first()
+                .copied()
+                .ok_or_else(|| anyhow::anyhow!("no backend compiled in")),
         }
     }
 }
@@ -116,20 +123,28 @@ impl DeviceList for burn_ndarray::NdArray<f32> {
 #[cfg(feature = "wgpu")]
 impl DeviceList for burn_wgpu::Wgpu {
     fn devices(n: usize) -> Vec<Self::Device> {
-        if n <= 1 { vec![Default::default()] } else { (0..n).map(burn_wgpu::WgpuDevice::DiscreteGpu).collect() }
+        if n <= 1 {
+            vec![Default::default()]
+        } else {
+            (0..n).map(burn_wgpu::WgpuDevice::DiscreteGpu).collect()
+        }
     }
 }
 
 #[cfg(feature = "cuda")]
 impl DeviceList for burn_cuda::Cuda {
     fn devices(n: usize) -> Vec<Self::Device> {
-        (0..n.max(1)).map(|index| burn_cuda::CudaDevice { index }).collect()
+        (0..n.max(1))
+            .map(|index| burn_cuda::CudaDevice { index })
+            .collect()
     }
 }
 
 #[cfg(feature = "cuda")]
 impl DeviceList for burn_cuda::Cuda<half::bf16> {
     fn devices(n: usize) -> Vec<Self::Device> {
-        (0..n.max(1)).map(|index| burn_cuda::CudaDevice { index }).collect()
+        (0..n.max(1))
+            .map(|index| burn_cuda::CudaDevice { index })
+            .collect()
     }
 }

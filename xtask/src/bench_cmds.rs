@@ -11,8 +11,8 @@ use burn::tensor::backend::Backend;
 use clap::Args;
 use dsmath_model::{SamplingParams, load_model_and_tokenizer};
 use dsmath_train::arith::{Split, problems};
-use dsmath_train::grpo::Algorithm;
-use dsmath_train::grpo_train::{GrpoConfig, GrpoRun};
+use dsmath_train::rl::loss::Algorithm;
+use dsmath_train::rl::run::{GrpoConfig, GrpoRun};
 use serde_json::json;
 
 use crate::peak_alloc;
@@ -51,7 +51,12 @@ pub struct RlBenchArgs {
 
 /// A model preset by name, or an error listing the known ones.
 fn preset(name: &str, vocab: usize) -> anyhow::Result<dsmath_model::LlamaConfig> {
-    dsmath_model::LlamaConfig::preset(name, vocab).ok_or_else(|| anyhow::anyhow!("unknown preset `{name}` ({})", dsmath_model::LlamaConfig::PRESETS.join(", ")))
+    dsmath_model::LlamaConfig::preset(name, vocab).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown preset `{name}` ({})",
+            dsmath_model::LlamaConfig::PRESETS.join(", ")
+        )
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -61,11 +66,16 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("{}", args.out.display()))?;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     // RL prompts: the demo's generated arithmetic problems (train split).
     let probs = problems(7, 512, Split::Train);
     let prompts_path = args.out.join("prompts.jsonl");
-    let lines: String = probs.iter().map(|p| format!("{}\n", json!({"question": p.question, "gold": p.gold}))).collect();
+    let lines: String = probs
+        .iter()
+        .map(|p| format!("{}\n", json!({"question": p.question, "gold": p.gold})))
+        .collect();
     std::fs::write(&prompts_path, lines).with_context(|| format!("{}", prompts_path.display()))?;
 
     let model_dir = match &args.preset {
@@ -75,21 +85,52 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
             let base = base.config;
             let vocab = tok.inner.get_vocab_size(true);
             let mut cfg = preset(p, vocab)?;
-            (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id) = (base.bos_token_id.clone(), base.eos_token_id.clone(), base.pad_token_id.clone());
+            (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id) = (
+                base.bos_token_id.clone(),
+                base.eos_token_id.clone(),
+                base.pad_token_id.clone(),
+            );
             let dir = args.out.join(format!("model-{p}"));
             let m = dsmath_model::init_model::<B>(&cfg, 0, device)?;
-            dsmath_model::save_model(&dir, &cfg, &m, Some(&args.model), dsmath_model::SaveDtype::F32)?;
+            dsmath_model::save_model(
+                &dir,
+                &cfg,
+                &m,
+                Some(&args.model),
+                dsmath_model::SaveDtype::F32,
+            )?;
             dir
         }
     };
     if args.rollout_only {
         let (ck, tok) = load_model_and_tokenizer::<B>(&model_dir, device)?;
-        let ids: Vec<Vec<u32>> = probs[..args.prompts].iter().map(|p| tok.encode(&dsmath_eval::prompts::instruct(&p.question))).collect::<Result<_, _>>()?;
-        let params = SamplingParams { n: args.group, temperature: 1.0, top_p: 1.0, top_k: 0, max_new_tokens: args.max_new_tokens, seed: 1, stop: vec![], ignore_eos: false };
+        let ids: Vec<Vec<u32>> = probs[..args.prompts]
+            .iter()
+            .map(|p| tok.encode(&dsmath_eval::prompts::instruct(&p.question)))
+            .collect::<Result<_, _>>()?;
+        let params = SamplingParams {
+            n: args.group,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            max_new_tokens: args.max_new_tokens,
+            seed: 1,
+            stop: vec![],
+            ignore_eos: false,
+        };
         let mut runs = vec![];
         for rep in 0..=args.reps {
             let t0 = Instant::now();
-            let out = dsmath_model::generate(&ck.model, &tok, &ids, &SamplingParams { seed: rep as u64, ..params.clone() }, None)?;
+            let out = dsmath_model::generate(
+                &ck.model,
+                &tok,
+                &ids,
+                &SamplingParams {
+                    seed: rep as u64,
+                    ..params.clone()
+                },
+                None,
+            )?;
             let secs = t0.elapsed().as_secs_f64();
             let tokens: usize = out.iter().map(|s| s.tokens.len()).sum();
             if rep > 0 {
@@ -105,7 +146,8 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
 
     let mut rows = vec![];
     for alg in args.algorithms.split(',') {
-        let algorithm: Algorithm = serde_json::from_value(json!(alg.trim())).with_context(|| format!("algorithm `{alg}`"))?;
+        let algorithm: Algorithm = serde_json::from_value(json!(alg.trim()))
+            .with_context(|| format!("algorithm `{alg}`"))?;
         let dir = args.out.join(alg.trim());
         let _ = std::fs::remove_dir_all(&dir);
         let mut cfg = GrpoConfig::default();
@@ -145,8 +187,25 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
         eprintln!("{row}");
         rows.push(row);
     }
-    println!("\nmodel {}: {} questions x {} samples, {} new tokens max, {} timed steps (median), {threads} threads; heap above the pre-run baseline", model_dir.display(), args.prompts, args.group, args.max_new_tokens, args.steps);
-    println!("{:<6} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12} {:>12}", "alg", "step s", "rollout s", "update s", "rollout t/s", "models MiB", "state MiB", "peak MiB");
+    println!(
+        "\nmodel {}: {} questions x {} samples, {} new tokens max, {} timed steps (median), {threads} threads; heap above the pre-run baseline",
+        model_dir.display(),
+        args.prompts,
+        args.group,
+        args.max_new_tokens,
+        args.steps
+    );
+    println!(
+        "{:<6} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12} {:>12}",
+        "alg",
+        "step s",
+        "rollout s",
+        "update s",
+        "rollout t/s",
+        "models MiB",
+        "state MiB",
+        "peak MiB"
+    );
     for r in &rows {
         println!(
             "{:<6} {:>10.3} {:>10.3} {:>10.3} {:>12.1} {:>12.1} {:>12.1} {:>12.1}",
@@ -161,8 +220,18 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
         );
     }
     if rows.len() == 2 {
-        let f = |k: &str| rows[1][k].as_f64().unwrap_or(0.0) / rows[0][k].as_f64().unwrap_or(1.0).max(1e-12);
-        println!("{} / {}: step time {:.2}x, update time {:.2}x, state between steps {:.2}x, peak heap {:.2}x", rows[1]["algorithm"], rows[0]["algorithm"], f("step_s"), f("update_s"), f("state_mib"), f("peak_mib"));
+        let f = |k: &str| {
+            rows[1][k].as_f64().unwrap_or(0.0) / rows[0][k].as_f64().unwrap_or(1.0).max(1e-12)
+        };
+        println!(
+            "{} / {}: step time {:.2}x, update time {:.2}x, state between steps {:.2}x, peak heap {:.2}x",
+            rows[1]["algorithm"],
+            rows[0]["algorithm"],
+            f("step_s"),
+            f("update_s"),
+            f("state_mib"),
+            f("peak_mib")
+        );
     }
     println!("{}", json!({"rows": rows}));
     Ok(())
@@ -196,9 +265,15 @@ pub struct TrainBenchArgs {
 
 /// One JSON line: training tokens/s, step time, peak heap and process peak RSS, achieved FLOP/s
 /// (6 N + 12 L d s per token, the PaLM count) and the backend's measured matmul peak.
-pub fn train_bench<B: Backend>(args: &TrainBenchArgs, device: &B::Device, kind: crate::backend::BackendKind) -> anyhow::Result<()> {
+pub fn train_bench<B: Backend>(
+    args: &TrainBenchArgs,
+    device: &B::Device,
+    kind: crate::backend::BackendKind,
+) -> anyhow::Result<()> {
     if args.checkpointing {
-        train_bench_with::<burn_autodiff::Autodiff<B, burn_autodiff::checkpoint::strategy::BalancedCheckpointing>>(args, device, kind)
+        train_bench_with::<
+            burn_autodiff::Autodiff<B, burn_autodiff::checkpoint::strategy::BalancedCheckpointing>,
+        >(args, device, kind)
     } else {
         train_bench_with::<burn_autodiff::Autodiff<B>>(args, device, kind)
     }
@@ -207,11 +282,19 @@ pub fn train_bench<B: Backend>(args: &TrainBenchArgs, device: &B::Device, kind: 
 fn vm_hwm_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenchArgs, device: &AB::Device, kind: crate::backend::BackendKind) -> anyhow::Result<()> {
+fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(
+    args: &TrainBenchArgs,
+    device: &AB::Device,
+    kind: crate::backend::BackendKind,
+) -> anyhow::Result<()> {
     use burn::tensor::{Distribution, Tensor};
     use dsmath_train::batches::Batch;
     use dsmath_train::optim::{AdamW, clip, collect_grads};
@@ -243,25 +326,33 @@ fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenc
         (rng % (args.vocab as u64 - 3)) as u32 + 3
     };
     let batch = Batch {
-        ids: (0..args.batch).map(|_| (0..args.seq_len).map(|_| next()).collect()).collect(),
+        ids: (0..args.batch)
+            .map(|_| (0..args.seq_len).map(|_| next()).collect())
+            .collect(),
         weight: vec![vec![1.0; args.seq_len]; args.batch],
         segment: vec![vec![0; args.seq_len]; args.batch],
     };
     let mut times = vec![];
     let mut phases: Vec<[f64; 3]> = vec![];
     let mut loss0 = 0.0;
-    let dtype = dsmath_train::trainer::compute_dtype(&args.dtype).map_err(|e| anyhow::anyhow!("--dtype {}: {e}", args.dtype))?;
+    let dtype = dsmath_train::trainer::compute_dtype(&args.dtype)
+        .map_err(|e| anyhow::anyhow!("--dtype {}: {e}", args.dtype))?;
     for step in 0..=args.steps {
         let t = Instant::now();
         let fwd = dsmath_train::trainer::in_dtype(&model, dtype);
-        let loss = batch_loss(&fwd, &batch, device);
+        let loss = batch_loss(&fwd, &batch, device, dsmath_model::head::DEFAULT_CHUNK);
         let l: f64 = burn::tensor::ElementConversion::elem(loss.clone().into_scalar());
         let t_fwd = t.elapsed().as_secs_f64();
         let grads = loss.backward();
         let t_bwd = t.elapsed().as_secs_f64();
         let (grads, _) = clip(collect_grads(&model, &grads), 1.0);
         model = opt.step(model, grads, 1e-4);
-        let _ = burn::module::AutodiffModule::valid(&model).model.norm.weight.val().into_data();
+        let _ = burn::module::AutodiffModule::valid(&model)
+            .model
+            .norm
+            .weight
+            .val()
+            .into_data();
         let t_step = t.elapsed().as_secs_f64();
         if step == 0 {
             loss0 = l;
@@ -276,7 +367,8 @@ fn train_bench_with<AB: burn::tensor::backend::AutodiffBackend>(args: &TrainBenc
     let tokens = (args.batch * args.seq_len) as f64;
     let params = cfg.num_parameters() as f64;
     let embed = (cfg.vocab_size * cfg.hidden_size) as f64; // a lookup, not a matmul
-    let flops_per_token = 6.0 * (params - embed) + 12.0 * (cfg.num_hidden_layers * cfg.hidden_size * args.seq_len) as f64;
+    let flops_per_token = 6.0 * (params - embed)
+        + 12.0 * (cfg.num_hidden_layers * cfg.hidden_size * args.seq_len) as f64;
     let r = json!({
         "engine": "dsmath",
         "backend": format!("{kind:?}").to_lowercase(),

@@ -43,7 +43,8 @@ pub struct CorpusArgs {
 
 pub fn corpus(args: &CorpusArgs) -> anyhow::Result<()> {
     let cfg = CorpusConfig::from_file(&args.config)?;
-    let run = Run::open(&args.out, cfg).with_context(|| format!("run directory {}", args.out.display()))?;
+    let run = Run::open(&args.out, cfg)
+        .with_context(|| format!("run directory {}", args.out.display()))?;
     let mut log = |line: &str| eprintln!("{line}");
     if let (Some(shard), Some(of)) = (args.shard, args.num_shards) {
         if !matches!(args.stage, Stage::Extract) {

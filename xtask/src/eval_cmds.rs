@@ -76,16 +76,35 @@ pub fn eval<B: Backend>(args: &EvalArgs, device: &B::Device) -> anyhow::Result<(
     }
 }
 
-fn eval_model<B: Backend>(args: &EvalArgs, dir: &std::path::Path, device: &B::Device) -> anyhow::Result<()> {
-    let mode = Mode::parse(&args.mode).with_context(|| format!("--mode {}: expected greedy, maj@K or pass@K", args.mode))?;
-    let kind = PromptKind::from_name(&args.prompt).with_context(|| format!("--prompt {}: expected cot, fewshot, pot or tool", args.prompt))?;
-    let benches: Vec<Benchmark> = args.bench.split(',').map(|b| Benchmark::from_name(b.trim())).collect::<Result<_, _>>()?;
+fn eval_model<B: Backend>(
+    args: &EvalArgs,
+    dir: &std::path::Path,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    let mode = Mode::parse(&args.mode)
+        .with_context(|| format!("--mode {}: expected greedy, maj@K or pass@K", args.mode))?;
+    let kind = PromptKind::from_name(&args.prompt).with_context(|| {
+        format!(
+            "--prompt {}: expected cot, fewshot, pot or tool",
+            args.prompt
+        )
+    })?;
+    let benches: Vec<Benchmark> = args
+        .bench
+        .split(',')
+        .map(|b| Benchmark::from_name(b.trim()))
+        .collect::<Result<_, _>>()?;
     if args.data.is_some() && benches.len() != 1 {
         bail!("--data names one file: give exactly one --bench with it");
     }
     let sandbox = if kind.runs_code() {
-        let cfg = SandboxConfig { timeout: std::time::Duration::from_secs_f64(args.code_timeout), cpu_seconds: args.code_timeout.ceil() as u64, ..Default::default() };
-        let sb = Sandbox::new(cfg).context("prompt `pot`/`tool` runs Python: the sandbox needs python3")?;
+        let cfg = SandboxConfig {
+            timeout: std::time::Duration::from_secs_f64(args.code_timeout),
+            cpu_seconds: args.code_timeout.ceil() as u64,
+            ..Default::default()
+        };
+        let sb = Sandbox::new(cfg)
+            .context("prompt `pot`/`tool` runs Python: the sandbox needs python3")?;
         Some(sb)
     } else {
         None
@@ -105,7 +124,10 @@ fn eval_model<B: Backend>(args: &EvalArgs, dir: &std::path::Path, device: &B::De
     if !args.plain_prompt {
         engine.chat = dsmath_model::chat::ChatTemplate::from_dir(dir)?;
     }
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs/eval"));
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/eval"));
     let start = Instant::now();
     let mut runs: Vec<BenchRun> = vec![];
     for bench in benches {
@@ -121,48 +143,94 @@ fn eval_model<B: Backend>(args: &EvalArgs, dir: &std::path::Path, device: &B::De
         ))?);
         let t0 = Instant::now();
         let tokens0 = engine.generated_tokens;
-        let run = evaluate(&mut engine, bench, &problems, kind, mode, sandbox.as_ref(), args.batch, &mut |done| bar.set_position(done as u64))
-            .map_err(|e| anyhow::anyhow!("{}: {e}", bench.name()))?;
+        let run = evaluate(
+            &mut engine,
+            bench,
+            &problems,
+            kind,
+            mode,
+            sandbox.as_ref(),
+            args.batch,
+            &mut |done| bar.set_position(done as u64),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", bench.name()))?;
         bar.finish_and_clear();
         let tok_s = (engine.generated_tokens - tokens0) as f64 / t0.elapsed().as_secs_f64();
-        println!("{:<10} {} {}: {:.1}% of {} problems ({tok_s:.1} tok/s)", bench.name(), kind.name(), mode.name(), run.accuracy(), run.problems.len());
+        println!(
+            "{:<10} {} {}: {:.1}% of {} problems ({tok_s:.1} tok/s)",
+            bench.name(),
+            kind.name(),
+            mode.name(),
+            run.accuracy(),
+            run.problems.len()
+        );
         runs.push(run);
     }
     let mut notes = vec![
         format!("model: {}", dir.display()),
-        format!("prompt {}, {}, max_new_tokens {}, batch {}", kind.name(), mode.name(), args.max_new_tokens, args.batch),
+        format!(
+            "prompt {}, {}, max_new_tokens {}, batch {}",
+            kind.name(),
+            mode.name(),
+            args.max_new_tokens,
+            args.batch
+        ),
         match (&engine.chat, kind) {
-            (Some(t), PromptKind::Cot) => format!("cot prompt: one user turn in the chat template of {}", t.path.display()),
+            (Some(t), PromptKind::Cot) => format!(
+                "cot prompt: one user turn in the chat template of {}",
+                t.path.display()
+            ),
             _ => "prompt text: dsmath's own format".to_string(),
         },
     ];
     if mode.sampled() {
-        notes.push(format!("sampling: temperature {}, top_p {}, seed {}", args.temperature, args.top_p, args.seed));
+        notes.push(format!(
+            "sampling: temperature {}, top_p {}, seed {}",
+            args.temperature, args.top_p, args.seed
+        ));
     }
     if let Some(sb) = &sandbox {
         notes.push(format!("sandbox: {}", sb.enforced().join("; ")));
     }
-    notes.push(format!("{} tokens generated in {:.1}s", engine.generated_tokens, start.elapsed().as_secs_f64()));
+    notes.push(format!(
+        "{} tokens generated in {:.1}s",
+        engine.generated_tokens,
+        start.elapsed().as_secs_f64()
+    ));
     let meta = json!({"model": dir, "prompt": kind.name(), "mode": mode.name(), "limit": args.limit, "seed": args.seed});
-    dsmath_eval::report::write(&out_dir, "dsmath evaluation", &runs, &notes, meta).map_err(anyhow::Error::msg)?;
+    dsmath_eval::report::write(&out_dir, "dsmath evaluation", &runs, &notes, meta)
+        .map_err(anyhow::Error::msg)?;
     println!("report: {}", out_dir.join("report.md").display());
     Ok(())
 }
 
 fn grade_file(args: &EvalArgs, file: &std::path::Path) -> anyhow::Result<()> {
     let bench = Benchmark::from_name(&args.bench)?;
-    let out_path = args.out.clone().context("--grade needs --out VERDICTS.jsonl")?;
+    let out_path = args
+        .out
+        .clone()
+        .context("--grade needs --out VERDICTS.jsonl")?;
     let bytes = std::fs::read(file).with_context(|| format!("{}", file.display()))?;
     let tmp = out_path.with_extension("jsonl.tmp");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?,
+    );
     let (mut n, mut correct) = (0usize, 0usize);
     let mut rejects = vec![];
     for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = i + 1;
         let parsed = std::str::from_utf8(raw)
             .map_err(|e| format!("invalid UTF-8: {e}"))
-            .and_then(|t| if t.trim().is_empty() { Err(String::new()) } else { Ok(t) })
-            .and_then(|t| serde_json::from_str::<Value>(t).map_err(|e| format!("invalid JSON: {e}")))
+            .and_then(|t| {
+                if t.trim().is_empty() {
+                    Err(String::new())
+                } else {
+                    Ok(t)
+                }
+            })
+            .and_then(|t| {
+                serde_json::from_str::<Value>(t).map_err(|e| format!("invalid JSON: {e}"))
+            })
             .and_then(|v| {
                 let field = |k: &str| match v.get(k) {
                     Some(Value::String(s)) => Ok(s.clone()),
@@ -180,7 +248,10 @@ fn grade_file(args: &EvalArgs, file: &std::path::Path) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let n_options = row.get("choices").and_then(Value::as_array).map_or(5, Vec::len);
+        let n_options = row
+            .get("choices")
+            .and_then(Value::as_array)
+            .map_or(5, Vec::len);
         let g = dsmath_eval::grade(bench, &completion, &gold, n_options);
         n += 1;
         correct += g.correct as usize;
@@ -195,10 +266,25 @@ fn grade_file(args: &EvalArgs, file: &std::path::Path) -> anyhow::Result<()> {
     std::fs::rename(&tmp, &out_path)?;
     if !rejects.is_empty() {
         let path = out_path.with_extension("rejects.jsonl");
-        std::fs::write(&path, rejects.iter().map(|r| format!("{r}\n")).collect::<String>())?;
-        eprintln!("{} line(s) rejected, reasons in {}", rejects.len(), path.display());
+        std::fs::write(
+            &path,
+            rejects.iter().map(|r| format!("{r}\n")).collect::<String>(),
+        )?;
+        eprintln!(
+            "{} line(s) rejected, reasons in {}",
+            rejects.len(),
+            path.display()
+        );
     }
-    let acc = if n > 0 { 100.0 * correct as f64 / n as f64 } else { 0.0 };
-    println!("{}: {correct}/{n} correct, accuracy {acc:.2}% -> {}", bench.name(), out_path.display());
+    let acc = if n > 0 {
+        100.0 * correct as f64 / n as f64
+    } else {
+        0.0
+    };
+    println!(
+        "{}: {correct}/{n} correct, accuracy {acc:.2}% -> {}",
+        bench.name(),
+        out_path.display()
+    );
     Ok(())
 }

@@ -83,7 +83,9 @@ fn main() -> anyhow::Result<()> {
         // the other worker joins. The 25M training step is ~10% faster (BENCHMARKS.md). Needs
         // a second worker: a worker blocked in `thread::scope` (CPU data parallel) leaves the
         // kernels the others. Worker stacks get the main thread's 8 MiB (rayon's default is 2).
-        let pool = rayon::ThreadPoolBuilder::new().stack_size(8 << 20).build_global();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .stack_size(8 << 20)
+            .build_global();
         if pool.is_ok() && rayon::current_num_threads() >= 2 {
             return rayon::scope(|_| run(cli, kind));
         }
@@ -94,16 +96,38 @@ fn main() -> anyhow::Result<()> {
 fn run(cli: Cli, kind: BackendKind) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => with_backend!(kind, |B, dev| train_cmds::demo::<B>(&args, &dev)),
-        Command::Generate(args) => with_backend!(kind, |B, dev| model_cmds::generate::<B>(&args, &dev)),
+        Command::Generate(args) => {
+            with_backend!(kind, |B, dev| model_cmds::generate::<B>(&args, &dev))
+        }
         Command::Info(args) => model_cmds::info(&args),
-        Command::Train(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, None)),
-        Command::Pretrain(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("pretrain"))),
-        Command::Sft(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, Some("sft"))),
-        Command::RlCompare(args) => with_backend!(kind, |B, dev| train_cmds::rl_compare::<B>(&args, &dev)),
-        Command::RlBench(args) => with_backend!(kind, |B, dev| bench_cmds::rl_bench::<B>(&args, &dev)),
-        Command::TrainBench(args) => with_backend!(kind, |B, dev| bench_cmds::train_bench::<B>(&args, &dev, kind)),
-        Command::RmData(args) => with_backend!(kind, |B, dev| train_cmds::rm_data::<B>(&args, &dev)),
-        Command::RmTrain(args) => with_backend!(kind, |B, dev| train_cmds::rm_train::<B>(&args, &dev)),
+        Command::Train(args) => {
+            with_backend!(kind, |B, dev| train_cmds::train::<B>(&args, &dev, None))
+        }
+        Command::Pretrain(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(
+            &args,
+            &dev,
+            Some("pretrain")
+        )),
+        Command::Sft(args) => with_backend!(kind, |B, dev| train_cmds::train::<B>(
+            &args,
+            &dev,
+            Some("sft")
+        )),
+        Command::RlCompare(args) => {
+            with_backend!(kind, |B, dev| train_cmds::rl_compare::<B>(&args, &dev))
+        }
+        Command::RlBench(args) => {
+            with_backend!(kind, |B, dev| bench_cmds::rl_bench::<B>(&args, &dev))
+        }
+        Command::TrainBench(args) => with_backend!(kind, |B, dev| bench_cmds::train_bench::<B>(
+            &args, &dev, kind
+        )),
+        Command::RmData(args) => {
+            with_backend!(kind, |B, dev| train_cmds::rm_data::<B>(&args, &dev))
+        }
+        Command::RmTrain(args) => {
+            with_backend!(kind, |B, dev| train_cmds::rm_train::<B>(&args, &dev))
+        }
         Command::SftData(args) => train_cmds::sft_data(&args),
         Command::Orchestrator(args) => train_cmds::orchestrator(&args),
         Command::Grpo(args) => with_backend!(kind, |B, dev| train_cmds::grpo::<B>(&args, &dev)),
@@ -111,7 +135,11 @@ fn run(cli: Cli, kind: BackendKind) -> anyhow::Result<()> {
         Command::Corpus(args) => corpus_cmds::corpus(&args),
         Command::Eval(args) => with_backend!(kind, |B, dev| eval_cmds::eval::<B>(&args, &dev)),
         Command::Score(args) => with_backend!(kind, |B, dev| model_cmds::score::<B>(&args, &dev)),
-        Command::Convert(args) => with_backend!(kind, |B, dev| model_cmds::convert::<B>(&args, &dev)),
-        Command::Bench(args) => with_backend!(kind, |B, dev| model_cmds::bench::<B>(&args, &dev, kind)),
+        Command::Convert(args) => {
+            with_backend!(kind, |B, dev| model_cmds::convert::<B>(&args, &dev))
+        }
+        Command::Bench(args) => {
+            with_backend!(kind, |B, dev| model_cmds::bench::<B>(&args, &dev, kind))
+        }
     }
 }

@@ -8,7 +8,9 @@ use anyhow::Context;
 use burn::tensor::backend::Backend;
 use clap::{Args, ValueEnum};
 use dsmath_model::weights::SafetensorsDir;
-use dsmath_model::{LlamaConfig, SaveDtype, SamplingParams, generate as run_generate, load_model_and_tokenizer};
+use dsmath_model::{
+    LlamaConfig, SamplingParams, SaveDtype, generate as run_generate, load_model_and_tokenizer,
+};
 use serde_json::{Value, json};
 
 use crate::backend::BackendKind;
@@ -99,9 +101,18 @@ pub fn generate<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::
     let secs = start.elapsed().as_secs_f64();
     for s in &samples {
         let lp: f32 = s.logprobs.iter().sum();
-        eprintln!("[sample {}] {} tokens, finish {:?}, sum logprob {lp:.3}", s.index, s.tokens.len(), s.finish);
+        eprintln!(
+            "[sample {}] {} tokens, finish {:?}, sum logprob {lp:.3}",
+            s.index,
+            s.tokens.len(),
+            s.finish
+        );
     }
-    eprintln!("[{} prompt tokens, {tokens} generated in {secs:.2}s: {:.1} tok/s]", ids.len(), tokens as f64 / secs);
+    eprintln!(
+        "[{} prompt tokens, {tokens} generated in {secs:.2}s: {:.1} tok/s]",
+        ids.len(),
+        tokens as f64 / secs
+    );
     Ok(())
 }
 
@@ -117,7 +128,11 @@ pub fn info(args: &InfoArgs) -> anyhow::Result<()> {
     let params = cfg.num_parameters();
     let gib = |bytes: f64| bytes / (1u64 << 30) as f64;
     println!("{}", args.model.display());
-    println!("  architecture      {:?} ({})", cfg.architecture()?, cfg.model_type);
+    println!(
+        "  architecture      {:?} ({})",
+        cfg.architecture()?,
+        cfg.model_type
+    );
     println!(
         "  layers {}  hidden {}  heads {} (kv {})  head_dim {}  intermediate {}  vocab {}",
         cfg.num_hidden_layers,
@@ -129,12 +144,19 @@ pub fn info(args: &InfoArgs) -> anyhow::Result<()> {
         cfg.vocab_size
     );
     let rope = cfg.rope()?;
-    println!("  rope theta {}  scaling {:?}  tied embeddings {}", rope.theta, rope.scaling, cfg.tie_word_embeddings);
-    println!("  parameters        {params} ({:.3} B)", params as f64 / 1e9);
+    println!(
+        "  rope theta {}  scaling {:?}  tied embeddings {}",
+        rope.theta, rope.scaling, cfg.tie_word_embeddings
+    );
+    println!(
+        "  parameters        {params} ({:.3} B)",
+        params as f64 / 1e9
+    );
     for (name, bytes) in [("f32", 4.0), ("bf16/f16", 2.0)] {
         let weights = params as f64 * bytes;
         // KV cache per token: 2 (k, v) x layers x kv_heads x head_dim values.
-        let kv_token = 2.0 * (cfg.num_hidden_layers * cfg.num_kv_heads() * cfg.head_dim()) as f64 * bytes;
+        let kv_token =
+            2.0 * (cfg.num_hidden_layers * cfg.num_kv_heads() * cfg.head_dim()) as f64 * bytes;
         println!(
             "  {name:<9} weights {:.2} GiB; KV cache {:.1} KiB/token, {:.2} GiB for 64 x 1024 tokens (GRPO group)",
             gib(weights),
@@ -147,7 +169,10 @@ pub fn info(args: &InfoArgs) -> anyhow::Result<()> {
         gib(params as f64 * 16.0)
     );
     if let Ok(st) = SafetensorsDir::open(&args.model) {
-        println!("  on disk           {} tensors in safetensors", st.names().count());
+        println!(
+            "  on disk           {} tensors in safetensors",
+            st.names().count()
+        );
     }
     Ok(())
 }
@@ -173,7 +198,8 @@ pub struct ScoreArgs {
 
 pub fn score<B: Backend>(args: &ScoreArgs, device: &B::Device) -> anyhow::Result<()> {
     let (ckpt, tok) = load_model_and_tokenizer::<B>(&args.model, device)?;
-    let file = std::fs::File::open(&args.input).with_context(|| format!("{}", args.input.display()))?;
+    let file =
+        std::fs::File::open(&args.input).with_context(|| format!("{}", args.input.display()))?;
     let vocab = ckpt.config.vocab_size;
     let mut seqs: Vec<(usize, Vec<u32>)> = vec![];
     let mut rejects: Vec<Value> = vec![];
@@ -193,7 +219,8 @@ pub fn score<B: Backend>(args: &ScoreArgs, device: &B::Device) -> anyhow::Result
             .map_err(|e| format!("invalid JSON: {e}"))
             .and_then(|v| {
                 if let Some(ids) = v.get("ids") {
-                    serde_json::from_value::<Vec<u32>>(ids.clone()).map_err(|e| format!("`ids`: {e}"))
+                    serde_json::from_value::<Vec<u32>>(ids.clone())
+                        .map_err(|e| format!("`ids`: {e}"))
                 } else if let Some(text) = v.get("text").and_then(Value::as_str) {
                     tok.encode(text).map_err(|e| e.to_string())
                 } else {
@@ -207,13 +234,19 @@ pub fn score<B: Backend>(args: &ScoreArgs, device: &B::Device) -> anyhow::Result
             });
         match parsed {
             Ok(ids) => seqs.push((lineno, ids)),
-            Err(reason) => rejects.push(json!({"file": args.input, "line": lineno, "reason": reason})),
+            Err(reason) => {
+                rejects.push(json!({"file": args.input, "line": lineno, "reason": reason}))
+            }
         }
     }
     let bar = indicatif::ProgressBar::new(seqs.len() as u64);
-    bar.set_style(indicatif::ProgressStyle::with_template("score {bar:40} {pos}/{len} seqs [{elapsed} < {eta}]")?);
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "score {bar:40} {pos}/{len} seqs [{elapsed} < {eta}]",
+    )?);
     let tmp = args.out.with_extension("jsonl.tmp");
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?);
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| format!("{}", tmp.display()))?,
+    );
     for chunk in seqs.chunks(args.batch_size.max(1)) {
         let ids: Vec<Vec<u32>> = chunk.iter().map(|(_, s)| s.clone()).collect();
         let scored = dsmath_model::score(&ckpt.model, &ids, tok.pad_id, args.full_logits)?;
@@ -235,7 +268,11 @@ pub fn score<B: Backend>(args: &ScoreArgs, device: &B::Device) -> anyhow::Result
         let path = args.out.with_extension("rejects.jsonl");
         let text: String = rejects.iter().map(|r| format!("{r}\n")).collect();
         std::fs::write(&path, text)?;
-        eprintln!("{} line(s) rejected, reasons in {}", rejects.len(), path.display());
+        eprintln!(
+            "{} line(s) rejected, reasons in {}",
+            rejects.len(),
+            path.display()
+        );
     }
     eprintln!("scored {} sequences -> {}", seqs.len(), args.out.display());
     Ok(())
@@ -258,7 +295,11 @@ pub struct ConvertArgs {
 }
 
 pub fn convert<B: Backend>(args: &ConvertArgs, device: &B::Device) -> anyhow::Result<()> {
-    let dtype = if args.bf16 { SaveDtype::BF16 } else { SaveDtype::F32 };
+    let dtype = if args.bf16 {
+        SaveDtype::BF16
+    } else {
+        SaveDtype::F32
+    };
     if let Some(gguf) = &args.gguf {
         let start = Instant::now();
         let done = dsmath_model::gguf::convert::convert(gguf, &args.out, dtype)?;
@@ -272,7 +313,10 @@ pub fn convert<B: Backend>(args: &ConvertArgs, device: &B::Device) -> anyhow::Re
         );
         return Ok(());
     }
-    let model = args.model.as_ref().context("--model or --gguf is required")?;
+    let model = args
+        .model
+        .as_ref()
+        .context("--model or --gguf is required")?;
     let ckpt = dsmath_model::load_model::<B>(model, device)?;
     dsmath_model::save_model(&args.out, &ckpt.config, &ckpt.model, Some(model), dtype)?;
     eprintln!("wrote {} ({dtype:?})", args.out.display());
@@ -299,11 +343,17 @@ pub struct BenchArgs {
 }
 
 /// Prints one JSON object: prefill tokens/s and decode tokens/s per batch size.
-pub fn bench<B: Backend>(args: &BenchArgs, device: &B::Device, kind: BackendKind) -> anyhow::Result<()> {
+pub fn bench<B: Backend>(
+    args: &BenchArgs,
+    device: &B::Device,
+    kind: BackendKind,
+) -> anyhow::Result<()> {
     let (ckpt, tok) = load_model_and_tokenizer::<B>(&args.model, device)?;
     let vocab = tok.inner.get_vocab_size(true).min(ckpt.config.vocab_size) as u32;
     // Deterministic pseudo-random prompt ids avoiding special tokens 0..3.
-    let prompt: Vec<u32> = (0..args.prompt_len).map(|i| 3 + ((i as u32 * 7919 + 13) % (vocab - 3))).collect();
+    let prompt: Vec<u32> = (0..args.prompt_len)
+        .map(|i| 3 + ((i as u32 * 7919 + 13) % (vocab - 3)))
+        .collect();
     let best = |f: &mut dyn FnMut() -> anyhow::Result<()>| -> anyhow::Result<f64> {
         f()?; // warm-up
         let mut best = f64::INFINITY;
@@ -315,8 +365,16 @@ pub fn bench<B: Backend>(args: &BenchArgs, device: &B::Device, kind: BackendKind
         Ok(best)
     };
     // Prefill: one forward pass over a batch-1 prompt, logits included.
-    let prefill = SamplingParams { max_new_tokens: 1, ignore_eos: true, ..SamplingParams::default() };
-    let t_prefill = best(&mut || run_generate(&ckpt.model, &tok, &[prompt.clone()], &prefill, None).map(|_| ()).map_err(Into::into))?;
+    let prefill = SamplingParams {
+        max_new_tokens: 1,
+        ignore_eos: true,
+        ..SamplingParams::default()
+    };
+    let t_prefill = best(&mut || {
+        run_generate(&ckpt.model, &tok, &[prompt.clone()], &prefill, None)
+            .map(|_| ())
+            .map_err(Into::into)
+    })?;
     let mut result = json!({
         "engine": "dsmath",
         "backend": format!("{kind:?}").to_lowercase(),
@@ -328,10 +386,26 @@ pub fn bench<B: Backend>(args: &BenchArgs, device: &B::Device, kind: BackendKind
     });
     for &b in &args.batch {
         let prompts = vec![prompt.clone(); b];
-        let full = SamplingParams { max_new_tokens: args.new_tokens, ignore_eos: true, ..SamplingParams::default() };
-        let t_full = best(&mut || run_generate(&ckpt.model, &tok, &prompts, &full, None).map(|_| ()).map_err(Into::into))?;
-        let one = SamplingParams { max_new_tokens: 1, ignore_eos: true, ..SamplingParams::default() };
-        let t_one = best(&mut || run_generate(&ckpt.model, &tok, &prompts, &one, None).map(|_| ()).map_err(Into::into))?;
+        let full = SamplingParams {
+            max_new_tokens: args.new_tokens,
+            ignore_eos: true,
+            ..SamplingParams::default()
+        };
+        let t_full = best(&mut || {
+            run_generate(&ckpt.model, &tok, &prompts, &full, None)
+                .map(|_| ())
+                .map_err(Into::into)
+        })?;
+        let one = SamplingParams {
+            max_new_tokens: 1,
+            ignore_eos: true,
+            ..SamplingParams::default()
+        };
+        let t_one = best(&mut || {
+            run_generate(&ckpt.model, &tok, &prompts, &one, None)
+                .map(|_| ())
+                .map_err(Into::into)
+        })?;
         // Decode rate: the tokens after the first, over the time after prefill.
         let decode = (b * (args.new_tokens - 1)) as f64 / (t_full - t_one).max(1e-9);
         result[format!("decode_b{b}_tok_s")] = json!(decode);

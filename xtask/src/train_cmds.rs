@@ -22,34 +22,58 @@ pub struct TrainArgs {
     steps: Option<u64>,
 }
 
-pub fn train<B: crate::backend::DeviceList>(args: &TrainArgs, device: &B::Device, want: Option<&str>) -> anyhow::Result<()> {
+pub fn train<B: crate::backend::DeviceList>(
+    args: &TrainArgs,
+    device: &B::Device,
+    want: Option<&str>,
+) -> anyhow::Result<()> {
     let mut cfg = TrainConfig::from_file(&args.config)?;
     if let Some(w) = want
         && cfg.train.stage != w
     {
-        bail!("{}: train.stage is `{}`, but this command runs `{w}` (use `cargo xtask train`)", args.config.display(), cfg.train.stage);
+        bail!(
+            "{}: train.stage is `{}`, but this command runs `{w}` (use `cargo xtask train`)",
+            args.config.display(),
+            cfg.train.stage
+        );
     }
     if let Some(s) = args.steps {
         cfg.train.steps = s;
     }
-    let devices = if cfg.train.devices > 1 { B::devices(cfg.train.devices) } else { vec![device.clone()] };
+    let devices = if cfg.train.devices > 1 {
+        B::devices(cfg.train.devices)
+    } else {
+        vec![device.clone()]
+    };
     if cfg.train.gradient_checkpointing {
-        train_with::<burn_autodiff::Autodiff<B, burn_autodiff::checkpoint::strategy::BalancedCheckpointing>>(cfg, args, devices)
+        train_with::<
+            burn_autodiff::Autodiff<B, burn_autodiff::checkpoint::strategy::BalancedCheckpointing>,
+        >(cfg, args, devices)
     } else {
         train_with::<burn_autodiff::Autodiff<B>>(cfg, args, devices)
     }
 }
 
-fn train_with<AB: burn::tensor::backend::AutodiffBackend>(cfg: TrainConfig, args: &TrainArgs, devices: Vec<AB::Device>) -> anyhow::Result<()> {
+fn train_with<AB: burn::tensor::backend::AutodiffBackend>(
+    cfg: TrainConfig,
+    args: &TrainArgs,
+    devices: Vec<AB::Device>,
+) -> anyhow::Result<()> {
     let stage = cfg.train.stage.clone();
     let m = if devices.len() > 1 || cfg.train.nodes > 1 {
         match cfg.train.nodes {
             1 => eprintln!("data parallel over {} devices", devices.len()),
-            n => eprintln!("data parallel over {} devices on node {} of {n} (orchestrator {})", devices.len(), cfg.train.node_rank, cfg.train.orchestrator),
+            n => eprintln!(
+                "data parallel over {} devices on node {} of {n} (orchestrator {})",
+                devices.len(),
+                cfg.train.node_rank,
+                cfg.train.orchestrator
+            ),
         }
         dsmath_train::parallel::train_data_parallel::<AB>(cfg, &args.out, devices, None, true)?
     } else {
-        let mut t = Trainer::<AB>::new(cfg, &args.out, &devices[0]).with_context(|| format!("run directory {}", args.out.display()))?;
+        let mut t = Trainer::<AB>::new(cfg, &args.out, &devices[0])
+            .with_context(|| format!("run directory {}", args.out.display()))?;
         if t.state.step > 0 {
             eprintln!("resuming {} at step {}", args.out.display(), t.state.step);
         }
@@ -63,11 +87,21 @@ fn train_with<AB: burn::tensor::backend::AutodiffBackend>(cfg: TrainConfig, args
             last.step,
             first.loss,
             last.loss,
-            last.heldout_loss.map_or(String::new(), |h| format!(" (held-out {h:.4})")),
+            last.heldout_loss
+                .map_or(String::new(), |h| format!(" (held-out {h:.4})")),
             last.tokens_per_s
         );
     }
-    println!("checkpoint: {}", args.out.join(std::fs::read_to_string(args.out.join("latest")).unwrap_or_default().trim()).display());
+    println!(
+        "checkpoint: {}",
+        args.out
+            .join(
+                std::fs::read_to_string(args.out.join("latest"))
+                    .unwrap_or_default()
+                    .trim()
+            )
+            .display()
+    );
     Ok(())
 }
 
@@ -86,15 +120,28 @@ pub struct SftDataArgs {
 }
 
 pub fn sft_data(args: &SftDataArgs) -> anyhow::Result<()> {
-    let template = Template::from_name(&args.template).with_context(|| format!("--template {}: expected cot, pot or tool", args.template))?;
-    let text = std::fs::read_to_string(&args.gsm8k).with_context(|| args.gsm8k.display().to_string())?;
+    let template = Template::from_name(&args.template)
+        .with_context(|| format!("--template {}: expected cot, pot or tool", args.template))?;
+    let text =
+        std::fs::read_to_string(&args.gsm8k).with_context(|| args.gsm8k.display().to_string())?;
     let tmp = args.out.with_extension("jsonl.tmp");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?);
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&tmp).with_context(|| tmp.display().to_string())?,
+    );
     let (mut n, mut skipped) = (0, 0);
-    for (i, line) in text.lines().enumerate().take(args.limit.unwrap_or(usize::MAX)) {
-        let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}:{}", args.gsm8k.display(), i + 1))?;
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .take(args.limit.unwrap_or(usize::MAX))
+    {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}", args.gsm8k.display(), i + 1))?;
         let (Some(q), Some(a)) = (v["question"].as_str(), v["answer"].as_str()) else {
-            bail!("{}:{}: needs `question` and `answer`", args.gsm8k.display(), i + 1);
+            bail!(
+                "{}:{}: needs `question` and `answer`",
+                args.gsm8k.display(),
+                i + 1
+            );
         };
         match gsm8k_record(q, a, template) {
             Some(r) => {
@@ -108,7 +155,11 @@ pub fn sft_data(args: &SftDataArgs) -> anyhow::Result<()> {
     f.flush()?;
     drop(f);
     std::fs::rename(&tmp, &args.out)?;
-    println!("{n} SFT records ({} template, {skipped} skipped) -> {}", args.template, args.out.display());
+    println!(
+        "{n} SFT records ({} template, {skipped} skipped) -> {}",
+        args.template,
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -125,19 +176,32 @@ pub struct GrpoArgs {
 }
 
 pub fn grpo<B: Backend>(args: &GrpoArgs, device: &B::Device) -> anyhow::Result<()> {
-    let mut cfg = dsmath_train::grpo_train::GrpoConfig::from_file(&args.config)?;
+    let mut cfg = dsmath_train::rl::run::GrpoConfig::from_file(&args.config)?;
     if let Some(s) = args.steps {
         cfg.train.steps = s;
     }
     let text = toml::to_string_pretty(&cfg)?;
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("config.toml"), text)?;
-    let mut run = dsmath_train::grpo_train::GrpoRun::<burn_autodiff::Autodiff<B>>::new(cfg, &args.out, device)?;
+    let mut run =
+        dsmath_train::rl::run::GrpoRun::<burn_autodiff::Autodiff<B>>::new(cfg, &args.out, device)?;
     let m = run.run(None, true)?;
     if let (Some(a), Some(b)) = (m.first(), m.last()) {
-        println!("grpo: steps {}..{}, reward {:.3} -> {:.3}, kl {:.4}", a.step, b.step, a.stats.reward_mean, b.stats.reward_mean, b.stats.kl);
+        println!(
+            "grpo: steps {}..{}, reward {:.3} -> {:.3}, kl {:.4}",
+            a.step, b.step, a.stats.reward_mean, b.stats.reward_mean, b.stats.kl
+        );
     }
-    println!("checkpoint: {}", args.out.join(std::fs::read_to_string(args.out.join("latest")).unwrap_or_default().trim()).display());
+    println!(
+        "checkpoint: {}",
+        args.out
+            .join(
+                std::fs::read_to_string(args.out.join("latest"))
+                    .unwrap_or_default()
+                    .trim()
+            )
+            .display()
+    );
     Ok(())
 }
 
@@ -160,7 +224,15 @@ pub fn rl_prompts(args: &RlPromptsArgs) -> anyhow::Result<()> {
     if let Some(n) = args.limit {
         problems.truncate(n);
     }
-    let text: String = problems.iter().map(|p| format!("{}\n", serde_json::json!({"question": p.question, "gold": p.gold}))).collect();
+    let text: String = problems
+        .iter()
+        .map(|p| {
+            format!(
+                "{}\n",
+                serde_json::json!({"question": p.question, "gold": p.gold})
+            )
+        })
+        .collect();
     dsmath_model::checkpoint::write_atomic(&args.out, text.as_bytes())?;
     println!("{} RL prompts -> {}", problems.len(), args.out.display());
     Ok(())
@@ -183,17 +255,39 @@ pub fn demo<B: Backend>(args: &DemoArgs, device: &B::Device) -> anyhow::Result<(
     use dsmath_train::demo::{DemoOptions, DemoPlan, run};
     // The shipped crawl lives in the repository; `cargo xtask` runs from its root.
     let root = std::env::current_dir()?;
-    let root = if root.join("data/web").is_dir() { root } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..") };
+    let root = if root.join("data/web").is_dir() {
+        root
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    };
     let plan = match (&args.plan, args.quick) {
         (Some(p), _) => DemoPlan::from_file(p)?,
         (None, true) => DemoPlan::quick(),
         (None, false) => DemoPlan::full(),
     };
-    eprintln!("dsmath demo ({} plan) in {}: corpus -> tokenizer -> pretrain -> SFT -> GRPO, evaluated after each", plan.name, args.out.display());
-    let s = run::<B>(&DemoOptions { out: args.out.clone(), root, plan, progress: true }, device)?;
-    println!("\nAccuracy on {} held-out generated problems (greedy / maj@{}) and the first {} GSM8K test problems (greedy):", s.data["heldout_problems"], s.plan.maj_k, s.plan.gsm8k_problems);
+    eprintln!(
+        "dsmath demo ({} plan) in {}: corpus -> tokenizer -> pretrain -> SFT -> GRPO, evaluated after each",
+        plan.name,
+        args.out.display()
+    );
+    let s = run::<B>(
+        &DemoOptions {
+            out: args.out.clone(),
+            root,
+            plan,
+            progress: true,
+        },
+        device,
+    )?;
+    println!(
+        "\nAccuracy on {} held-out generated problems (greedy / maj@{}) and the first {} GSM8K test problems (greedy):",
+        s.data["heldout_problems"], s.plan.maj_k, s.plan.gsm8k_problems
+    );
     for e in &s.evals {
-        println!("  {:<5} held-out {:>5.1}% / {:>5.1}%   GSM8K {:>5.1}%", e.model, e.heldout_greedy, e.heldout_maj, e.gsm8k_greedy);
+        println!(
+            "  {:<5} held-out {:>5.1}% / {:>5.1}%   GSM8K {:>5.1}%",
+            e.model, e.heldout_greedy, e.heldout_maj, e.gsm8k_greedy
+        );
     }
     println!(
         "GRPO mean reward {:.3} -> {:.3}; stages took {:.0} s.",
@@ -235,17 +329,34 @@ pub struct RmDataArgs {
 
 pub fn rm_data<B: Backend>(args: &RmDataArgs, device: &B::Device) -> anyhow::Result<()> {
     let (ck, tok) = dsmath_model::load_model_and_tokenizer::<B>(&args.model, device)?;
-    let prompts: Vec<(String, String)> = dsmath_train::grpo_train::read_rl_prompts(&args.prompts)?
+    let prompts: Vec<(String, String)> = dsmath_train::rl::run::read_rl_prompts(&args.prompts)?
         .into_iter()
         .take(args.limit.unwrap_or(usize::MAX))
         .map(|(q, g)| (dsmath_eval::prompts::instruct(&q), g))
         .collect();
-    let params = dsmath_model::SamplingParams { n: 1, temperature: args.temperature, top_p: 1.0, top_k: 0, max_new_tokens: args.max_new_tokens, seed: args.seed, stop: vec![], ignore_eos: false };
+    let params = dsmath_model::SamplingParams {
+        n: 1,
+        temperature: args.temperature,
+        top_p: 1.0,
+        top_k: 0,
+        max_new_tokens: args.max_new_tokens,
+        seed: args.seed,
+        stop: vec![],
+        ignore_eos: false,
+    };
     let bar = indicatif::ProgressBar::new(prompts.len() as u64);
     let mut out = String::new();
     let (mut n, mut good) = (0, 0);
     for chunk in prompts.chunks(16) {
-        let s = dsmath_train::reward_model::label_samples(&ck.model, &tok, chunk, args.samples, args.prm_rollouts, &args.step_delimiter, &params)?;
+        let s = dsmath_train::reward_model::label_samples(
+            &ck.model,
+            &tok,
+            chunk,
+            args.samples,
+            args.prm_rollouts,
+            &args.step_delimiter,
+            &params,
+        )?;
         for x in s {
             n += 1;
             good += (x.label == Some(1.0)) as usize;
@@ -255,7 +366,10 @@ pub fn rm_data<B: Backend>(args: &RmDataArgs, device: &B::Device) -> anyhow::Res
     }
     bar.finish_and_clear();
     dsmath_model::checkpoint::write_atomic(&args.out, out.as_bytes())?;
-    println!("{n} labelled samples ({good} correct) -> {}", args.out.display());
+    println!(
+        "{n} labelled samples ({good} correct) -> {}",
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -285,24 +399,48 @@ pub struct RmTrainArgs {
 }
 
 pub fn rm_train<B: Backend>(args: &RmTrainArgs, device: &B::Device) -> anyhow::Result<()> {
-    use dsmath_train::reward_model::{RewardModel, RmSample, RmTrainConfig, rm_optimizer, train_reward_model};
+    use dsmath_train::reward_model::{
+        RewardModel, RmSample, RmTrainConfig, rm_optimizer, train_reward_model,
+    };
     type AB<B> = burn_autodiff::Autodiff<B>;
     let (ck, tok) = dsmath_model::load_model_and_tokenizer::<AB<B>>(&args.init, device)?;
-    let text = std::fs::read_to_string(&args.data).with_context(|| args.data.display().to_string())?;
+    let text =
+        std::fs::read_to_string(&args.data).with_context(|| args.data.display().to_string())?;
     let samples: Vec<RmSample> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("{}:{}", args.data.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l).with_context(|| format!("{}:{}", args.data.display(), i + 1))
+        })
         .collect::<anyhow::Result<_>>()?;
-    let cfg = RmTrainConfig { objective: args.objective.clone(), process: args.process, epochs: args.epochs, lr: args.lr, batch_size: args.batch_size, ..Default::default() };
-    let (rm, stats) = train_reward_model(RewardModel::from_policy(ck.model), &tok, &samples, &cfg, &mut rm_optimizer())?;
+    let cfg = RmTrainConfig {
+        objective: args.objective.clone(),
+        process: args.process,
+        epochs: args.epochs,
+        lr: args.lr,
+        batch_size: args.batch_size,
+        ..Default::default()
+    };
+    let (rm, stats) = train_reward_model(
+        RewardModel::from_policy(ck.model),
+        &tok,
+        &samples,
+        &cfg,
+        &mut rm_optimizer(),
+    )?;
     for s in &stats {
-        println!("epoch {}: loss {:.4} ({} samples)", s.epoch, s.loss, s.samples);
+        println!(
+            "epoch {}: loss {:.4} ({} samples)",
+            s.epoch, s.loss, s.samples
+        );
     }
     use burn::module::AutodiffModule;
     rm.valid().save(&args.out, &ck.config, Some(&args.init))?;
-    println!("reward model -> {} (use it as [grpo] reward_model)", args.out.display());
+    println!(
+        "reward model -> {} (use it as [grpo] reward_model)",
+        args.out.display()
+    );
     Ok(())
 }
 
@@ -323,20 +461,41 @@ pub struct RlCompareArgs {
 
 pub fn rl_compare<B: Backend>(args: &RlCompareArgs, device: &B::Device) -> anyhow::Result<()> {
     use dsmath_train::compare::{CompareOptions, compare};
-    let plan = dsmath_train::demo::DemoPlan::parse(&std::fs::read_to_string(args.demo.join("config.toml")).with_context(|| format!("{}: run `cargo xtask demo` first", args.demo.display()))?, None, &args.demo.join("config.toml"))?;
-    let sft = dsmath_train::trainer::latest(&args.demo.join("sft")).with_context(|| format!("{}/sft has no checkpoint", args.demo.display()))?;
+    let plan = dsmath_train::demo::DemoPlan::parse(
+        &std::fs::read_to_string(args.demo.join("config.toml"))
+            .with_context(|| format!("{}: run `cargo xtask demo` first", args.demo.display()))?,
+        None,
+        &args.demo.join("config.toml"),
+    )?;
+    let sft = dsmath_train::trainer::latest(&args.demo.join("sft"))
+        .with_context(|| format!("{}/sft has no checkpoint", args.demo.display()))?;
     let algorithms = args
         .algorithms
         .split(',')
-        .map(|a| serde_json::from_value(serde_json::Value::String(a.trim().to_string())).with_context(|| format!("algorithm `{a}`: expected rft, online_rft, dpo, ppo or grpo")))
+        .map(|a| {
+            serde_json::from_value(serde_json::Value::String(a.trim().to_string())).with_context(
+                || format!("algorithm `{a}`: expected rft, online_rft, dpo, ppo or grpo"),
+            )
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut base = plan.grpo_config();
     base.train.steps = args.steps;
     base.train.checkpoint_every = args.steps;
-    let o = CompareOptions { sft, prompts: args.demo.join("data/rl.jsonl"), heldout: args.demo.join("data/heldout.jsonl"), out: args.out.clone(), algorithms, base, progress: true };
+    let o = CompareOptions {
+        sft,
+        prompts: args.demo.join("data/rl.jsonl"),
+        heldout: args.demo.join("data/heldout.jsonl"),
+        out: args.out.clone(),
+        algorithms,
+        base,
+        progress: true,
+    };
     let rows = compare::<B>(&o, device)?;
     for r in rows {
-        println!("{:<11} held-out {:>5.1}%  reward {:.3} -> {:.3}", r.algorithm, r.heldout_greedy, r.reward_first, r.reward_last);
+        println!(
+            "{:<11} held-out {:>5.1}%  reward {:.3} -> {:.3}",
+            r.algorithm, r.heldout_greedy, r.reward_first, r.reward_last
+        );
     }
     println!("report: {}", args.out.join("compare.md").display());
     Ok(())

@@ -10,10 +10,10 @@ use burn::tensor::TensorData;
 use serde_json::{Map, Value as Json, json};
 
 use super::{GgufFile, Value};
+use crate::ModelError;
 use crate::checkpoint::write_atomic;
 use crate::config::{Architecture, LlamaConfig};
 use crate::weights::{SaveDtype, save_safetensors};
-use crate::ModelError;
 
 /// What [`convert`] wrote.
 #[derive(Debug)]
@@ -25,7 +25,10 @@ pub struct Converted {
 /// Convert `gguf` into an HF model directory `out` (created; files written atomically).
 pub fn convert(gguf: &Path, out: &Path, dtype: SaveDtype) -> Result<Converted, ModelError> {
     let file = GgufFile::open(gguf)?;
-    let err = |message: String| ModelError::Gguf { path: gguf.to_path_buf(), message };
+    let err = |message: String| ModelError::Gguf {
+        path: gguf.to_path_buf(),
+        message,
+    };
     let (config, arch) = config_from_metadata(&file).map_err(err)?;
     let tensors = hf_tensors(&file, &config, arch).map_err(err)?;
     let n = tensors.len();
@@ -34,46 +37,84 @@ pub fn convert(gguf: &Path, out: &Path, dtype: SaveDtype) -> Result<Converted, M
 
     std::fs::create_dir_all(out).map_err(|e| ModelError::io(out, e))?;
     let mut config = config;
-    config.other.insert("dtype".into(), (if dtype == SaveDtype::F32 { "float32" } else { "bfloat16" }).into());
+    config.other.insert(
+        "dtype".into(),
+        (if dtype == SaveDtype::F32 {
+            "float32"
+        } else {
+            "bfloat16"
+        })
+        .into(),
+    );
     save_safetensors(&out.join("model.safetensors"), tensors, dtype)?;
     let pretty = |v: &Json| serde_json::to_string_pretty(v).expect("json serialises");
-    write_atomic(&out.join("tokenizer.json"), serde_json::to_string(&tokenizer).expect("json").as_bytes())?;
-    write_atomic(&out.join("tokenizer_config.json"), pretty(&tok_config).as_bytes())?;
-    write_atomic(&out.join("generation_config.json"), pretty(&gen_config).as_bytes())?;
+    write_atomic(
+        &out.join("tokenizer.json"),
+        serde_json::to_string(&tokenizer).expect("json").as_bytes(),
+    )?;
+    write_atomic(
+        &out.join("tokenizer_config.json"),
+        pretty(&tok_config).as_bytes(),
+    )?;
+    write_atomic(
+        &out.join("generation_config.json"),
+        pretty(&gen_config).as_bytes(),
+    )?;
     // config.json last: a directory with a config.json is a finished conversion.
     write_atomic(&out.join("config.json"), config.to_json().as_bytes())?;
     Ok(Converted { config, tensors: n })
 }
 
 fn meta<'a>(f: &'a GgufFile, key: &str) -> Result<&'a Value, String> {
-    f.get(key).ok_or_else(|| format!("metadata key `{key}` is missing"))
+    f.get(key)
+        .ok_or_else(|| format!("metadata key `{key}` is missing"))
 }
 
 fn meta_u64(f: &GgufFile, key: &str) -> Result<u64, String> {
-    meta(f, key)?.as_u64().ok_or_else(|| format!("metadata `{key}` is not an unsigned integer"))
+    meta(f, key)?
+        .as_u64()
+        .ok_or_else(|| format!("metadata `{key}` is not an unsigned integer"))
 }
 
 fn meta_f64(f: &GgufFile, key: &str) -> Result<f64, String> {
-    meta(f, key)?.as_f64().ok_or_else(|| format!("metadata `{key}` is not a number"))
+    meta(f, key)?
+        .as_f64()
+        .ok_or_else(|| format!("metadata `{key}` is not a number"))
 }
 
 /// config.json from the architecture's metadata.
 fn config_from_metadata(f: &GgufFile) -> Result<(LlamaConfig, Architecture), String> {
-    let name = meta(f, "general.architecture")?.as_str().ok_or("metadata `general.architecture` is not a string")?;
+    let name = meta(f, "general.architecture")?
+        .as_str()
+        .ok_or("metadata `general.architecture` is not a string")?;
     let arch = match name {
         "llama" => Architecture::Llama,
         "qwen2" => Architecture::Qwen2,
         "qwen3" => Architecture::Qwen3,
-        other => return Err(format!("general.architecture `{other}` is not supported (llama, qwen2, qwen3)")),
+        other => {
+            return Err(format!(
+                "general.architecture `{other}` is not supported (llama, qwen2, qwen3)"
+            ));
+        }
     };
     let k = |s: &str| format!("{name}.{s}");
     let heads = meta_u64(f, &k("attention.head_count"))?;
-    let kv_heads = f.get(&k("attention.head_count_kv")).map_or(Some(heads), Value::as_u64).ok_or("head_count_kv is not an integer")?;
+    let kv_heads = f
+        .get(&k("attention.head_count_kv"))
+        .map_or(Some(heads), Value::as_u64)
+        .ok_or("head_count_kv is not an integer")?;
     let hidden = meta_u64(f, &k("embedding_length"))?;
-    let tokens = f.get("tokenizer.ggml.tokens").and_then(Value::as_array).map(<[Value]>::len);
+    let tokens = f
+        .get("tokenizer.ggml.tokens")
+        .and_then(Value::as_array)
+        .map(<[Value]>::len);
     let vocab = match f.get(&k("vocab_size")) {
         Some(v) => v.as_u64().ok_or("vocab_size is not an integer")?,
-        None => f.tensor("token_embd.weight").map(|t| t.shape()[0] as u64).or(tokens.map(|n| n as u64)).ok_or("no vocab_size")?,
+        None => f
+            .tensor("token_embd.weight")
+            .map(|t| t.shape()[0] as u64)
+            .or(tokens.map(|n| n as u64))
+            .ok_or("no vocab_size")?,
     };
     let head_dim = match f.get(&k("attention.key_length")) {
         Some(v) => v.as_u64().ok_or("attention.key_length is not an integer")?,
@@ -81,18 +122,30 @@ fn config_from_metadata(f: &GgufFile) -> Result<(LlamaConfig, Architecture), Str
     };
     if let Some(rot) = f.get(&k("rope.dimension_count")).and_then(Value::as_u64) {
         if rot != head_dim {
-            return Err(format!("{}: rope.dimension_count {rot} != head_dim {head_dim} (partial RoPE is not supported)", name));
+            return Err(format!(
+                "{}: rope.dimension_count {rot} != head_dim {head_dim} (partial RoPE is not supported)",
+                name
+            ));
         }
     }
     if f.tensor("rope_freqs.weight").is_some() {
-        return Err("tensor `rope_freqs.weight` (precomputed RoPE frequency factors) is not supported".into());
+        return Err(
+            "tensor `rope_freqs.weight` (precomputed RoPE frequency factors) is not supported"
+                .into(),
+        );
     }
     let mut rope_scaling = Json::Null;
     if let Some(kind) = f.get(&k("rope.scaling.type")).and_then(Value::as_str) {
         match kind {
             "none" => {}
-            "linear" => rope_scaling = json!({"rope_type": "linear", "factor": meta_f64(f, &k("rope.scaling.factor"))?}),
-            other => return Err(format!("{name}.rope.scaling.type `{other}` is not supported (none, linear)")),
+            "linear" => {
+                rope_scaling = json!({"rope_type": "linear", "factor": meta_f64(f, &k("rope.scaling.factor"))?})
+            }
+            other => {
+                return Err(format!(
+                    "{name}.rope.scaling.type `{other}` is not supported (none, linear)"
+                ));
+            }
         }
     }
     let tok_id = |key: &str| f.get(key).and_then(Value::as_u64);
@@ -125,10 +178,15 @@ fn config_from_metadata(f: &GgufFile) -> Result<(LlamaConfig, Architecture), Str
 }
 
 /// Every tensor under its HF name, dequantized to f32 in PyTorch layout.
-fn hf_tensors(f: &GgufFile, c: &LlamaConfig, arch: Architecture) -> Result<Vec<(String, TensorData)>, String> {
+fn hf_tensors(
+    f: &GgufFile,
+    c: &LlamaConfig,
+    arch: Architecture,
+) -> Result<Vec<(String, TensorData)>, String> {
     let mut out = Vec::with_capacity(f.tensors.len());
     for info in &f.tensors {
-        let name = hf_name(&info.name).ok_or_else(|| format!("tensor `{}` has no HF counterpart dsmath knows", info.name))?;
+        let name = hf_name(&info.name)
+            .ok_or_else(|| format!("tensor `{}` has no HF counterpart dsmath knows", info.name))?;
         let shape = info.shape();
         let mut values = f.dequantize(info);
         // llama.cpp's convert_hf_to_gguf.py permutes LLaMA's q / k rows for its interleaved RoPE;
@@ -156,7 +214,8 @@ fn unpermute_rows(values: &[f32], shape: &[usize], heads: usize) -> Vec<f32> {
             for i in 0..d / 2 {
                 let to = h * d + half * (d / 2) + i;
                 let from = h * d + 2 * i + half;
-                out[to * cols..(to + 1) * cols].copy_from_slice(&values[from * cols..(from + 1) * cols]);
+                out[to * cols..(to + 1) * cols]
+                    .copy_from_slice(&values[from * cols..(from + 1) * cols]);
             }
         }
     }
@@ -198,7 +257,10 @@ fn tokens(f: &GgufFile) -> Result<Vec<&str>, String> {
         .as_array()
         .ok_or("tokenizer.ggml.tokens is not an array")?
         .iter()
-        .map(|t| t.as_str().ok_or_else(|| "tokenizer.ggml.tokens holds a non-string".to_string()))
+        .map(|t| {
+            t.as_str()
+                .ok_or_else(|| "tokenizer.ggml.tokens holds a non-string".to_string())
+        })
         .collect()
 }
 
@@ -206,15 +268,26 @@ fn tokens(f: &GgufFile) -> Result<Vec<&str>, String> {
 fn tokenizer_json(f: &GgufFile) -> Result<Json, String> {
     let model = meta(f, "tokenizer.ggml.model")?.as_str().unwrap_or("");
     if model != "gpt2" {
-        return Err(format!("tokenizer.ggml.model `{model}` is not supported (gpt2: byte-level BPE)"));
+        return Err(format!(
+            "tokenizer.ggml.model `{model}` is not supported (gpt2: byte-level BPE)"
+        ));
     }
     let tokens = tokens(f)?;
     let types: Vec<i64> = match f.get("tokenizer.ggml.token_type") {
-        Some(v) => v.as_array().ok_or("token_type is not an array")?.iter().map(|t| t.as_i64().unwrap_or(1)).collect(),
+        Some(v) => v
+            .as_array()
+            .ok_or("token_type is not an array")?
+            .iter()
+            .map(|t| t.as_i64().unwrap_or(1))
+            .collect(),
         None => vec![1; tokens.len()],
     };
     if types.len() != tokens.len() {
-        return Err(format!("tokenizer.ggml.token_type has {} entries for {} tokens", types.len(), tokens.len()));
+        return Err(format!(
+            "tokenizer.ggml.token_type has {} entries for {} tokens",
+            types.len(),
+            tokens.len()
+        ));
     }
     let mut vocab = Map::new();
     let mut added = Vec::new();
@@ -232,21 +305,30 @@ fn tokenizer_json(f: &GgufFile) -> Result<Json, String> {
         .iter()
         .map(|m| {
             let m = m.as_str().ok_or("a merge is not a string")?;
-            let (a, b) = m.split_once(' ').ok_or_else(|| format!("merge `{m}` has no space"))?;
+            let (a, b) = m
+                .split_once(' ')
+                .ok_or_else(|| format!("merge `{m}` has no space"))?;
             Ok(json!([a, b]))
         })
         .collect::<Result<_, String>>()?;
-    let add_bos = f.get("tokenizer.ggml.add_bos_token").and_then(Value::as_bool).unwrap_or(false);
+    let add_bos = f
+        .get("tokenizer.ggml.add_bos_token")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let bos = f.get("tokenizer.ggml.bos_token_id").and_then(Value::as_u64);
     let seq = |id: &str, t: u32| json!({"Sequence": {"id": id, "type_id": t}});
     let post = match (add_bos, bos) {
         (true, Some(bos)) => {
-            let text = tokens.get(bos as usize).ok_or("bos_token_id is outside the vocabulary")?;
+            let text = tokens
+                .get(bos as usize)
+                .ok_or("bos_token_id is outside the vocabulary")?;
             let sp = json!({"SpecialToken": {"id": text, "type_id": 0}});
             json!({"type": "TemplateProcessing", "single": [sp, seq("A", 0)], "pair": [sp, seq("A", 0), sp, seq("B", 1)],
                    "special_tokens": {*text: {"id": text, "ids": [bos], "tokens": [text]}}})
         }
-        _ => json!({"type": "TemplateProcessing", "single": [seq("A", 0)], "pair": [seq("A", 0), seq("B", 1)], "special_tokens": {}}),
+        _ => {
+            json!({"type": "TemplateProcessing", "single": [seq("A", 0)], "pair": [seq("A", 0), seq("B", 1)], "special_tokens": {}})
+        }
     };
     Ok(json!({
         "version": "1.0",
@@ -269,7 +351,10 @@ fn tokenizer_configs(f: &GgufFile, c: &LlamaConfig) -> Result<(Json, Json), Stri
     let text = |key: &str| -> Result<Json, String> {
         match f.get(key).and_then(Value::as_u64) {
             None => Ok(Json::Null),
-            Some(id) => tokens.get(id as usize).map(|t| json!(t)).ok_or_else(|| format!("{key} {id} is outside the vocabulary")),
+            Some(id) => tokens
+                .get(id as usize)
+                .map(|t| json!(t))
+                .ok_or_else(|| format!("{key} {id} is outside the vocabulary")),
         }
     };
     let mut tok = json!({
@@ -282,7 +367,10 @@ fn tokenizer_configs(f: &GgufFile, c: &LlamaConfig) -> Result<(Json, Json), Stri
         "model_max_length": c.max_position_embeddings,
     });
     if let Some(t) = f.get("tokenizer.chat_template") {
-        tok["chat_template"] = json!(t.as_str().ok_or("tokenizer.chat_template is not a string")?);
+        tok["chat_template"] = json!(
+            t.as_str()
+                .ok_or("tokenizer.chat_template is not a string")?
+        );
     }
     if let Some(o) = tok.as_object_mut() {
         o.retain(|_, v| !v.is_null());
@@ -318,10 +406,22 @@ mod tests {
 
     #[test]
     fn llama_cpp_names_map_to_hf() {
-        assert_eq!(hf_name("blk.12.attn_q.weight").unwrap(), "model.layers.12.self_attn.q_proj.weight");
-        assert_eq!(hf_name("blk.0.ffn_norm.weight").unwrap(), "model.layers.0.post_attention_layernorm.weight");
-        assert_eq!(hf_name("blk.3.attn_k_norm.weight").unwrap(), "model.layers.3.self_attn.k_norm.weight");
-        assert_eq!(hf_name("token_embd.weight").unwrap(), "model.embed_tokens.weight");
+        assert_eq!(
+            hf_name("blk.12.attn_q.weight").unwrap(),
+            "model.layers.12.self_attn.q_proj.weight"
+        );
+        assert_eq!(
+            hf_name("blk.0.ffn_norm.weight").unwrap(),
+            "model.layers.0.post_attention_layernorm.weight"
+        );
+        assert_eq!(
+            hf_name("blk.3.attn_k_norm.weight").unwrap(),
+            "model.layers.3.self_attn.k_norm.weight"
+        );
+        assert_eq!(
+            hf_name("token_embd.weight").unwrap(),
+            "model.embed_tokens.weight"
+        );
         assert!(hf_name("blk.x.attn_q.weight").is_none());
         assert!(hf_name("blk.0.ffn_gate_exps.weight").is_none());
     }

@@ -129,9 +129,17 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn take(&mut self, n: usize, what: &str) -> Result<&[u8], String> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
-            format!("truncated: {what} needs {n} bytes at offset {} but the file has {}", self.at, self.bytes.len())
-        })?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|&e| e <= self.bytes.len())
+            .ok_or_else(|| {
+                format!(
+                    "truncated: {what} needs {n} bytes at offset {} but the file has {}",
+                    self.at,
+                    self.bytes.len()
+                )
+            })?;
         let out = &self.bytes[self.at..end];
         self.at = end;
         Ok(out)
@@ -154,7 +162,10 @@ impl Reader<'_> {
         let n = self.u64(what)?;
         let left = (self.bytes.len() - self.at) as u64;
         if n.saturating_mul(min_size as u64) > left {
-            return Err(format!("truncated: {what} = {n} at offset {} needs more bytes than the rest of the file", self.at - 8));
+            return Err(format!(
+                "truncated: {what} = {n} at offset {} needs more bytes than the rest of the file",
+                self.at - 8
+            ));
         }
         Ok(n as usize)
     }
@@ -163,7 +174,8 @@ impl Reader<'_> {
         let n = self.count(what, 1)?;
         let at = self.at;
         let bytes = self.take(n, what)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| format!("{what} at offset {at} is not valid UTF-8"))
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| format!("{what} at offset {at} is not valid UTF-8"))
     }
 
     fn value(&mut self, kind: u32, key: &str) -> Result<Value, String> {
@@ -205,9 +217,18 @@ impl GgufFile {
         // SAFETY: the file is only read; a concurrent writer could change the mapped bytes, which
         // the reader treats like any other content (every offset is checked).
         let map = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io(path, e))?;
-        let err = |message: String| ModelError::Gguf { path: path.to_path_buf(), message };
+        let err = |message: String| ModelError::Gguf {
+            path: path.to_path_buf(),
+            message,
+        };
         let (version, metadata, tensors) = Self::parse(&map).map_err(err)?;
-        Ok(Self { path: path.to_path_buf(), version, metadata, tensors, map })
+        Ok(Self {
+            path: path.to_path_buf(),
+            version,
+            metadata,
+            tensors,
+            map,
+        })
     }
 
     #[allow(clippy::type_complexity)]
@@ -234,9 +255,13 @@ impl GgufFile {
             let name = r.string("tensor name")?;
             let n_dims = r.u32(&name)? as usize;
             if n_dims == 0 || n_dims > 4 {
-                return Err(format!("tensor `{name}`: {n_dims} dimensions (1 to 4 are valid)"));
+                return Err(format!(
+                    "tensor `{name}`: {n_dims} dimensions (1 to 4 are valid)"
+                ));
             }
-            let dims = (0..n_dims).map(|_| r.u64(&name)).collect::<Result<Vec<_>, _>>()?;
+            let dims = (0..n_dims)
+                .map(|_| r.u64(&name))
+                .collect::<Result<Vec<_>, _>>()?;
             let kind_id = r.u32(&name)?;
             let offset = r.u64(&name)?;
             infos.push((name, dims, kind_id, offset));
@@ -252,20 +277,33 @@ impl GgufFile {
         let mut tensors = Vec::with_capacity(infos.len());
         for (name, dims, kind_id, offset) in infos {
             let kind = GgmlType::from_id(kind_id).ok_or_else(|| {
-                format!("tensor `{name}`: ggml type {kind_id} is not supported ({})", GgmlType::SUPPORTED)
+                format!(
+                    "tensor `{name}`: ggml type {kind_id} is not supported ({})",
+                    GgmlType::SUPPORTED
+                )
             })?;
-            let numel = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d)).ok_or_else(|| format!("tensor `{name}`: dims {dims:?} overflow"))?;
+            let numel = dims
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d))
+                .ok_or_else(|| format!("tensor `{name}`: dims {dims:?} overflow"))?;
             let (block, block_bytes) = kind.block();
             if dims[0] % block as u64 != 0 {
-                return Err(format!("tensor `{name}`: row length {} is not a multiple of {kind:?}'s block of {block}", dims[0]));
+                return Err(format!(
+                    "tensor `{name}`: row length {} is not a multiple of {kind:?}'s block of {block}",
+                    dims[0]
+                ));
             }
             let len = (numel / block as u64)
                 .checked_mul(block_bytes as u64)
                 .ok_or_else(|| format!("tensor `{name}`: size overflows"))?;
             if offset as usize % alignment != 0 {
-                return Err(format!("tensor `{name}`: offset {offset} is not aligned to {alignment}"));
+                return Err(format!(
+                    "tensor `{name}`: offset {offset} is not aligned to {alignment}"
+                ));
             }
-            let start = (data_start as u64).checked_add(offset).ok_or_else(|| format!("tensor `{name}`: offset overflows"))?;
+            let start = (data_start as u64)
+                .checked_add(offset)
+                .ok_or_else(|| format!("tensor `{name}`: offset overflows"))?;
             let end = start.checked_add(len).filter(|&e| e <= bytes.len() as u64).ok_or_else(|| {
                 format!(
                     "truncated: tensor `{name}` ({kind:?}, {len} bytes at offset {start}) runs past the end of the file ({} bytes)",
@@ -273,7 +311,13 @@ impl GgufFile {
                 )
             })?;
             let _ = end;
-            tensors.push(TensorInfo { name, dims, kind, start: start as usize, len: len as usize });
+            tensors.push(TensorInfo {
+                name,
+                dims,
+                kind,
+                start: start as usize,
+                len: len as usize,
+            });
         }
         Ok((version, metadata, tensors))
     }
@@ -288,6 +332,10 @@ impl GgufFile {
 
     /// The tensor's values as f32 in row-major order ([`TensorInfo::shape`]).
     pub fn dequantize(&self, info: &TensorInfo) -> Vec<f32> {
-        quants::dequantize(info.kind, &self.map[info.start..info.start + info.len], info.numel())
+        quants::dequantize(
+            info.kind,
+            &self.map[info.start..info.start + info.len],
+            info.numel(),
+        )
     }
 }

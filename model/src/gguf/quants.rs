@@ -94,7 +94,12 @@ pub fn dequantize(kind: GgmlType, bytes: &[u8], numel: usize) -> Vec<f32> {
                 for (n, (y, q)) in y.chunks_exact_mut(64).zip(qs.chunks_exact(32)).enumerate() {
                     let (sc1, m1) = scale_min_k4(2 * n, scales);
                     let (sc2, m2) = scale_min_k4(2 * n + 1, scales);
-                    let (d1, m1, d2, m2) = (d * sc1 as f32, dmin * m1 as f32, d * sc2 as f32, dmin * m2 as f32);
+                    let (d1, m1, d2, m2) = (
+                        d * sc1 as f32,
+                        dmin * m1 as f32,
+                        d * sc2 as f32,
+                        dmin * m2 as f32,
+                    );
                     for l in 0..32 {
                         y[l] = d1 * (q[l] & 0x0F) as f32 - m1;
                         y[l + 32] = d2 * (q[l] >> 4) as f32 - m2;
@@ -109,7 +114,12 @@ pub fn dequantize(kind: GgmlType, bytes: &[u8], numel: usize) -> Vec<f32> {
                 for (n, (y, q)) in y.chunks_exact_mut(64).zip(ql.chunks_exact(32)).enumerate() {
                     let (sc1, m1) = scale_min_k4(2 * n, scales);
                     let (sc2, m2) = scale_min_k4(2 * n + 1, scales);
-                    let (d1, m1, d2, m2) = (d * sc1 as f32, dmin * m1 as f32, d * sc2 as f32, dmin * m2 as f32);
+                    let (d1, m1, d2, m2) = (
+                        d * sc1 as f32,
+                        dmin * m1 as f32,
+                        d * sc2 as f32,
+                        dmin * m2 as f32,
+                    );
                     let (u1, u2) = (1u8 << (2 * n), 2u8 << (2 * n));
                     for l in 0..32 {
                         let hi1 = if qh[l] & u1 != 0 { 16 } else { 0 };
@@ -150,7 +160,10 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {
-        ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+        (
+            (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
     }
 }
 

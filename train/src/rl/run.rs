@@ -17,11 +17,14 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
-use crate::grpo::GrpoLossConfig;
 use crate::optim::{AdamW, AdamWConfig};
 use crate::reward_model::{RewardModel, RmSample, RmTrainConfig, rm_optimizer, train_reward_model};
-use crate::grpo::Algorithm;
-use crate::rollout::{Critic, GrpoStepStats, UpdateArgs, explore, grpo_update, informative_groups, ppo_update, stats_without_update, step_ends};
+use crate::rl::correction::{self, CorrectionConfig, CorrectionMode};
+use crate::rl::critic::Critic;
+use crate::rl::explore::{Rollout, explore, informative_groups, step_ends};
+use crate::rl::logprobs::token_logp;
+use crate::rl::loss::{Algorithm, GrpoLossConfig};
+use crate::rl::update::{GrpoStepStats, UpdateArgs, grpo_update, ppo_update, stats_without_update};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::trainer::{compute_dtype, in_dtype, latest, write_checkpoint, write_dir_atomic};
 
@@ -57,6 +60,43 @@ pub struct GrpoSection {
     pub iteration_steps: u64,
     pub rm_replay: f64,
     pub rm_lr: f64,
+    /// Rollouts per forward / backward of the update (gradients accumulated over the step's
+    /// micro-batches; any size gives the same step). 0: the whole batch at once.
+    pub micro_batch: usize,
+    /// Completion positions per LM-head chunk: the update and the log-probs never hold more than
+    /// `logits_chunk x vocab` logits.
+    pub logits_chunk: usize,
+    /// The frozen reference's weights: `f32`, or `bf16` / `f16` (half the memory).
+    pub reference_dtype: Precision,
+    /// Prompts longer than this many tokens are left out (reported); the memory plan's prompt
+    /// length.
+    pub max_prompt_tokens: usize,
+    /// Sampler / trainer mismatch correction (truncated importance sampling); off by default.
+    pub correction: CorrectionConfig,
+}
+
+/// A weight dtype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    F32,
+    Bf16,
+    F16,
+}
+
+impl Precision {
+    /// The cast to apply to f32 weights (`None` for f32).
+    pub fn dtype(self) -> Option<burn::tensor::DType> {
+        match self {
+            Precision::F32 => None,
+            Precision::Bf16 => Some(burn::tensor::DType::BF16),
+            Precision::F16 => Some(burn::tensor::DType::F16),
+        }
+    }
+
+    pub fn bytes(self) -> usize {
+        if self == Precision::F32 { 4 } else { 2 }
+    }
 }
 
 impl Default for GrpoSection {
@@ -78,6 +118,11 @@ impl Default for GrpoSection {
             iteration_steps: 0,
             rm_replay: 0.1,
             rm_lr: 1e-5,
+            micro_batch: 8,
+            logits_chunk: dsmath_model::head::DEFAULT_CHUNK,
+            reference_dtype: Precision::F32,
+            max_prompt_tokens: 1024,
+            correction: CorrectionConfig::default(),
         }
     }
 }
@@ -108,7 +153,13 @@ pub struct GrpoTrain {
 
 impl Default for GrpoTrain {
     fn default() -> Self {
-        GrpoTrain { steps: 100, checkpoint_every: 50, keep_last: 2, seed: 0, dtype: "f32".into() }
+        GrpoTrain {
+            steps: 100,
+            checkpoint_every: 50,
+            keep_last: 2,
+            seed: 0,
+            dtype: "f32".into(),
+        }
     }
 }
 
@@ -131,8 +182,16 @@ impl Default for GrpoConfig {
             data: Default::default(),
             grpo: Default::default(),
             // The paper: lr 1e-6, constant.
-            optim: AdamWConfig { weight_decay: 0.0, ..Default::default() },
-            schedule: Schedule { kind: ScheduleKind::Constant, peak_lr: 1e-6, warmup_steps: 0, ..Default::default() },
+            optim: AdamWConfig {
+                weight_decay: 0.0,
+                ..Default::default()
+            },
+            schedule: Schedule {
+                kind: ScheduleKind::Constant,
+                peak_lr: 1e-6,
+                warmup_steps: 0,
+                ..Default::default()
+            },
             train: Default::default(),
         }
     }
@@ -140,8 +199,41 @@ impl Default for GrpoConfig {
 
 impl GrpoConfig {
     pub fn from_file(path: &Path) -> Result<Self, TrainError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
-        toml::from_str(&text).map_err(|e| TrainError::Config(path.into(), e.to_string()))
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
+        let cfg: GrpoConfig =
+            toml::from_str(&text).map_err(|e| TrainError::Config(path.into(), e.to_string()))?;
+        cfg.check()
+            .map_err(|e| TrainError::Config(path.into(), e))?;
+        Ok(cfg)
+    }
+
+    /// Values that cannot run, named by key.
+    pub fn check(&self) -> Result<(), String> {
+        let g = &self.grpo;
+        if g.group_size == 0 || g.prompts_per_step == 0 {
+            return Err(format!(
+                "grpo.group_size ({}) and grpo.prompts_per_step ({}) must be positive",
+                g.group_size, g.prompts_per_step
+            ));
+        }
+        let batch = g.group_size * g.prompts_per_step;
+        if g.micro_batch > batch {
+            return Err(format!(
+                "grpo.micro_batch ({}) is larger than the step's batch (prompts_per_step x group_size = {batch})",
+                g.micro_batch
+            ));
+        }
+        if g.logits_chunk == 0 {
+            return Err("grpo.logits_chunk must be positive".into());
+        }
+        if g.max_new_tokens == 0 {
+            return Err("grpo.max_new_tokens must be positive".into());
+        }
+        g.correction.check()?;
+        compute_dtype(&self.train.dtype)
+            .map_err(|e| format!("train.dtype `{}`: {e}", self.train.dtype))?;
+        Ok(())
     }
 }
 
@@ -201,12 +293,28 @@ impl<B: AutodiffBackend> GrpoRun<B> {
 /// RL prompts: JSONL `{"question", "gold"}` (a numeric gold is taken as its text); a line
 /// without them is an error naming the file and line.
 pub fn read_rl_prompts(path: &Path) -> Result<Vec<(String, String)>, TrainError> {
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| TrainError::Io(path.into(), e.to_string()))?;
     let mut out = vec![];
-    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(l).map_err(|e| TrainError::Io(path.into(), format!("line {}: {e}", i + 1)))?;
-        let (Some(q), Some(g)) = (v["question"].as_str(), v.get("gold").map(|g| g.as_str().map(String::from).unwrap_or_else(|| g.to_string()))) else {
-            return Err(TrainError::Io(path.into(), format!("line {}: needs `question` and `gold`", i + 1)));
+    for (i, l) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: serde_json::Value = serde_json::from_str(l)
+            .map_err(|e| TrainError::Io(path.into(), format!("line {}: {e}", i + 1)))?;
+        let (Some(q), Some(g)) = (
+            v["question"].as_str(),
+            v.get("gold").map(|g| {
+                g.as_str()
+                    .map(String::from)
+                    .unwrap_or_else(|| g.to_string())
+            }),
+        ) else {
+            return Err(TrainError::Io(
+                path.into(),
+                format!("line {}: needs `question` and `gold`", i + 1),
+            ));
         };
         out.push((q.to_string(), g));
     }
@@ -227,30 +335,56 @@ fn newest_at(out: &Path, prefix: &str, step: u64) -> Option<PathBuf> {
 }
 
 /// A reward function: `(completion, gold) -> reward`.
-pub type RewardFn = std::sync::Arc<dyn Fn(&str, &str) -> f64 + Send + Sync + std::panic::RefUnwindSafe + std::panic::UnwindSafe>;
+pub type RewardFn = std::sync::Arc<
+    dyn Fn(&str, &str) -> f64 + Send + Sync + std::panic::RefUnwindSafe + std::panic::UnwindSafe,
+>;
 
 impl<B: AutodiffBackend> GrpoRun<B> {
     pub fn new(cfg: GrpoConfig, out: &Path, device: &B::Device) -> Result<Self, TrainError> {
-        let init = PathBuf::from(cfg.model.init.clone().ok_or_else(|| TrainError::Config(out.join("config.toml"), "[model] init (the SFT model) is required".into()))?);
-        if let Err(e) = compute_dtype(&cfg.train.dtype) {
-            return Err(TrainError::Config(out.join("config.toml"), format!("train.dtype `{}`: {e}", cfg.train.dtype)));
-        }
+        let init = PathBuf::from(cfg.model.init.clone().ok_or_else(|| {
+            TrainError::Config(
+                out.join("config.toml"),
+                "[model] init (the SFT model) is required".into(),
+            )
+        })?);
+        cfg.check()
+            .map_err(|e| TrainError::Config(out.join("config.toml"), e))?;
         std::fs::create_dir_all(out).map_err(|e| TrainError::Io(out.into(), e.to_string()))?;
         let resume = latest(out);
         // Iterative RL: the reference of the iteration the run is in.
         let resumed = resume.as_ref().and_then(|d| {
-            let st: GrpoState = serde_json::from_str(&std::fs::read_to_string(d.join("trainer_state.json")).ok()?).ok()?;
+            let st: GrpoState =
+                serde_json::from_str(&std::fs::read_to_string(d.join("trainer_state.json")).ok()?)
+                    .ok()?;
             Some(st.step)
         });
-        let ref_dir = resumed.and_then(|s| newest_at(out, "reference", s)).unwrap_or(init.clone());
-        let reference = load_model::<B::InnerBackend>(&ref_dir, device)?.model;
+        let ref_dir = resumed
+            .and_then(|s| newest_at(out, "reference", s))
+            .unwrap_or(init.clone());
+        let reference = in_dtype(
+            &load_model::<B::InnerBackend>(&ref_dir, device)?.model,
+            cfg.grpo.reference_dtype.dtype(),
+        );
         let start = load_model::<B>(resume.as_deref().unwrap_or(&init), device)?;
-        let tokenizer_dir = cfg.model.tokenizer.clone().map(PathBuf::from).unwrap_or(init.clone());
+        let tokenizer_dir = cfg
+            .model
+            .tokenizer
+            .clone()
+            .map(PathBuf::from)
+            .unwrap_or(init.clone());
         let tok = Tokenizer::from_dir(&tokenizer_dir, &start.config)?;
         let mut prompts = vec![];
-        let max_prompt = start.config.max_position_embeddings.saturating_sub(cfg.grpo.max_new_tokens).max(1);
+        let max_prompt = start
+            .config
+            .max_position_embeddings
+            .saturating_sub(cfg.grpo.max_new_tokens)
+            .clamp(1, cfg.grpo.max_prompt_tokens.max(1));
         let mut too_long = 0;
-        let chat = if cfg.data.plain_prompt { None } else { dsmath_model::chat::ChatTemplate::from_dir(&tokenizer_dir)? };
+        let chat = if cfg.data.plain_prompt {
+            None
+        } else {
+            dsmath_model::chat::ChatTemplate::from_dir(&tokenizer_dir)?
+        };
         for (q, g) in read_rl_prompts(Path::new(&cfg.data.prompts))? {
             let text = match &chat {
                 Some(t) => t.user_prompt(&dsmath_eval::prompts::instruct_turn(&q))?,
@@ -264,33 +398,63 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             prompts.push((ids, g));
         }
         if too_long > 0 {
-            eprintln!("warning: {too_long} prompt(s) longer than the context minus max_new_tokens were left out");
+            eprintln!(
+                "warning: {too_long} prompt(s) longer than {max_prompt} tokens (grpo.max_prompt_tokens, or the context minus max_new_tokens) were left out"
+            );
         }
         if prompts.is_empty() {
-            return Err(TrainError::Io(cfg.data.prompts.clone().into(), "no usable prompts".into()));
+            return Err(TrainError::Io(
+                cfg.data.prompts.clone().into(),
+                "no usable prompts".into(),
+            ));
         }
         let (opt, step) = match &resume {
             Some(dir) => {
-                let st: GrpoState = serde_json::from_str(&std::fs::read_to_string(dir.join("trainer_state.json")).map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?)
-                    .map_err(|e| TrainError::Io(dir.join("trainer_state.json"), e.to_string()))?;
-                (AdamW::load(cfg.optim.clone(), &dir.join("optimizer.safetensors"), device)?, st.step)
+                let st: GrpoState = serde_json::from_str(
+                    &std::fs::read_to_string(dir.join("trainer_state.json"))
+                        .map_err(|e| TrainError::Io(dir.clone(), e.to_string()))?,
+                )
+                .map_err(|e| TrainError::Io(dir.join("trainer_state.json"), e.to_string()))?;
+                (
+                    AdamW::load(
+                        cfg.optim.clone(),
+                        &dir.join("optimizer.safetensors"),
+                        device,
+                    )?,
+                    st.step,
+                )
             }
             None => (AdamW::new(cfg.optim.clone()), 0),
         };
         let rcfg = cfg.grpo.reward;
-        let reward: RewardFn = std::sync::Arc::new(move |text: &str, gold: &str| dsmath_eval::reward_with(&rcfg, "", text, gold) as f64);
+        let reward: RewardFn = std::sync::Arc::new(move |text: &str, gold: &str| {
+            dsmath_eval::reward_with(&rcfg, "", text, gold) as f64
+        });
         let mut rm_dir = PathBuf::new();
         let reward_model = match &cfg.grpo.reward_model {
             Some(dir) => {
-                let dir = resumed.and_then(|s| newest_at(out, "reward_model", s)).unwrap_or(PathBuf::from(dir));
+                let dir = resumed
+                    .and_then(|s| newest_at(out, "reward_model", s))
+                    .unwrap_or(PathBuf::from(dir));
                 let (rm, rc) = RewardModel::load(&dir, device)?;
                 rm_dir = dir.clone();
                 if rc.vocab_size != start.config.vocab_size {
-                    return Err(TrainError::Config(dir, format!("reward model vocabulary {} != policy's {}", rc.vocab_size, start.config.vocab_size)));
+                    return Err(TrainError::Config(
+                        dir,
+                        format!(
+                            "reward model vocabulary {} != policy's {}",
+                            rc.vocab_size, start.config.vocab_size
+                        ),
+                    ));
                 }
                 Some(rm)
             }
-            None if cfg.grpo.process => return Err(TrainError::Config(out.join("config.toml"), "[grpo] process = true needs a reward_model".into())),
+            None if cfg.grpo.process => {
+                return Err(TrainError::Config(
+                    out.join("config.toml"),
+                    "[grpo] process = true needs a reward_model".into(),
+                ));
+            }
             None => None,
         };
         // Samples logged after the checkpoint we resume from are collected again.
@@ -302,16 +466,46 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             .filter(|(s, _)| *s <= step)
             .collect();
         if sp.exists() {
-            let text: String = rm_samples.iter().map(|x| format!("{}\n", serde_json::to_string(x).unwrap_or_default())).collect();
+            let text: String = rm_samples
+                .iter()
+                .map(|x| format!("{}\n", serde_json::to_string(x).unwrap_or_default()))
+                .collect();
             dsmath_model::checkpoint::write_atomic(&sp, text.as_bytes())?;
         }
         // PPO's critic: from the checkpoint we resume, else the SFT model with a zero head.
         let critic = match (cfg.grpo.loss.algorithm, &resume) {
-            (Algorithm::Ppo, Some(dir)) => Some(Critic { model: RewardModel::load(&dir.join("critic"), device)?.0, opt: AdamW::load(cfg.optim.clone(), &dir.join("critic_optimizer.safetensors"), device)? }),
-            (Algorithm::Ppo, None) => Some(Critic { model: RewardModel::from_policy(load_model::<B>(&init, device)?.model), opt: AdamW::new(cfg.optim.clone()) }),
+            (Algorithm::Ppo, Some(dir)) => Some(Critic {
+                model: RewardModel::load(&dir.join("critic"), device)?.0,
+                opt: AdamW::load(
+                    cfg.optim.clone(),
+                    &dir.join("critic_optimizer.safetensors"),
+                    device,
+                )?,
+            }),
+            (Algorithm::Ppo, None) => Some(Critic {
+                model: RewardModel::from_policy(load_model::<B>(&init, device)?.model),
+                opt: AdamW::new(cfg.optim.clone()),
+            }),
             _ => None,
         };
-        Ok(GrpoRun { out: out.to_path_buf(), policy: start.model, reference, tok, model_cfg: start.config, tokenizer_dir, opt, prompts, step, cfg, reward, reward_model, rm_samples, rm_dir, critic, device: device.clone() })
+        Ok(GrpoRun {
+            out: out.to_path_buf(),
+            policy: start.model,
+            reference,
+            tok,
+            model_cfg: start.config,
+            tokenizer_dir,
+            opt,
+            prompts,
+            step,
+            cfg,
+            reward,
+            reward_model,
+            rm_samples,
+            rm_dir,
+            critic,
+            device: device.clone(),
+        })
     }
 
     /// Replace the reward (a reward model, a custom verifier).
@@ -325,15 +519,23 @@ impl<B: AutodiffBackend> GrpoRun<B> {
     fn batch(&self, s: u64, round: usize, k: usize) -> Vec<(Vec<u32>, String)> {
         let n = self.prompts.len();
         if round > 0 {
-            let mut rng = ChaCha8Rng::seed_from_u64(self.cfg.train.seed ^ s.wrapping_mul(0xA076_1D64_78BD_642F) ^ (round as u64).wrapping_mul(0xE703_7ED1_A0B4_28DB));
-            return (0..k).map(|_| self.prompts[rand::Rng::random_range(&mut rng, 0..n)].clone()).collect();
+            let mut rng = ChaCha8Rng::seed_from_u64(
+                self.cfg.train.seed
+                    ^ s.wrapping_mul(0xA076_1D64_78BD_642F)
+                    ^ (round as u64).wrapping_mul(0xE703_7ED1_A0B4_28DB),
+            );
+            return (0..k)
+                .map(|_| self.prompts[rand::Rng::random_range(&mut rng, 0..n)].clone())
+                .collect();
         }
         (0..k)
             .map(|j| {
                 let flat = s as usize * k + j;
                 let (epoch, at) = (flat / n, flat % n);
                 let mut order: Vec<usize> = (0..n).collect();
-                order.shuffle(&mut ChaCha8Rng::seed_from_u64(self.cfg.train.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+                order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+                    self.cfg.train.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                ));
                 self.prompts[order[at]].clone()
             })
             .collect()
@@ -349,7 +551,11 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             top_p: g.top_p,
             top_k: 0,
             max_new_tokens: g.max_new_tokens,
-            seed: self.cfg.train.seed.wrapping_add(self.step.wrapping_mul(1_000_003)),
+            seed: self
+                .cfg
+                .train
+                .seed
+                .wrapping_add(self.step.wrapping_mul(1_000_003)),
             stop: vec![],
             ignore_eos: false,
         };
@@ -357,7 +563,11 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         let reward = move |text: &str, gold: &str| rf(text, gold);
         // Offline algorithms (RFT, DPO) learn from samples of the SFT model (the reference).
         let dtype = compute_dtype(&self.cfg.train.dtype).ok().flatten();
-        let inner = if g.loss.algorithm.offline() && g.iteration_steps == 0 { self.reference.clone() } else { self.policy.valid() };
+        let inner = if g.loss.algorithm.offline() && g.iteration_steps == 0 {
+            self.reference.clone()
+        } else {
+            self.policy.valid()
+        };
         let inner = in_dtype(&inner, dtype);
         // Explore; with dynamic sampling keep only informative groups and refill.
         let (mut rollouts, mut failed, mut groups) = (vec![], 0, 0);
@@ -373,17 +583,34 @@ impl<B: AutodiffBackend> GrpoRun<B> {
                 if g.iteration_steps > 0 {
                     // The grader's verdicts on fresh policy samples: the RM's next training data.
                     let sp = self.out.join("rm_samples.jsonl");
-                    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&sp).map_err(|e| TrainError::Io(sp.clone(), e.to_string()))?;
+                    let mut f = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&sp)
+                        .map_err(|e| TrainError::Io(sp.clone(), e.to_string()))?;
                     for r in &rs {
-                        let x = (self.step + 1, RmSample { prompt: self.tok.decode(&r.prompt_ids)?, response: r.text.clone(), label: Some(if r.reward > 0.5 { 1.0 } else { 0.0 }), step_labels: None });
-                        writeln!(f, "{}", serde_json::to_string(&x).unwrap_or_default()).map_err(|e| TrainError::Io(sp.clone(), e.to_string()))?;
+                        let x = (
+                            self.step + 1,
+                            RmSample {
+                                prompt: self.tok.decode(&r.prompt_ids)?,
+                                response: r.text.clone(),
+                                label: Some(if r.reward > 0.5 { 1.0 } else { 0.0 }),
+                                step_labels: None,
+                            },
+                        );
+                        writeln!(f, "{}", serde_json::to_string(&x).unwrap_or_default())
+                            .map_err(|e| TrainError::Io(sp.clone(), e.to_string()))?;
                         self.rm_samples.push(x);
                     }
                 }
                 score_with_rm(rm, &self.tok, &mut rs, g.process, &g.step_delimiter);
             }
             refills = round;
-            let keep: Vec<usize> = if g.dynamic_sampling { informative_groups(&rs, batch.len()) } else { (0..batch.len()).collect() };
+            let keep: Vec<usize> = if g.dynamic_sampling {
+                informative_groups(&rs, batch.len())
+            } else {
+                (0..batch.len()).collect()
+            };
             dropped += batch.len() - keep.len();
             for (new, &old) in keep.iter().enumerate() {
                 rollouts.extend(rs.iter().filter(|r| r.group == old).cloned().map(|mut r| {
@@ -401,12 +628,47 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         let lr = self.cfg.schedule.lr(self.step, self.cfg.train.steps);
         let mut policy = self.policy.clone();
         let mut stats = None;
+        let args = UpdateArgs {
+            groups,
+            loss: g.loss.clone(),
+            lr,
+            grad_clip: self.cfg.optim.grad_clip,
+            pad: self.tok.pad_id,
+            dtype,
+            micro_batch: g.micro_batch,
+            logits_chunk: g.logits_chunk,
+        };
+        let mut corrected = correction::CorrectionStats::default();
+        if groups > 0 && g.correction.mode != CorrectionMode::Off {
+            // pi_old as the trainer computes it, under the policy that sampled.
+            let t = rollouts
+                .iter()
+                .map(|r| r.tokens.len())
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let (trainer, _) = token_logp(
+                &inner,
+                &rollouts,
+                self.tok.pad_id,
+                args.micro_batch(rollouts.len()),
+                g.logits_chunk,
+                false,
+            );
+            corrected = correction::apply(&g.correction, &mut rollouts, &trainer, t);
+        }
         if groups > 0 {
-            let args = UpdateArgs { groups, loss: g.loss.clone(), lr, grad_clip: self.cfg.optim.grad_clip, pad: self.tok.pad_id, dtype };
             for _ in 0..g.mu.max(1) {
                 let (p, st) = match self.critic.take() {
                     Some(critic) => {
-                        let (p, c, st) = ppo_update(policy, critic, &self.reference, &mut self.opt, &rollouts, &args)?;
+                        let (p, c, st) = ppo_update(
+                            policy,
+                            critic,
+                            &self.reference,
+                            &mut self.opt,
+                            &rollouts,
+                            &args,
+                        )?;
                         self.critic = Some(c);
                         (p, st)
                     }
@@ -417,7 +679,16 @@ impl<B: AutodiffBackend> GrpoRun<B> {
                 // clip fractions and grad norm the last one's.
                 stats = Some(match stats {
                     None => st,
-                    Some(first) => GrpoStepStats { loss: st.loss, kl: st.kl, clip_low: st.clip_low, clip_high: st.clip_high, grad_norm: st.grad_norm, skipped: st.skipped, value_loss: st.value_loss, ..first },
+                    Some(first) => GrpoStepStats {
+                        loss: st.loss,
+                        kl: st.kl,
+                        clip_low: st.clip_low,
+                        clip_high: st.clip_high,
+                        grad_norm: st.grad_norm,
+                        skipped: st.skipped,
+                        value_loss: st.value_loss,
+                        ..first
+                    },
                 });
             }
         }
@@ -426,14 +697,21 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             s.skipped = true;
             s
         });
+        stats.is_capped_share = corrected.is_capped_share;
+        stats.is_masked_share = corrected.is_masked_share;
         stats.failed_rewards = failed;
         stats.dropped_groups = dropped;
         stats.refills = refills;
         self.policy = policy;
         self.step += 1;
-        Ok(GrpoMetrics { stage: "grpo", step: self.step, lr, rollout_tokens_per_s: tokens as f64 / rollout_s.max(1e-9),
+        Ok(GrpoMetrics {
+            stage: "grpo",
+            step: self.step,
+            lr,
+            rollout_tokens_per_s: tokens as f64 / rollout_s.max(1e-9),
             rollout_seconds: rollout_s,
-            train_tokens_per_s: (tokens * g.mu.max(1)) as f64 / (t0.elapsed().as_secs_f64() - rollout_s).max(1e-9),
+            train_tokens_per_s: (tokens * g.mu.max(1)) as f64
+                / (t0.elapsed().as_secs_f64() - rollout_s).max(1e-9),
             step_seconds: t0.elapsed().as_secs_f64(),
             stats,
         })
@@ -444,27 +722,52 @@ impl<B: AutodiffBackend> GrpoRun<B> {
     /// ones (saved as `reward_model-<step>/`). A resumed run loads the newest of each.
     pub fn next_iteration(&mut self) -> Result<(), TrainError> {
         let s = self.step;
-        self.reference = self.policy.valid();
+        let reference = self.policy.valid();
         write_dir_atomic(&self.out.join(format!("reference-{s}")), |tmp| {
-            dsmath_model::save_model(tmp, &self.model_cfg, &self.reference, Some(&self.tokenizer_dir), dsmath_model::SaveDtype::F32)?;
+            dsmath_model::save_model(
+                tmp,
+                &self.model_cfg,
+                &reference,
+                Some(&self.tokenizer_dir),
+                dsmath_model::SaveDtype::F32,
+            )?;
             Ok(())
         })?;
+        self.reference = in_dtype(&reference, self.cfg.grpo.reference_dtype.dtype());
         if let Some(rm) = self.reward_model.take() {
             let it = self.cfg.grpo.iteration_steps;
-            let fresh: Vec<RmSample> = self.rm_samples.iter().filter(|(t, _)| *t + it > s).map(|x| x.1.clone()).collect();
-            let mut old: Vec<RmSample> = self.rm_samples.iter().filter(|(t, _)| *t + it <= s).map(|x| x.1.clone()).collect();
+            let fresh: Vec<RmSample> = self
+                .rm_samples
+                .iter()
+                .filter(|(t, _)| *t + it > s)
+                .map(|x| x.1.clone())
+                .collect();
+            let mut old: Vec<RmSample> = self
+                .rm_samples
+                .iter()
+                .filter(|(t, _)| *t + it <= s)
+                .map(|x| x.1.clone())
+                .collect();
             old.shuffle(&mut ChaCha8Rng::seed_from_u64(self.cfg.train.seed ^ s));
             // The replay buffer: historical samples making up `rm_replay` of the training set.
             let r = self.cfg.grpo.rm_replay.clamp(0.0, 0.99);
             old.truncate(((fresh.len() as f64) * r / (1.0 - r)).round() as usize);
             let data: Vec<RmSample> = fresh.into_iter().chain(old).collect();
-            let cfg = RmTrainConfig { process: false, lr: self.cfg.grpo.rm_lr, epochs: 1, seed: self.cfg.train.seed ^ s, ..Default::default() };
+            let cfg = RmTrainConfig {
+                process: false,
+                lr: self.cfg.grpo.rm_lr,
+                epochs: 1,
+                seed: self.cfg.train.seed ^ s,
+                ..Default::default()
+            };
             drop(rm);
             let (ad, _) = RewardModel::<B>::load(&self.rm_dir, &self.device)?;
             let (trained, _) = train_reward_model(ad, &self.tok, &data, &cfg, &mut rm_optimizer())?;
             let trained = trained.valid();
             let dir = self.out.join(format!("reward_model-{s}"));
-            write_dir_atomic(&dir, |tmp| trained.save(tmp, &self.model_cfg, Some(&self.tokenizer_dir)))?;
+            write_dir_atomic(&dir, |tmp| {
+                trained.save(tmp, &self.model_cfg, Some(&self.tokenizer_dir))
+            })?;
             self.reward_model = Some(trained);
             self.rm_dir = dir;
         }
@@ -472,32 +775,68 @@ impl<B: AutodiffBackend> GrpoRun<B> {
     }
 
     fn checkpoint(&self) -> Result<PathBuf, TrainError> {
-        let state = GrpoState { step: self.step, config: self.cfg.clone() };
-        write_checkpoint(&self.out, self.step, &self.model_cfg, &self.policy.valid(), &self.tokenizer_dir, &self.opt, &state, self.cfg.train.keep_last, |tmp| {
-            if let Some(c) = &self.critic {
-                // PPO's value model and its optimizer travel with the policy.
-                c.model.valid().save(&tmp.join("critic"), &self.model_cfg, None)?;
-                c.opt.save(&tmp.join("critic_optimizer.safetensors"))?;
-            }
-            Ok(())
-        })
+        let state = GrpoState {
+            step: self.step,
+            config: self.cfg.clone(),
+        };
+        write_checkpoint(
+            &self.out,
+            self.step,
+            &self.model_cfg,
+            &self.policy.valid(),
+            &self.tokenizer_dir,
+            &self.opt,
+            &state,
+            self.cfg.train.keep_last,
+            |tmp| {
+                if let Some(c) = &self.critic {
+                    // PPO's value model and its optimizer travel with the policy.
+                    c.model
+                        .valid()
+                        .save(&tmp.join("critic"), &self.model_cfg, None)?;
+                    c.opt.save(&tmp.join("critic_optimizer.safetensors"))?;
+                }
+                Ok(())
+            },
+        )
     }
 
     /// Run to `train.steps` (or `stop_after` more), logging `metrics.jsonl` and plotting rewards.
-    pub fn run(&mut self, stop_after: Option<u64>, progress: bool) -> Result<Vec<GrpoMetrics>, TrainError> {
+    pub fn run(
+        &mut self,
+        stop_after: Option<u64>,
+        progress: bool,
+    ) -> Result<Vec<GrpoMetrics>, TrainError> {
         let total = self.cfg.train.steps;
         let until = stop_after.map_or(total, |n| (self.step + n).min(total));
-        let bar = if progress { indicatif::ProgressBar::new(total) } else { indicatif::ProgressBar::hidden() };
-        bar.set_style(indicatif::ProgressStyle::with_template("grpo {bar:30} {pos}/{len} steps [{elapsed} < {eta}] {msg}").unwrap());
+        let bar = if progress {
+            indicatif::ProgressBar::new(total)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "grpo {bar:30} {pos}/{len} steps [{elapsed} < {eta}] {msg}",
+            )
+            .unwrap(),
+        );
         bar.set_position(self.step);
         let mp = self.out.join("metrics.jsonl");
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&mp).map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&mp)
+            .map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?;
         let mut all = vec![];
         while self.step < until {
             let m = self.step_once()?;
-            writeln!(f, "{}", serde_json::to_string(&m).unwrap_or_default()).map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?;
+            writeln!(f, "{}", serde_json::to_string(&m).unwrap_or_default())
+                .map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?;
             bar.set_position(self.step);
-            bar.set_message(format!("reward {:.3} kl {:.4}", m.stats.reward_mean, m.stats.kl));
+            bar.set_message(format!(
+                "reward {:.3} kl {:.4}",
+                m.stats.reward_mean, m.stats.kl
+            ));
             let it = self.cfg.grpo.iteration_steps;
             if it > 0 && self.step % it == 0 && self.step < total {
                 self.next_iteration()?;
@@ -510,9 +849,27 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         }
         bar.finish_and_clear();
         let rows = crate::plots::read_jsonl(&mp);
-        let pts = |k: &str| rows.iter().filter_map(|v| Some((v["step"].as_f64()?, v[k].as_f64()?))).collect::<Vec<_>>();
-        crate::plots::line_chart(&self.out.join("reward.svg"), "GRPO reward", "mean reward", &[("reward", pts("reward_mean"), plotters::style::RGBColor(40, 90, 200))])?;
-        crate::plots::line_chart(&self.out.join("kl.svg"), "KL to reference", "k3 KL", &[("kl", pts("kl"), plotters::style::RGBColor(220, 60, 40))])?;
+        let pts = |k: &str| {
+            rows.iter()
+                .filter_map(|v| Some((v["step"].as_f64()?, v[k].as_f64()?)))
+                .collect::<Vec<_>>()
+        };
+        crate::plots::line_chart(
+            &self.out.join("reward.svg"),
+            "GRPO reward",
+            "mean reward",
+            &[(
+                "reward",
+                pts("reward_mean"),
+                plotters::style::RGBColor(40, 90, 200),
+            )],
+        )?;
+        crate::plots::line_chart(
+            &self.out.join("kl.svg"),
+            "KL to reference",
+            "k3 KL",
+            &[("kl", pts("kl"), plotters::style::RGBColor(220, 60, 40))],
+        )?;
         Ok(all)
     }
 }
@@ -520,13 +877,26 @@ impl<B: AutodiffBackend> GrpoRun<B> {
 /// Rewards from a reward model: the probability at the last token (outcome), or at the end of
 /// every step (process; the outcome reward is then the last step's, for metrics and dynamic
 /// sampling).
-pub fn score_with_rm<B: burn::tensor::backend::Backend>(rm: &RewardModel<B>, tok: &Tokenizer, rollouts: &mut [crate::rollout::Rollout], process: bool, delimiter: &str) {
+pub fn score_with_rm<B: burn::tensor::backend::Backend>(
+    rm: &RewardModel<B>,
+    tok: &Tokenizer,
+    rollouts: &mut [Rollout],
+    process: bool,
+    delimiter: &str,
+) {
     for chunk in rollouts.chunks_mut(64) {
-        let rows: Vec<Vec<u32>> = chunk.iter().map(|r| r.prompt_ids.iter().chain(&r.tokens).copied().collect()).collect();
+        let rows: Vec<Vec<u32>> = chunk
+            .iter()
+            .map(|r| r.prompt_ids.iter().chain(&r.tokens).copied().collect())
+            .collect();
         let mut at = vec![];
         for r in chunk.iter_mut() {
             let p = r.prompt_ids.len();
-            let (step_of, ends) = if process { step_ends(tok, &r.tokens, delimiter) } else { (vec![], vec![r.tokens.len().saturating_sub(1)]) };
+            let (step_of, ends) = if process {
+                step_ends(tok, &r.tokens, delimiter)
+            } else {
+                (vec![], vec![r.tokens.len().saturating_sub(1)])
+            };
             r.step_of = step_of;
             at.push(ends.iter().map(|e| p + e).collect::<Vec<usize>>());
         }
