@@ -145,6 +145,10 @@ impl DemoPlan {
         let mut cfg = GrpoConfig::default();
         cfg.grpo.group_size = self.group_size;
         cfg.grpo.prompts_per_step = self.prompts_per_step;
+        cfg.grpo.micro_batch = cfg
+            .grpo
+            .micro_batch
+            .min(cfg.grpo.group_size * cfg.grpo.prompts_per_step);
         cfg.grpo.max_new_tokens = self.max_new_tokens;
         cfg.grpo.loss.beta = self.grpo_beta;
         cfg.grpo.temperature = self.grpo_temperature;

@@ -155,6 +155,10 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
         cfg.data.prompts = prompts_path.display().to_string();
         cfg.grpo.group_size = args.group;
         cfg.grpo.prompts_per_step = args.prompts;
+        cfg.grpo.micro_batch = cfg
+            .grpo
+            .micro_batch
+            .min(cfg.grpo.group_size * cfg.grpo.prompts_per_step);
         cfg.grpo.max_new_tokens = args.max_new_tokens;
         cfg.grpo.loss.algorithm = algorithm;
         cfg.schedule.peak_lr = 2e-4;

@@ -216,9 +216,41 @@ pub struct RlPromptsArgs {
     out: PathBuf,
     #[arg(long)]
     limit: Option<usize>,
+    /// Write this many generated arithmetic problems instead (`dsmath_train::arith`: the demo's
+    /// task), as `{"question", "answer", "gold"}` lines that serve both as RL prompts and as a
+    /// GSM8K-layout eval set
+    #[arg(long)]
+    arith: Option<usize>,
+    /// With --arith: `train` or `heldout` (disjoint by a hash of the question)
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// With --arith: the problem stream's seed
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
 }
 
 pub fn rl_prompts(args: &RlPromptsArgs) -> anyhow::Result<()> {
+    if let Some(n) = args.arith {
+        use dsmath_train::arith::{Split, problems};
+        let split = match args.split.as_str() {
+            "train" => Split::Train,
+            "heldout" => Split::Heldout,
+            other => bail!("--split {other}: expected train or heldout"),
+        };
+        let ps = problems(args.seed, n, split);
+        let text: String = ps
+            .iter()
+            .map(|p| format!("{}\n", serde_json::to_string(p).unwrap_or_default()))
+            .collect();
+        dsmath_model::checkpoint::write_atomic(&args.out, text.as_bytes())?;
+        println!(
+            "{} arithmetic problems ({}) -> {}",
+            ps.len(),
+            args.split,
+            args.out.display()
+        );
+        return Ok(());
+    }
     let bench = dsmath_eval::bench::Benchmark::from_name(&args.bench)?;
     let mut problems = bench.load(&args.data)?;
     if let Some(n) = args.limit {
