@@ -10,7 +10,7 @@ use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use crate::error::TrainError;
 use crate::optim::{AdamW, FlatGrads, accumulate, clip, collect_grads};
 use crate::reward_model::RewardModel;
-use crate::rl::explore::Rollout;
+use crate::rl::explore::{Rollout, max_len};
 use crate::rl::loss::value_loss;
 use crate::rl::update::UpdateArgs;
 
@@ -35,15 +35,7 @@ pub fn token_values<B: Backend>(
         .collect();
     let scores = critic.scores(&rows, pad); // [n, s], right-padded
     let width = scores.dims()[1];
-    let (n, t) = (
-        rollouts.len(),
-        rollouts
-            .iter()
-            .map(|r| r.tokens.len())
-            .max()
-            .unwrap_or(1)
-            .max(1),
-    );
+    let (n, t) = (rollouts.len(), max_len(rollouts));
     let idx: Vec<i64> = rollouts
         .iter()
         .flat_map(|r| {
@@ -107,12 +99,7 @@ pub fn critic_step<AB: AutodiffBackend>(
     let mb = args.micro_batch(rollouts.len());
     let (mut grads, mut loss): (FlatGrads<AB::InnerBackend>, f64) = (vec![], 0.0);
     for (k, part) in rollouts.chunks(mb).enumerate() {
-        let tm = part
-            .iter()
-            .map(|r| r.tokens.len())
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let tm = max_len(part);
         let pick = |x: &[f32]| -> Vec<f32> {
             (0..part.len())
                 .flat_map(|i| x[(k * mb + i) * v.t..(k * mb + i) * v.t + tm].to_vec())

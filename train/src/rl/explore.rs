@@ -111,3 +111,13 @@ pub fn informative_groups(rollouts: &[Rollout], groups: usize) -> Vec<usize> {
         })
         .collect()
 }
+
+/// The longest completion of `rollouts` (at least 1): the padded width `t` of `[n * t]` arrays.
+pub fn max_len(rollouts: &[Rollout]) -> usize {
+    rollouts
+        .iter()
+        .map(|r| r.tokens.len())
+        .max()
+        .unwrap_or(1)
+        .max(1)
+}

@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use dsmath_model::LlamaForCausalLM;
 use dsmath_model::head::target_logp;
 
-use crate::rl::explore::Rollout;
+use crate::rl::explore::{Rollout, max_len};
 
 /// The completion tokens of `rollouts` as rows of one forward pass.
 pub struct CompletionRows<B: Backend> {
@@ -86,12 +86,7 @@ pub fn token_logp<B: Backend>(
     chunk: usize,
     entropy: bool,
 ) -> (Vec<f32>, Vec<f32>) {
-    let t = rollouts
-        .iter()
-        .map(|r| r.tokens.len())
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let t = max_len(rollouts);
     let n = rollouts.len();
     let (mut logp, mut ent) = (
         vec![0f32; n * t],

@@ -21,7 +21,7 @@ use crate::optim::{AdamW, AdamWConfig};
 use crate::reward_model::{RewardModel, RmSample, RmTrainConfig, rm_optimizer, train_reward_model};
 use crate::rl::correction::{self, CorrectionConfig, CorrectionMode};
 use crate::rl::critic::Critic;
-use crate::rl::explore::{Rollout, explore, informative_groups, step_ends};
+use crate::rl::explore::{Rollout, explore, informative_groups, max_len, step_ends};
 use crate::rl::logprobs::token_logp;
 use crate::rl::loss::{Algorithm, GrpoLossConfig};
 use crate::rl::update::{GrpoStepStats, UpdateArgs, grpo_update, ppo_update, stats_without_update};
@@ -641,12 +641,7 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         let mut corrected = correction::CorrectionStats::default();
         if groups > 0 && g.correction.mode != CorrectionMode::Off {
             // pi_old as the trainer computes it, under the policy that sampled.
-            let t = rollouts
-                .iter()
-                .map(|r| r.tokens.len())
-                .max()
-                .unwrap_or(1)
-                .max(1);
+            let t = max_len(&rollouts);
             let (trainer, _) = token_logp(
                 &inner,
                 &rollouts,

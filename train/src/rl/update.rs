@@ -17,7 +17,7 @@ use crate::error::TrainError;
 use crate::optim::{AdamW, FlatGrads, accumulate, clip, collect_grads};
 use crate::rl::advantages::{group_advantages, ppo_advantages, rewards};
 use crate::rl::critic::{Critic, ValueTargets, critic_step, frozen, old_values};
-use crate::rl::explore::Rollout;
+use crate::rl::explore::{Rollout, informative_groups, max_len};
 use crate::rl::logprobs::{completion_hidden, token_logp};
 use crate::rl::loss::{Algorithm, GrpoLossConfig, LossInputs, LossStats, dpo_loss, grpo_loss};
 use crate::trainer::in_dtype;
@@ -180,12 +180,7 @@ pub fn reference_logp<B: burn::tensor::backend::Backend>(
     rollouts: &[Rollout],
     args: &UpdateArgs,
 ) -> Vec<f32> {
-    let t = rollouts
-        .iter()
-        .map(|r| r.tokens.len())
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let t = max_len(rollouts);
     if args.loss.beta > 0.0 || args.loss.algorithm == Algorithm::Dpo {
         token_logp(
             &in_dtype(reference, args.dtype),
@@ -247,12 +242,7 @@ fn policy_grads<AB: AutodiffBackend>(
     let (mut grads, mut seen) = (vec![], Seen::default());
     for i0 in (0..rollouts.len()).step_by(mb) {
         let part = &rollouts[i0..(i0 + mb).min(rollouts.len())];
-        let tm = part
-            .iter()
-            .map(|r| r.tokens.len())
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let tm = max_len(part);
         let xm = x.rows(i0..i0 + part.len(), tm);
         let Some(rows) = completion_hidden(&fwd, part, args.pad) else {
             continue;
@@ -332,15 +322,6 @@ fn apply<AB: AutodiffBackend>(
     opt.step(policy, grads, args.lr)
 }
 
-fn max_len(rollouts: &[Rollout]) -> usize {
-    rollouts
-        .iter()
-        .map(|r| r.tokens.len())
-        .max()
-        .unwrap_or(1)
-        .max(1)
-}
-
 /// One update of GRPO, its variants (DAPO's token mean, Dr. GRPO, GSPO, process supervision),
 /// online RFT and RFT: group advantages, the clipped objective with the KL to `reference`, AdamW;
 /// DPO goes to [`dpo_update`]. Returns the updated policy and the step's stats.
@@ -382,17 +363,7 @@ pub fn dpo_update<AB: AutodiffBackend>(
 ) -> Result<(LlamaForCausalLM<AB>, GrpoStepStats), TrainError> {
     use burn::module::AutodiffModule;
     let (n, t) = (rollouts.len(), max_len(rollouts));
-    let zero_std = (0..args.groups)
-        .filter(|&g| {
-            rollouts
-                .iter()
-                .filter(|r| r.group == g)
-                .map(|r| r.reward)
-                .collect::<Vec<_>>()
-                .windows(2)
-                .all(|w| w[0] == w[1])
-        })
-        .count();
+    let zero_std = args.groups - informative_groups(rollouts, args.groups).len();
     let mut pairs = vec![];
     for g in 0..args.groups {
         let idx: Vec<usize> = (0..n).filter(|&i| rollouts[i].group == g).collect();
