@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# GPU check for a session that is lent an NVIDIA machine (Training issue, item 9). One command,
+# GPU check for a session that is lent an NVIDIA machine. One command,
 # under 10 minutes, logs in one folder ($1, default $OUT/device-check or runs/device-check):
 #   1. build xtask with --features cuda (release) and the CUDA parity test binary
 #   2. the HF parity tests on burn-cuda (logits, left padding, loss, generation, masks)
 #   3. a 2-3 minute bf16 mixed-precision training run of a ~1.1B LLaMA (TinyLlama shapes), tokens/s and MFU
 #      against the GPU's bf16 dense peak (PEAK_FLOPS, default 989e12: H100 / H200 SXM datasheet)
-#   4. with more than one GPU: data parallel over 2 GPUs (burn-collective all-reduce) gives the
+#   4. two GRPO steps on the real checkpoint (SmolLM2-135M-Instruct, configs/grpo-smollm2.toml) in
+#      bf16 mixed precision: step time, rollout and update tokens/s, peak GPU memory; needs the
+#      converted checkpoint on the machine ($DSMATH_SMOLLM2, default runs/smollm2: the f32 HF
+#      directory of `cargo xtask convert --gguf`), else SKIPPED
+#   5. with more than one GPU: data parallel over 2 GPUs (burn-collective all-reduce) gives the
 #      same losses as one GPU on the same batches
 # Each phase has its own time limit and its own log; summary.txt says what passed.
 #
@@ -62,6 +66,29 @@ grep -E '^test |test result' "$LOG/parity.log" >> "$S" 2>/dev/null
 # and AdamW, `train.dtype = "bf16"`); ~40 timed steps.
 phase train_bf16 170 "$X --backend cuda train-bench --preset llama_1b --vocab 32000 --batch 4 --seq-len 1024 --steps 40 --dtype bf16 --peak-flops $PEAK_FLOPS"
 tail -1 "$LOG/train_bf16.log" >> "$S"
+SMOL=${DSMATH_SMOLLM2:-runs/smollm2}
+if [ -f "$SMOL/config.json" ]; then
+  [ -f runs/arith/train.jsonl ] || "$X" rl-prompts --arith 2000 --out runs/arith/train.jsonl > /dev/null
+  G=$(mktemp -d)
+  sed -e "s#^init = .*#init = \"$SMOL\"#" -e 's#^checkpoint_every = .*#checkpoint_every = 0#' configs/grpo-smollm2.toml > "$G/grpo.toml"
+  echo 'dtype = "bf16"' >> "$G/grpo.toml"
+  ( while sleep 1; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0; done ) > "$LOG/grpo_mem.txt" 2>/dev/null &
+  MON=$!
+  phase grpo_bf16 240 "$X --backend cuda grpo --config $G/grpo.toml --out $G/run --steps 2"
+  kill $MON 2>/dev/null
+  python3 - "$G/run/metrics.jsonl" "$LOG/grpo_mem.txt" <<'PY' | tee -a "$S"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+mem = max((int(x) for x in open(sys.argv[2]).read().split() if x.isdigit()), default=0)
+for m in rows:
+    toks = m["response_len_mean"] * 32
+    print(f"grpo bf16 step {m['step']}: {m['step_seconds']:.1f} s, rollout {m['rollout_tokens_per_s']:.0f} tok/s, "
+          f"update {m['train_tokens_per_s']:.0f} tok/s, {toks / m['step_seconds']:.0f} completion tok/s per step")
+print(f"grpo bf16 peak GPU memory (nvidia-smi, 1 s samples): {mem} MiB")
+PY
+else
+  echo "grpo_bf16: SKIPPED (no converted SmolLM2 at $SMOL: cargo xtask convert --gguf ... --out $SMOL, or set DSMATH_SMOLLM2)" | tee -a "$S"
+fi
 if [ "$NGPU" -gt 1 ]; then
   W=$(mktemp -d)  # run directories stay out of the log folder
   "$X" sft-data --out "$W/dp_sft.jsonl" --limit 256 > "$W/dp_data.log" 2>&1

@@ -24,6 +24,7 @@ fn bench(c: &mut Criterion) {
     let one = SamplingParams {
         max_new_tokens: 1,
         ignore_eos: true,
+        first_prompt: 0,
         ..SamplingParams::default()
     };
     g.bench_function("prefill_64", |b| {
@@ -35,6 +36,7 @@ fn bench(c: &mut Criterion) {
         let p = SamplingParams {
             max_new_tokens: new,
             ignore_eos: true,
+            first_prompt: 0,
             ..SamplingParams::default()
         };
         let prompts = vec![prompt.clone(); batch];

@@ -28,6 +28,10 @@ pub struct SamplingParams {
     pub stop: Vec<String>,
     /// Keep going after EOS until `max_new_tokens` (benchmarks).
     pub ignore_eos: bool,
+    /// The first prompt's index in the caller's numbering: sample `i` of prompt `p` draws from
+    /// the RNG seeded by `(seed, first_prompt + p, i)`, so a share of a batch (a data-parallel
+    /// rank's) samples exactly what the whole batch would.
+    pub first_prompt: usize,
 }
 
 impl Default for SamplingParams {
@@ -41,6 +45,7 @@ impl Default for SamplingParams {
             seed: 0,
             stop: vec![],
             ignore_eos: false,
+            first_prompt: 0,
         }
     }
 }
@@ -228,7 +233,7 @@ pub fn generate<B: Backend>(
             index: r % params.n,
             tokens: vec![],
             logprobs: vec![],
-            rng: row_rng(params.seed, p, r % params.n),
+            rng: row_rng(params.seed, params.first_prompt + p, r % params.n),
             valid: valid[p].clone(),
             streamed: String::new(),
         })

@@ -577,6 +577,7 @@ fn eval_stage<B: Backend>(
         seed: plan.seed,
         stop: vec![],
         ignore_eos: false,
+        first_prompt: 0,
     };
     let mut engine = ModelEngine::new(
         &ckpt.model,

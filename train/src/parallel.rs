@@ -41,6 +41,17 @@ pub struct Peer {
     pub local: usize,
 }
 
+/// The data-parallel keys of a `[train]` section (pretraining / SFT's and GRPO's).
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterKeys<'a> {
+    pub devices: usize,
+    pub nodes: usize,
+    pub node_rank: usize,
+    pub orchestrator: &'a str,
+    pub node_address: &'a str,
+    pub collective_timeout_s: u64,
+}
+
 /// This process's node of a multi-node run (`train.nodes > 1`): the `[train]` keys, checked and
 /// parsed once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,11 +83,35 @@ fn ws_port(key: &str, addr: &str) -> Result<u16, String> {
 }
 
 impl Cluster {
-    /// The multi-node part of a config, `None` for a single node; errors name the key (they are
-    /// `TrainConfig::check`'s multi-node errors).
+    /// The multi-node part of a pretraining / SFT config, `None` for a single node; errors name
+    /// the key (they are `TrainConfig::check`'s multi-node errors).
     pub fn from_config(t: &TrainSection) -> Result<Option<Cluster>, String> {
+        let cluster = Cluster::from_keys(&ClusterKeys {
+            devices: t.devices,
+            nodes: t.nodes,
+            node_rank: t.node_rank,
+            orchestrator: &t.orchestrator,
+            node_address: &t.node_address,
+            collective_timeout_s: t.collective_timeout_s,
+        })?;
+        let micro = t.batch_size / t.micro_batch.max(1);
+        if cluster.is_some() && micro % (t.nodes * t.devices.max(1)) != 0 {
+            return Err(format!(
+                "train.nodes x train.devices ({} x {}) must divide the micro-batches per step (batch_size / micro_batch = {micro})",
+                t.nodes, t.devices
+            ));
+        }
+        Ok(cluster)
+    }
+
+    /// The multi-node part of any `[train]` section with the data-parallel keys, `None` for a
+    /// single node; errors name the key.
+    pub fn from_keys(t: &ClusterKeys) -> Result<Option<Cluster>, String> {
         if t.nodes == 0 {
             return Err("train.nodes must be >= 1".into());
+        }
+        if t.devices == 0 {
+            return Err("train.devices must be >= 1".into());
         }
         if t.nodes == 1 {
             if t.node_rank != 0 || !t.orchestrator.is_empty() || !t.node_address.is_empty() {
@@ -90,15 +125,8 @@ impl Cluster {
                 t.node_rank, t.nodes
             ));
         }
-        ws_port("orchestrator", &t.orchestrator)?;
-        let data_service_port = ws_port("node_address", &t.node_address)?;
-        let micro = t.batch_size / t.micro_batch.max(1);
-        if micro % (t.nodes * t.devices.max(1)) != 0 {
-            return Err(format!(
-                "train.nodes x train.devices ({} x {}) must divide the micro-batches per step (batch_size / micro_batch = {micro})",
-                t.nodes, t.devices
-            ));
-        }
+        ws_port("orchestrator", t.orchestrator)?;
+        let data_service_port = ws_port("node_address", t.node_address)?;
         let address = |key: &str, a: &str| {
             a.parse::<Address>()
                 .map_err(|e| format!("train.{key} `{a}`: {e}"))
@@ -106,15 +134,15 @@ impl Cluster {
         Ok(Some(Cluster {
             nodes: t.nodes,
             node_rank: t.node_rank,
-            orchestrator: address("orchestrator", &t.orchestrator)?,
-            node_address: address("node_address", &t.node_address)?,
+            orchestrator: address("orchestrator", t.orchestrator)?,
+            node_address: address("node_address", t.node_address)?,
             data_service_port,
             timeout: Duration::from_secs(t.collective_timeout_s),
         }))
     }
 
     /// burn-collective's config for this node with `devices` local peers.
-    fn collective_config(cluster: Option<&Cluster>, devices: usize) -> CollectiveConfig {
+    pub(crate) fn collective_config(cluster: Option<&Cluster>, devices: usize) -> CollectiveConfig {
         let config = CollectiveConfig::default().with_num_devices(devices);
         match cluster {
             None => config,
@@ -160,7 +188,7 @@ impl<B: Backend> ModuleVisitor<B> for Sizes {
 /// stops) leaves the others' registration or all-reduce waiting for ever, and nothing can cancel
 /// it: it runs on a thread of its own, which is left behind on timeout, when this peer returns
 /// the error (the process is expected to exit: the node's collective is stuck).
-fn within<T: Send + 'static>(
+pub(crate) fn within<T: Send + 'static>(
     rank: usize,
     what: &str,
     timeout: Duration,

@@ -35,6 +35,7 @@ fn rollouts(policy: &LlamaForCausalLM<Flex>, tok: &Tokenizer) -> Vec<Rollout> {
         max_new_tokens: 7,
         seed: 3,
         ignore_eos: true,
+        first_prompt: 0,
         ..SamplingParams::greedy(7)
     };
     let (mut rs, _) = explore(policy, tok, &prompts, 5, &params, &|_: &str, _: &str| 0.0).unwrap();

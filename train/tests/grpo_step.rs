@@ -34,6 +34,7 @@ fn grpo_step_moves_probability_towards_rewarded_outputs() {
         max_new_tokens: 8,
         seed: 5,
         ignore_eos: true,
+        first_prompt: 0,
         ..SamplingParams::greedy(8)
     };
     // Reward: the completion contains the letter `e` (about half of random texts do); a sample
@@ -200,6 +201,7 @@ fn ppo_critic_fits_the_returns() {
         max_new_tokens: 6,
         seed: 11,
         ignore_eos: true,
+        first_prompt: 0,
         ..SamplingParams::greedy(6)
     };
     let reward = |text: &str, _: &str| if text.contains('e') { 1.0 } else { 0.0 };
@@ -314,6 +316,7 @@ fn grpo_update_in_bf16_follows_f32() {
         max_new_tokens: 8,
         seed: 11,
         ignore_eos: true,
+        first_prompt: 0,
         ..SamplingParams::greedy(8)
     };
     let reward = |text: &str, _gold: &str| if text.contains('e') { 1.0 } else { 0.0 };

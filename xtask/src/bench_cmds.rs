@@ -117,6 +117,7 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
             seed: 1,
             stop: vec![],
             ignore_eos: false,
+            first_prompt: 0,
         };
         let mut runs = vec![];
         for rep in 0..=args.reps {

@@ -119,6 +119,7 @@ fn eval_model<B: Backend>(
         seed: args.seed,
         stop: vec![],
         ignore_eos: false,
+        first_prompt: 0,
     };
     let mut engine = ModelEngine::new(&ckpt.model, &tok, sampling, args.max_prompt_tokens);
     if !args.plain_prompt {

@@ -80,6 +80,7 @@ pub fn generate<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::
         seed: args.seed,
         stop: args.stop.clone(),
         ignore_eos: false,
+        first_prompt: 0,
     };
     let start = Instant::now();
     let mut out = std::io::stdout();
@@ -368,6 +369,7 @@ pub fn bench<B: Backend>(
     let prefill = SamplingParams {
         max_new_tokens: 1,
         ignore_eos: true,
+        first_prompt: 0,
         ..SamplingParams::default()
     };
     let t_prefill = best(&mut || {
@@ -389,6 +391,7 @@ pub fn bench<B: Backend>(
         let full = SamplingParams {
             max_new_tokens: args.new_tokens,
             ignore_eos: true,
+            first_prompt: 0,
             ..SamplingParams::default()
         };
         let t_full = best(&mut || {
@@ -399,6 +402,7 @@ pub fn bench<B: Backend>(
         let one = SamplingParams {
             max_new_tokens: 1,
             ignore_eos: true,
+            first_prompt: 0,
             ..SamplingParams::default()
         };
         let t_one = best(&mut || {

@@ -173,19 +173,78 @@ pub struct GrpoArgs {
     out: PathBuf,
     #[arg(long)]
     steps: Option<u64>,
+    /// Print the per-device memory plan (weights, gradients, AdamW, reference, KV cache,
+    /// activations, LM-head chunk) and stop
+    #[arg(long)]
+    plan: bool,
+    /// Refuse to start when the plan needs more than this per device (e.g. 24GB, 80GiB)
+    #[arg(long)]
+    memory_limit: Option<String>,
+    /// The model's config.json for --plan when [model] init is not on this machine
+    #[arg(long)]
+    model_config: Option<PathBuf>,
 }
 
-pub fn grpo<B: Backend>(args: &GrpoArgs, device: &B::Device) -> anyhow::Result<()> {
+pub fn grpo<B: crate::backend::DeviceList>(
+    args: &GrpoArgs,
+    device: &B::Device,
+) -> anyhow::Result<()> {
+    use dsmath_train::rl::plan::{grpo_plan, parse_bytes};
     let mut cfg = dsmath_train::rl::run::GrpoConfig::from_file(&args.config)?;
     if let Some(s) = args.steps {
         cfg.train.steps = s;
     }
+    if args.plan || args.memory_limit.is_some() {
+        let path = match (&args.model_config, &cfg.model.init) {
+            (Some(p), _) => p.clone(),
+            (None, Some(init)) => PathBuf::from(init).join("config.json"),
+            (None, None) => bail!("{}: [model] init is not set", args.config.display()),
+        };
+        let model = dsmath_model::LlamaConfig::from_file(&path).with_context(|| {
+            format!(
+                "the model's config.json for the memory plan ({}; give another with --model-config)",
+                path.display()
+            )
+        })?;
+        let plan = grpo_plan(&cfg, &model, cfg.train.devices);
+        let gib = plan.total() / (1u64 << 30) as f64;
+        if args.plan {
+            print!("{}", plan.render());
+        }
+        if let Some(limit) = &args.memory_limit {
+            let bytes = parse_bytes(limit).map_err(|e| anyhow::anyhow!("--memory-limit {e}"))?;
+            if plan.total() > bytes {
+                bail!(
+                    "{}: the plan needs {gib:.2} GiB per device, over --memory-limit {limit} ({:.2} GiB); the largest items: {} (see --plan: grpo.micro_batch, grpo.logits_chunk, grpo.max_new_tokens, prompts_per_step x group_size per device, train.dtype / grpo.reference_dtype and train.devices change them)",
+                    args.config.display(),
+                    bytes / (1u64 << 30) as f64,
+                    plan.largest(3)
+                );
+            }
+            eprintln!("memory plan: {gib:.2} GiB per device, within --memory-limit {limit}");
+        }
+        if args.plan {
+            return Ok(());
+        }
+    }
     let text = toml::to_string_pretty(&cfg)?;
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("config.toml"), text)?;
-    let mut run =
-        dsmath_train::rl::run::GrpoRun::<burn_autodiff::Autodiff<B>>::new(cfg, &args.out, device)?;
-    let m = run.run(None, true)?;
+    let m = if cfg.train.devices > 1 || cfg.train.nodes > 1 {
+        eprintln!(
+            "data-parallel GRPO over {} device(s) x {} node(s)",
+            cfg.train.devices, cfg.train.nodes
+        );
+        let devices = B::devices(cfg.train.devices);
+        dsmath_train::rl::parallel::grpo_data_parallel::<burn_autodiff::Autodiff<B>>(
+            cfg, &args.out, devices, None, true, None,
+        )?
+    } else {
+        let mut run = dsmath_train::rl::run::GrpoRun::<burn_autodiff::Autodiff<B>>::new(
+            cfg, &args.out, device,
+        )?;
+        run.run(None, true)?
+    };
     if let (Some(a), Some(b)) = (m.first(), m.last()) {
         println!(
             "grpo: steps {}..{}, reward {:.3} -> {:.3}, kl {:.4}",
@@ -227,9 +286,16 @@ pub struct RlPromptsArgs {
     /// With --arith: the problem stream's seed
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// With --arith: only the one-step problems (one equation: the sum, difference and product
+    /// templates), the first N of the stream
+    #[arg(long)]
+    one_step: bool,
 }
 
 pub fn rl_prompts(args: &RlPromptsArgs) -> anyhow::Result<()> {
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     if let Some(n) = args.arith {
         use dsmath_train::arith::{Split, problems};
         let split = match args.split.as_str() {
@@ -237,7 +303,23 @@ pub fn rl_prompts(args: &RlPromptsArgs) -> anyhow::Result<()> {
             "heldout" => Split::Heldout,
             other => bail!("--split {other}: expected train or heldout"),
         };
-        let ps = problems(args.seed, n, split);
+        let one_step = |p: &dsmath_train::arith::ArithProblem| p.answer.matches("<<").count() == 1;
+        let ps: Vec<_> = if args.one_step {
+            // The stream's first n one-step problems (a prefix of a longer draw).
+            let mut m = 2 * n;
+            loop {
+                let all: Vec<_> = problems(args.seed, m, split)
+                    .into_iter()
+                    .filter(one_step)
+                    .collect();
+                if all.len() >= n || m > 64 * n + 64 {
+                    break all.into_iter().take(n).collect();
+                }
+                m *= 2;
+            }
+        } else {
+            problems(args.seed, n, split)
+        };
         let text: String = ps
             .iter()
             .map(|p| format!("{}\n", serde_json::to_string(p).unwrap_or_default()))
@@ -375,6 +457,7 @@ pub fn rm_data<B: Backend>(args: &RmDataArgs, device: &B::Device) -> anyhow::Res
         seed: args.seed,
         stop: vec![],
         ignore_eos: false,
+        first_prompt: 0,
     };
     let bar = indicatif::ProgressBar::new(prompts.len() as u64);
     let mut out = String::new();

@@ -649,3 +649,55 @@ fn convert_refuses_a_truncated_or_foreign_gguf_naming_the_file() {
     assert!(!ok && err.contains("not a GGUF file"), "{err}");
     assert!(!ok && !err.contains("panicked"), "{err}");
 }
+
+/// `grpo --plan` prints the per-device memory plan of a config for its model's config.json, and
+/// `--memory-limit` refuses a run whose plan is over it before anything starts, naming the
+/// largest items.
+#[test]
+fn grpo_plan_prints_the_memory_and_the_limit_refuses_a_run_that_would_not_fit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cfg = root.join("configs/grpo-qwen2.5-math-1.5b.toml");
+    let model = root.join("model/tests/fixtures/configs/Qwen2.5-Math-1.5B-Instruct.json");
+    let (cfg, model) = (cfg.to_str().unwrap(), model.to_str().unwrap());
+    let (ok, out, err) = xtask(&["grpo", "--config", cfg, "--model-config", model, "--plan"]);
+    assert!(ok, "{err}");
+    for line in [
+        "policy weights",
+        "AdamW moments",
+        "KV cache",
+        "activations",
+        "LM-head chunk",
+    ] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    assert!(
+        out.contains("peak: resident + max(exploration, update)"),
+        "{out}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let (ok, _, err) = xtask(&[
+        "grpo",
+        "--config",
+        cfg,
+        "--model-config",
+        model,
+        "--memory-limit",
+        "24GB",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("over --memory-limit 24GB"), "{err}");
+    assert!(err.contains("the largest items: "), "{err}");
+    assert!(!run.exists(), "a refused run left {}", run.display());
+    let (ok, _, err) = xtask(&[
+        "grpo",
+        "--config",
+        cfg,
+        "--model-config",
+        model,
+        "--memory-limit",
+        "lots",
+    ]);
+    assert!(!ok && err.contains("--memory-limit `lots`"), "{err}");
+}

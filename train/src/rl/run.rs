@@ -24,6 +24,7 @@ use crate::rl::critic::Critic;
 use crate::rl::explore::{Rollout, explore, informative_groups, max_len, step_ends};
 use crate::rl::logprobs::token_logp;
 use crate::rl::loss::{Algorithm, GrpoLossConfig};
+use crate::rl::parallel::DpGroup;
 use crate::rl::update::{GrpoStepStats, UpdateArgs, grpo_update, ppo_update, stats_without_update};
 use crate::schedule::{Schedule, ScheduleKind};
 use crate::trainer::{compute_dtype, in_dtype, latest, write_checkpoint, write_dir_atomic};
@@ -149,6 +150,21 @@ pub struct GrpoTrain {
     /// `f16`: sampling, the reference's and the policy's log-probs (and the policy's backward) run
     /// on a cast view of the f32 weights; log-probs, the loss and AdamW stay f32.
     pub dtype: String,
+    /// Data parallel ([`crate::rl::parallel`]), as `[train]` of pretraining / SFT: ranks on this
+    /// many devices (GPUs 0..N; threads on a CPU backend); `grpo.prompts_per_step` must be a
+    /// multiple of devices x nodes.
+    pub devices: usize,
+    /// Multi-node: the number of nodes (processes with `devices` devices each), this node's
+    /// index, the orchestrator (`ws://host:port`, `cargo xtask orchestrator`) and where the
+    /// other nodes reach this one (`ws://host:port`).
+    pub nodes: usize,
+    pub node_rank: usize,
+    pub orchestrator: String,
+    pub node_address: String,
+    /// Seconds a rank waits in one all-reduce (or for the other nodes to join) before it stops
+    /// with an error; it must cover the longest gap between ranks reaching a step's all-reduce
+    /// (uneven exploration, checkpoint writes).
+    pub collective_timeout_s: u64,
 }
 
 impl Default for GrpoTrain {
@@ -159,6 +175,12 @@ impl Default for GrpoTrain {
             keep_last: 2,
             seed: 0,
             dtype: "f32".into(),
+            devices: 1,
+            nodes: 1,
+            node_rank: 0,
+            orchestrator: String::new(),
+            node_address: String::new(),
+            collective_timeout_s: 1800,
         }
     }
 }
@@ -231,6 +253,7 @@ impl GrpoConfig {
             return Err("grpo.max_new_tokens must be positive".into());
         }
         g.correction.check()?;
+        crate::rl::parallel::check(self)?;
         compute_dtype(&self.train.dtype)
             .map_err(|e| format!("train.dtype `{}`: {e}", self.train.dtype))?;
         Ok(())
@@ -281,6 +304,8 @@ pub struct GrpoRun<B: AutodiffBackend> {
     /// PPO's value model (`algorithm = "ppo"`).
     pub critic: Option<Critic<B>>,
     device: B::Device,
+    /// Data parallel: this rank's group (`None`: one device).
+    dp: Option<DpGroup>,
 }
 
 impl<B: AutodiffBackend> GrpoRun<B> {
@@ -505,7 +530,19 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             rm_dir,
             critic,
             device: device.clone(),
+            dp: None,
         })
+    }
+
+    /// Run as one rank of data-parallel GRPO ([`crate::rl::parallel::grpo_data_parallel`]).
+    pub fn with_group(mut self, dp: DpGroup) -> Self {
+        self.dp = Some(dp);
+        self
+    }
+
+    /// Whether this rank writes the run directory (one device, or each node's first rank).
+    fn writes(&self) -> bool {
+        self.dp.is_none_or(|d| d.peer.local == 0)
     }
 
     /// Replace the reward (a reward model, a custom verifier).
@@ -558,6 +595,7 @@ impl<B: AutodiffBackend> GrpoRun<B> {
                 .wrapping_add(self.step.wrapping_mul(1_000_003)),
             stop: vec![],
             ignore_eos: false,
+            first_prompt: 0,
         };
         let rf = self.reward.clone();
         let reward = move |text: &str, gold: &str| rf(text, gold);
@@ -572,11 +610,17 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         // Explore; with dynamic sampling keep only informative groups and refill.
         let (mut rollouts, mut failed, mut groups) = (vec![], 0, 0);
         let (mut dropped, mut refills) = (0, 0);
+        // Data parallel: this rank's share of the step's prompts (whole groups).
+        let (world, rank) = self.dp.map_or((1, 0), |d| (d.peer.world, d.peer.rank));
+        let k = k / world;
         for round in 0..=if g.dynamic_sampling { g.max_refills } else { 0 } {
             let want = k - groups;
-            let batch = self.batch(self.step, round, want);
+            let mut batch = self.batch(self.step, round, want * world);
+            batch.drain(..rank * want);
+            batch.truncate(want);
             let mut p = params.clone();
             p.seed = params.seed.wrapping_add(round as u64 * 0x51_7CC1);
+            p.first_prompt = rank * want;
             let (mut rs, f) = explore(&inner, &self.tok, &batch, g.group_size, &p, &reward)?;
             failed += f;
             if let Some(rm) = &self.reward_model {
@@ -637,6 +681,7 @@ impl<B: AutodiffBackend> GrpoRun<B> {
             dtype,
             micro_batch: g.micro_batch,
             logits_chunk: g.logits_chunk,
+            dp: self.dp,
         };
         let mut corrected = correction::CorrectionStats::default();
         if groups > 0 && g.correction.mode != CorrectionMode::Off {
@@ -694,6 +739,12 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         });
         stats.is_capped_share = corrected.is_capped_share;
         stats.is_masked_share = corrected.is_masked_share;
+        let (mut tokens, mut failed) = (tokens, failed);
+        if let Some(dp) = &self.dp {
+            // The whole step's counts (the correction's shares stay this rank's).
+            let s = dp.sum::<B::InnerBackend>(&[tokens as f64, failed as f64], &self.device)?;
+            (tokens, failed) = (s[0].round() as usize, s[1].round() as usize);
+        }
         stats.failed_rewards = failed;
         stats.dropped_groups = dropped;
         stats.refills = refills;
@@ -718,7 +769,13 @@ impl<B: AutodiffBackend> GrpoRun<B> {
     pub fn next_iteration(&mut self) -> Result<(), TrainError> {
         let s = self.step;
         let reference = self.policy.valid();
-        write_dir_atomic(&self.out.join(format!("reference-{s}")), |tmp| {
+        let dir = self.out.join(format!("reference-{s}"));
+        if !self.writes() {
+            // Another rank of this node writes it; every rank takes the new reference.
+            self.reference = in_dtype(&reference, self.cfg.grpo.reference_dtype.dtype());
+            return Ok(());
+        }
+        write_dir_atomic(&dir, |tmp| {
             dsmath_model::save_model(
                 tmp,
                 &self.model_cfg,
@@ -817,16 +874,23 @@ impl<B: AutodiffBackend> GrpoRun<B> {
         );
         bar.set_position(self.step);
         let mp = self.out.join("metrics.jsonl");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&mp)
-            .map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?;
+        let mut f = match self.writes() {
+            true => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&mp)
+                    .map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?,
+            ),
+            false => None,
+        };
         let mut all = vec![];
         while self.step < until {
             let m = self.step_once()?;
-            writeln!(f, "{}", serde_json::to_string(&m).unwrap_or_default())
-                .map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?;
+            if let Some(f) = &mut f {
+                writeln!(f, "{}", serde_json::to_string(&m).unwrap_or_default())
+                    .map_err(|e| TrainError::Io(mp.clone(), e.to_string()))?;
+            }
             bar.set_position(self.step);
             bar.set_message(format!(
                 "reward {:.3} kl {:.4}",
@@ -837,12 +901,15 @@ impl<B: AutodiffBackend> GrpoRun<B> {
                 self.next_iteration()?;
             }
             let every = self.cfg.train.checkpoint_every;
-            if (every > 0 && self.step % every == 0) || self.step == total {
+            if self.writes() && ((every > 0 && self.step % every == 0) || self.step == total) {
                 self.checkpoint()?;
             }
             all.push(m);
         }
         bar.finish_and_clear();
+        if !self.writes() {
+            return Ok(all);
+        }
         let rows = crate::plots::read_jsonl(&mp);
         let pts = |k: &str| {
             rows.iter()

@@ -20,6 +20,7 @@ use crate::rl::critic::{Critic, ValueTargets, critic_step, frozen, old_values};
 use crate::rl::explore::{Rollout, informative_groups, max_len};
 use crate::rl::logprobs::{completion_hidden, token_logp};
 use crate::rl::loss::{Algorithm, GrpoLossConfig, LossInputs, LossStats, dpo_loss, grpo_loss};
+use crate::rl::parallel::DpGroup;
 use crate::trainer::in_dtype;
 
 /// What one policy update needs besides the models, the optimizer and the rollouts.
@@ -40,6 +41,9 @@ pub struct UpdateArgs {
     pub micro_batch: usize,
     /// Completion positions per LM-head chunk (`[grpo] logits_chunk`).
     pub logits_chunk: usize,
+    /// Data parallel: this rank's group; the rollouts are its share of the step, and the
+    /// normalisers, gradients and statistics are the whole step's ([`crate::rl::parallel`]).
+    pub dp: Option<DpGroup>,
 }
 
 impl UpdateArgs {
@@ -54,6 +58,7 @@ impl UpdateArgs {
             dtype: None,
             micro_batch: 0,
             logits_chunk: dsmath_model::head::DEFAULT_CHUNK,
+            dp: None,
         }
     }
 
@@ -134,6 +139,61 @@ pub fn stats_without_update(
         dropped_groups: 0,
         refills: 0,
     }
+}
+
+/// [`stats_without_update`] of the whole step: with data parallelism, over every rank's
+/// rollouts (`device`: where the all-reduce runs).
+pub fn step_stats<B: burn::tensor::backend::Backend>(
+    rollouts: &[Rollout],
+    groups: usize,
+    zero_std: usize,
+    args: &UpdateArgs,
+    device: &B::Device,
+) -> Result<GrpoStepStats, TrainError> {
+    let local = stats_without_update(rollouts, groups, zero_std, 0.0);
+    let Some(dp) = &args.dp else {
+        return Ok(local);
+    };
+    let n = rollouts.len() as f64;
+    let rs = rollouts.iter().map(|r| r.reward);
+    let mine = [
+        n,
+        rs.clone().sum::<f64>(),
+        rs.map(|r| r * r).sum::<f64>(),
+        zero_std as f64,
+        groups as f64,
+        local.response_len_mean * n,
+        local.response_len_max as f64,
+        local.truncated_share * n,
+    ];
+    let all = dp.gather::<B>(&mine, device)?;
+    let total = |i: usize| all.iter().map(|r| r[i]).sum::<f64>();
+    let n = total(0).max(1.0);
+    let mean = total(1) / n;
+    Ok(GrpoStepStats {
+        reward_mean: mean,
+        reward_std: (total(2) / n - mean * mean).max(0.0).sqrt(),
+        zero_std_groups: total(3) / total(4).max(1.0),
+        response_len_mean: total(5) / n,
+        response_len_max: all.iter().map(|r| r[6] as usize).max().unwrap_or(0),
+        truncated_share: total(7) / n,
+        ..local
+    })
+}
+
+/// Sets the step's normalisers (outputs, counted tokens) to their sums over the ranks.
+fn global_normalisers<B: burn::tensor::backend::Backend>(
+    x: &mut LossInputs,
+    args: &UpdateArgs,
+    device: &B::Device,
+) -> Result<(), TrainError> {
+    if let Some(dp) = &args.dp {
+        let tokens: f64 = x.mask.iter().map(|&m| m as f64).sum();
+        let s = dp.sum::<B>(&[x.n as f64, tokens], device)?;
+        x.seq_total = s[0].round() as usize;
+        x.token_total = s[1].max(1.0);
+    }
+    Ok(())
 }
 
 /// Host-side loss inputs of the whole step from the token advantages `adv` (one per token of
@@ -294,7 +354,8 @@ fn policy_grads<AB: AutodiffBackend>(
 }
 
 /// Clip and apply summed gradients unless the loss or the norm is not finite; fills the stats'
-/// loss, KL, clip fractions, entropy, mismatch and grad norm.
+/// loss, KL, clip fractions, entropy, mismatch and grad norm. With data parallelism the
+/// gradients and what the micro-batches saw are first summed over the ranks.
 fn apply<AB: AutodiffBackend>(
     policy: LlamaForCausalLM<AB>,
     opt: &mut AdamW<AB::InnerBackend>,
@@ -302,7 +363,44 @@ fn apply<AB: AutodiffBackend>(
     seen: &Seen,
     args: &UpdateArgs,
     stats: &mut GrpoStepStats,
-) -> LlamaForCausalLM<AB> {
+) -> Result<LlamaForCausalLM<AB>, TrainError> {
+    let (grads, seen) = match &args.dp {
+        None => (grads, seen.clone()),
+        Some(dp) => {
+            let device = policy.head_weight().device();
+            let (grads, loss) = dp.reduce_grads::<AB, _>(&policy, grads, seen.loss, &device)?;
+            let st = &seen.stats;
+            let s = dp.sum::<AB::InnerBackend>(
+                &[
+                    st.kl * st.tokens,
+                    st.clip_low_fraction * st.tokens,
+                    st.clip_high_fraction * st.tokens,
+                    st.tokens,
+                    seen.entropy,
+                    seen.mismatch,
+                    seen.counted,
+                ],
+                &device,
+            )?;
+            let tokens = s[3].max(1e-300);
+            let stats = LossStats {
+                kl: s[0] / tokens,
+                clip_low_fraction: s[1] / tokens,
+                clip_high_fraction: s[2] / tokens,
+                tokens: s[3],
+            };
+            let (entropy, mismatch, counted) = (s[4], s[5], s[6]);
+            let seen = Seen {
+                loss,
+                stats,
+                entropy,
+                mismatch,
+                counted,
+            };
+            (grads, seen)
+        }
+    };
+    let seen = &seen;
     stats.loss = seen.loss;
     stats.kl = seen.stats.kl;
     stats.clip_low = seen.stats.clip_low_fraction;
@@ -311,15 +409,15 @@ fn apply<AB: AutodiffBackend>(
     stats.logp_mismatch = seen.mismatch / seen.counted.max(1.0);
     if !seen.loss.is_finite() {
         stats.skipped = true;
-        return policy;
+        return Ok(policy);
     }
     let (grads, norm) = clip(grads, args.grad_clip);
     stats.grad_norm = norm;
     if !norm.is_finite() {
         stats.skipped = true;
-        return policy;
+        return Ok(policy);
     }
-    opt.step(policy, grads, args.lr)
+    Ok(opt.step(policy, grads, args.lr))
 }
 
 /// One update of GRPO, its variants (DAPO's token mean, Dr. GRPO, GSPO, process supervision),
@@ -343,11 +441,13 @@ pub fn grpo_update<AB: AutodiffBackend>(
         args.groups,
         cfg,
     );
-    let x = loss_inputs(rollouts, &adv, ref_logp, t, cfg);
+    let device = policy.head_weight().device();
+    let mut x = loss_inputs(rollouts, &adv, ref_logp, t, cfg);
+    global_normalisers::<AB::InnerBackend>(&mut x, args, &device)?;
     let loss = |lp: Tensor<AB, 2>, xm: &LossInputs| grpo_loss(lp, xm, cfg);
     let (grads, seen) = policy_grads(&policy, rollouts, &x, args, Coefficients::Loss(&loss));
-    let mut stats = stats_without_update(rollouts, args.groups, zero_std, 0.0);
-    let policy = apply(policy, opt, grads, &seen, args, &mut stats);
+    let mut stats = step_stats::<AB::InnerBackend>(rollouts, args.groups, zero_std, args, &device)?;
+    let policy = apply(policy, opt, grads, &seen, args, &mut stats)?;
     Ok((policy, stats))
 }
 
@@ -413,7 +513,7 @@ pub fn dpo_update<AB: AutodiffBackend>(
         .map(|g| g.into_data().convert::<f32>().to_vec().unwrap_or_default())
         .unwrap_or_else(|| vec![0.0; n * t]);
     let (grads, _) = policy_grads(&policy, rollouts, &x, args, Coefficients::Fixed(&coef));
-    let policy = apply(policy, opt, grads, &seen, args, &mut stats);
+    let policy = apply(policy, opt, grads, &seen, args, &mut stats)?;
     Ok((policy, stats))
 }
 
@@ -445,7 +545,7 @@ pub fn ppo_update<AB: AutodiffBackend>(
     let loss = |lp: Tensor<AB, 2>, xm: &LossInputs| grpo_loss(lp, xm, cfg);
     let (grads, seen) = policy_grads(&policy, rollouts, &x, args, Coefficients::Loss(&loss));
     let mut stats = stats_without_update(rollouts, args.groups, zero_std, 0.0);
-    let policy = apply(policy, opt, grads, &seen, args, &mut stats);
+    let policy = apply(policy, opt, grads, &seen, args, &mut stats)?;
     stats.kl = kl;
     let mut returns = vec![0f32; n * t];
     for (i, ret) in rets.iter().enumerate() {
