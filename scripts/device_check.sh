@@ -68,9 +68,10 @@ phase train_bf16 170 "$X --backend cuda train-bench --preset llama_1b --vocab 32
 tail -1 "$LOG/train_bf16.log" >> "$S"
 SMOL=${DSMATH_SMOLLM2:-runs/smollm2}
 if [ -f "$SMOL/config.json" ]; then
-  [ -f runs/arith/train.jsonl ] || "$X" rl-prompts --arith 2000 --out runs/arith/train.jsonl > /dev/null
   G=$(mktemp -d)
-  sed -e "s#^init = .*#init = \"$SMOL\"#" -e 's#^checkpoint_every = .*#checkpoint_every = 0#' configs/grpo-smollm2.toml > "$G/grpo.toml"
+  "$X" rl-prompts --arith 1500 --one-step --out "$G/prompts.jsonl" > /dev/null
+  sed -e "s#^init = .*#init = \"$SMOL\"#" -e "s#^prompts = .*#prompts = \"$G/prompts.jsonl\"#" \
+      -e 's#^checkpoint_every = .*#checkpoint_every = 0#' configs/grpo-smollm2.toml > "$G/grpo.toml"
   echo 'dtype = "bf16"' >> "$G/grpo.toml"
   ( while sleep 1; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0; done ) > "$LOG/grpo_mem.txt" 2>/dev/null &
   MON=$!

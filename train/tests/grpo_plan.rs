@@ -47,10 +47,10 @@ fn plan_counts_weights_optimizer_reference_cache_and_activations() {
     // 32 outputs in micro-batches of 8: the running gradient sum plus one micro-batch's.
     assert_eq!(item(&plan, "gradients"), 8.0 * p);
     assert_eq!(item(&plan, "LM-head chunk"), 12.0 * 512.0 * 49152.0);
-    // The measured peak RSS of this config's step is 6.76 GB (BENCHMARKS.md): the plan bounds it
-    // from above without being loose by more than a third.
+    // The measured peak RSS of three such steps is 7.23 GB (BENCHMARKS.md, dsmath vs TRL): the
+    // plan bounds it from above without being loose by more than a quarter.
     let total = plan.total() / 1e9;
-    assert!((6.76..9.0).contains(&total), "plan {total:.2} GB");
+    assert!((7.23..9.0).contains(&total), "plan {total:.2} GB");
 
     // A smaller micro-batch and a bf16 reference shrink the update; two devices halve the
     // per-device exploration.
