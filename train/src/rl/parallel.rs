@@ -109,7 +109,7 @@ pub fn check(cfg: &GrpoConfig) -> Result<(), String> {
         return Ok(());
     }
     let g = &cfg.grpo;
-    if g.prompts_per_step % world != 0 {
+    if !g.prompts_per_step.is_multiple_of(world) {
         return Err(format!(
             "grpo.prompts_per_step ({}) must be a multiple of train.nodes x train.devices ({world}): each rank explores whole groups",
             g.prompts_per_step
