@@ -170,6 +170,30 @@ fn two_ranks_equal_one_device_and_resume_exactly() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("train.devices is 2"), "{e}");
+
+    // A rank that fails mid-run (rank 0 cannot write step 1's checkpoint: a file is in the way)
+    // while the other waits in step 2's all-reduce: the run returns rank 0's error, within a
+    // deadline (without the release the other rank would wait for ever).
+    let fail = tmp.path().join("fail");
+    std::fs::create_dir_all(&fail).unwrap();
+    std::fs::write(fail.join("step-1.tmp"), "in the way").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let r = grpo_data_parallel::<A>(
+            c2,
+            &fail,
+            vec![Default::default(); 2],
+            None,
+            false,
+            Some(reward()),
+        );
+        let _ = tx.send(r.map(|m| m.len()));
+    });
+    let e = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("a failed rank left the other blocked in the all-reduce")
+        .unwrap_err();
+    assert!(e.to_string().contains("step-1.tmp"), "{e}");
 }
 
 /// Two nodes through burn-collective's global orchestrator on loopback: this process runs the
