@@ -117,7 +117,6 @@ pub fn check(cfg: &GrpoConfig) -> Result<(), String> {
     }
     use crate::rl::loss::Algorithm;
     let unsupported = match g.loss.algorithm {
-        Algorithm::Dpo => Some("grpo.loss.algorithm = \"dpo\" (its pairs' normaliser spans ranks)"),
         Algorithm::Ppo => {
             Some("grpo.loss.algorithm = \"ppo\" (its advantages are whitened over the whole batch)")
         }

@@ -475,7 +475,8 @@ pub fn dpo_update<AB: AutodiffBackend>(
             );
         }
     }
-    let mut stats = stats_without_update(rollouts, args.groups, zero_std, 0.0);
+    let device = policy.head_weight().device();
+    let mut stats = step_stats::<AB::InnerBackend>(rollouts, args.groups, zero_std, args, &device)?;
     let adv: Vec<Vec<f64>> = rollouts.iter().map(|r| vec![0.0; r.tokens.len()]).collect();
     let x = loss_inputs(
         rollouts,
@@ -498,20 +499,33 @@ pub fn dpo_update<AB: AutodiffBackend>(
             seen.token(ent[i * t + j], now[i * t + j], r.old_logp[j]);
         }
     }
-    if pairs.is_empty() {
+    // The loss is the mean over the whole step's pairs (data parallel: every rank's).
+    let all_pairs = match &args.dp {
+        Some(dp) => dp.sum::<AB::InnerBackend>(&[pairs.len() as f64], &device)?[0].round() as usize,
+        None => pairs.len(),
+    };
+    if all_pairs == 0 {
+        if let Some(dp) = &args.dp {
+            let s =
+                dp.sum::<AB::InnerBackend>(&[seen.entropy, seen.mismatch, seen.counted], &device)?;
+            (seen.entropy, seen.mismatch, seen.counted) = (s[0], s[1], s[2]);
+        }
         stats.skipped = true;
         stats.entropy = seen.entropy / seen.counted.max(1.0);
         stats.logp_mismatch = seen.mismatch / seen.counted.max(1.0);
         return Ok((policy, stats));
     }
-    let device = policy.head_weight().device();
-    let leaf = Tensor::<AB, 2>::from_data(TensorData::new(now, [n, t]), &device).require_grad();
-    let loss = dpo_loss(leaf.clone(), &x, &pairs, args.loss.dpo_beta);
-    seen.loss = loss.clone().into_scalar().elem::<f64>();
-    let coef: Vec<f32> = leaf
-        .grad(&loss.backward())
-        .map(|g| g.into_data().convert::<f32>().to_vec().unwrap_or_default())
-        .unwrap_or_else(|| vec![0.0; n * t]);
+    let coef: Vec<f32> = if pairs.is_empty() {
+        vec![0.0; n * t] // this rank's groups have no pair; the others' do
+    } else {
+        let leaf = Tensor::<AB, 2>::from_data(TensorData::new(now, [n, t]), &device).require_grad();
+        let loss = dpo_loss(leaf.clone(), &x, &pairs, args.loss.dpo_beta)
+            .mul_scalar(pairs.len() as f64 / all_pairs as f64);
+        seen.loss = loss.clone().into_scalar().elem::<f64>();
+        leaf.grad(&loss.backward())
+            .map(|g| g.into_data().convert::<f32>().to_vec().unwrap_or_default())
+            .unwrap_or_else(|| vec![0.0; n * t])
+    };
     let (grads, _) = policy_grads(&policy, rollouts, &x, args, Coefficients::Fixed(&coef));
     let policy = apply(policy, opt, grads, &seen, args, &mut stats)?;
     Ok((policy, stats))
