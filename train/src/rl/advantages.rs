@@ -89,6 +89,24 @@ pub fn ppo_advantages(
     t: usize,
     cfg: &GrpoLossConfig,
 ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, f64) {
+    let (mut advs, rets, (kl, tokens)) = ppo_gae(rollouts, old_values, ref_logp, t, cfg);
+    let all: Vec<f64> = advs.iter().flatten().copied().collect();
+    let m = all.len().max(1) as f64;
+    let mean = all.iter().sum::<f64>() / m;
+    let std = (all.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / m).sqrt();
+    whiten(&mut advs, mean, std);
+    (advs, rets, kl / tokens.max(1) as f64)
+}
+
+/// [`ppo_advantages`] before the whitening: GAE advantages and value targets, and the sum of the
+/// per-token KL estimates with the number of tokens.
+pub fn ppo_gae(
+    rollouts: &[Rollout],
+    old_values: &[f32],
+    ref_logp: &[f32],
+    t: usize,
+    cfg: &GrpoLossConfig,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, (f64, usize)) {
     let mut advs = vec![];
     let mut rets = vec![];
     let mut kl = (0.0, 0usize);
@@ -114,12 +132,12 @@ pub fn ppo_advantages(
         advs.push(a);
         rets.push(ret);
     }
-    let all: Vec<f64> = advs.iter().flatten().copied().collect();
-    let m = all.len().max(1) as f64;
-    let mean = all.iter().sum::<f64>() / m;
-    let std = (all.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / m).sqrt();
+    (advs, rets, kl)
+}
+
+/// Whitening: `(a - mean) / (std + 1e-8)` for every token advantage.
+pub fn whiten(advs: &mut [Vec<f64>], mean: f64, std: f64) {
     for a in advs.iter_mut().flatten() {
         *a = (*a - mean) / (std + 1e-8);
     }
-    (advs, rets, kl.0 / kl.1.max(1) as f64)
 }

@@ -95,7 +95,12 @@ pub fn critic_step<AB: AutodiffBackend>(
     v: &ValueTargets,
     args: &UpdateArgs,
 ) -> Result<(Critic<AB>, f64), TrainError> {
-    let tokens: f64 = v.mask.iter().map(|&m| m as f64).sum::<f64>().max(1.0);
+    let mut tokens: f64 = v.mask.iter().map(|&m| m as f64).sum::<f64>();
+    let device = critic.model.body.head_weight().device();
+    if let Some(dp) = &args.dp {
+        tokens = dp.sum::<AB::InnerBackend>(&[tokens], &device)?[0]; // every rank's tokens
+    }
+    let tokens = tokens.max(1.0);
     let mb = args.micro_batch(rollouts.len());
     let (mut grads, mut loss): (FlatGrads<AB::InnerBackend>, f64) = (vec![], 0.0);
     for (k, part) in rollouts.chunks(mb).enumerate() {
@@ -115,6 +120,9 @@ pub fn critic_step<AB: AutodiffBackend>(
         );
         loss += l.clone().into_scalar().elem::<f64>();
         accumulate(&mut grads, collect_grads(&critic.model, &l.backward()));
+    }
+    if let Some(dp) = &args.dp {
+        (grads, loss) = dp.reduce_grads::<AB, _>(&critic.model, grads, loss, &device)?;
     }
     if loss.is_finite() {
         let (grads, norm) = clip(grads, args.grad_clip);

@@ -115,23 +115,16 @@ pub fn check(cfg: &GrpoConfig) -> Result<(), String> {
             g.prompts_per_step
         ));
     }
-    use crate::rl::loss::Algorithm;
-    let unsupported = match g.loss.algorithm {
-        Algorithm::Ppo => {
-            Some("grpo.loss.algorithm = \"ppo\" (its advantages are whitened over the whole batch)")
-        }
-        _ if g.dynamic_sampling => Some("grpo.dynamic_sampling = true (the refills are per rank)"),
-        _ if g.reward_model.is_some() && g.iteration_steps > 0 => {
-            Some("grpo.iteration_steps with a reward model (each rank would train its own)")
-        }
-        _ => None,
+    let unsupported = if g.dynamic_sampling {
+        "grpo.dynamic_sampling = true (the refills are per rank)"
+    } else if g.reward_model.is_some() && g.iteration_steps > 0 {
+        "grpo.iteration_steps with a reward model (each rank would train its own)"
+    } else {
+        return Ok(());
     };
-    match unsupported {
-        Some(what) => Err(format!(
-            "{what} does not run data-parallel yet: set train.devices = 1 and train.nodes = 1"
-        )),
-        None => Ok(()),
-    }
+    Err(format!(
+        "{unsupported} does not run data-parallel yet: set train.devices = 1 and train.nodes = 1"
+    ))
 }
 
 /// Run GRPO `cfg` in `out` on `devices` (one rank each; threads sharing a CPU backend) and, with

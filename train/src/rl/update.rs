@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::error::TrainError;
 use crate::optim::{AdamW, FlatGrads, accumulate, clip, collect_grads};
-use crate::rl::advantages::{group_advantages, ppo_advantages, rewards};
+use crate::rl::advantages::{group_advantages, ppo_advantages, ppo_gae, rewards, whiten};
 use crate::rl::critic::{Critic, ValueTargets, critic_step, frozen, old_values};
 use crate::rl::explore::{Rollout, informative_groups, max_len};
 use crate::rl::logprobs::{completion_hidden, token_logp};
@@ -547,7 +547,29 @@ pub fn ppo_update<AB: AutodiffBackend>(
     let (cfg, n, t) = (&args.loss, rollouts.len(), max_len(rollouts));
     let old = old_values(&frozen(&critic), rollouts, args.pad, args.micro_batch(n), t);
     let ref_logp = reference_logp(reference, rollouts, args);
-    let (adv, rets, kl) = ppo_advantages(rollouts, &old, &ref_logp, t, cfg);
+    let device = policy.head_weight().device();
+    let (adv, rets, kl) = match &args.dp {
+        None => ppo_advantages(rollouts, &old, &ref_logp, t, cfg),
+        Some(dp) => {
+            // Whitened over every rank's tokens (two passes, as on one device).
+            let (mut adv, rets, (kl, kl_tokens)) = ppo_gae(rollouts, &old, &ref_logp, t, cfg);
+            let count = adv.iter().map(|a| a.len()).sum::<usize>() as f64;
+            let s = dp.sum::<AB::InnerBackend>(
+                &[
+                    adv.iter().flatten().sum::<f64>(),
+                    count,
+                    kl,
+                    kl_tokens as f64,
+                ],
+                &device,
+            )?;
+            let (m, mean) = (s[1].max(1.0), s[0] / s[1].max(1.0));
+            let dev2: f64 = adv.iter().flatten().map(|a| (a - mean).powi(2)).sum();
+            let var = dp.sum::<AB::InnerBackend>(&[dev2], &device)?[0] / m;
+            whiten(&mut adv, mean, var.sqrt());
+            (adv, rets, s[2] / s[3].max(1.0))
+        }
+    };
     let zero_std = group_advantages(
         rollouts,
         &rewards(rollouts, &ref_logp, t, cfg),
@@ -555,10 +577,11 @@ pub fn ppo_update<AB: AutodiffBackend>(
         cfg,
     )
     .1;
-    let x = loss_inputs(rollouts, &adv, ref_logp, t, cfg);
+    let mut x = loss_inputs(rollouts, &adv, ref_logp, t, cfg);
+    global_normalisers::<AB::InnerBackend>(&mut x, args, &device)?;
     let loss = |lp: Tensor<AB, 2>, xm: &LossInputs| grpo_loss(lp, xm, cfg);
     let (grads, seen) = policy_grads(&policy, rollouts, &x, args, Coefficients::Loss(&loss));
-    let mut stats = stats_without_update(rollouts, args.groups, zero_std, 0.0);
+    let mut stats = step_stats::<AB::InnerBackend>(rollouts, args.groups, zero_std, args, &device)?;
     let policy = apply(policy, opt, grads, &seen, args, &mut stats)?;
     stats.kl = kl;
     let mut returns = vec![0f32; n * t];
