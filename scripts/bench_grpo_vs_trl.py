@@ -87,7 +87,7 @@ def run_trl(args, prompts):
         gradient_accumulation_steps=1,
         num_generations=args.group,
         max_completion_length=args.max_new,
-        temperature=1.0,
+        temperature=args.temperature,
         beta=args.beta,
         learning_rate=args.lr,
         lr_scheduler_type="constant",
@@ -118,6 +118,7 @@ def run_dsmath(args):
         "group_size": args.group,
         "prompts_per_step": args.prompts_per_step,
         "max_new_tokens": args.max_new,
+        "temperature": args.temperature,
         "beta": args.beta,
         "peak_lr": args.lr,
         "checkpoint_every": 0,
@@ -161,6 +162,7 @@ def main():
     ap.add_argument("--prompts-per-step", type=int, default=4)
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--max-new", type=int, default=128)
+    ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--beta", type=float, default=0.02)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--steps", type=int, default=3)
