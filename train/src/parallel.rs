@@ -113,6 +113,9 @@ impl Cluster {
         if t.devices == 0 {
             return Err("train.devices must be >= 1".into());
         }
+        if t.collective_timeout_s == 0 {
+            return Err("train.collective_timeout_s must be >= 1 (seconds)".into());
+        }
         if t.nodes == 1 {
             if t.node_rank != 0 || !t.orchestrator.is_empty() || !t.node_address.is_empty() {
                 return Err("train.node_rank, train.orchestrator and train.node_address are for multi-node runs (train.nodes > 1)".into());

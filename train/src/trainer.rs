@@ -186,9 +186,6 @@ impl TrainConfig {
                 t.batch_size / t.micro_batch
             ));
         }
-        if t.collective_timeout_s == 0 {
-            return Err("train.collective_timeout_s must be >= 1 (seconds)".into());
-        }
         crate::parallel::Cluster::from_config(t)?;
         match t.stage.as_str() {
             "pretrain" if self.data.sources.is_empty() => {
