@@ -1,6 +1,7 @@
 //! Answer equivalence (DeepSeekMath's `math_equal`, in pure Rust): normalised strings, numbers
-//! (thousands separators, decimals, percent, 1e-4 relative tolerance), then the LaTeX parser for
-//! fractions, radicals, tuples, intervals, sets, matrices, equations and symbolic expressions.
+//! (thousands separators, a decimal comma against a single number, decimals, percent, 1e-4
+//! relative tolerance), then the LaTeX parser for fractions, radicals, tuples, intervals, sets,
+//! matrices (also inside a sentence), equations, relations and symbolic expressions.
 
 use crate::math::{self, How};
 use crate::normalize::normalize;
@@ -54,6 +55,30 @@ fn drop_thousands(s: &str) -> String {
     out
 }
 
+/// `2,74` or `1000,99`: one comma between digits that is not a thousands separator (those were
+/// removed before), read as a decimal comma.
+fn decimal_comma(s: &str) -> Option<String> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = body.split_once(',')?;
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit());
+    (digits(int) && digits(frac)).then(|| s.replacen(',', ".", 1))
+}
+
+/// The one `\begin{...} ... \end{...}` environment of a sentence (`the matrix is
+/// \begin{pmatrix} 1 \\ 2 \end{pmatrix}.`): the text around it has words but no numbers and no
+/// operators (a scalar times a matrix, `2\begin{pmatrix}...`, is not a sentence).
+fn lone_environment(s: &str) -> Option<&str> {
+    let start = s.find("\\begin{")?;
+    let last_end = s.rfind("\\end{")?;
+    let close = last_end + s[last_end..].find('}')?;
+    let outside = format!("{}{}", &s[..start], &s[close + 1..]);
+    let prose = outside.chars().any(char::is_alphabetic)
+        && !outside
+            .chars()
+            .any(|c| c.is_ascii_digit() || "+-*/^\\{}".contains(c));
+    prose.then_some(&s[start..=close])
+}
+
 /// Is `pred` the same answer as `gold`?
 pub fn is_equiv(pred: &str, gold: &str) -> Verdict {
     if pred.trim().is_empty() {
@@ -79,7 +104,18 @@ pub fn is_equiv(pred: &str, gold: &str) -> Verdict {
     {
         return Verdict::yes("string");
     }
-    let (Some(pe), Some(ge)) = (math::parse(&p), math::parse(&g)) else {
+    // A decimal comma only against a single number: `2,74` vs `2.74`, while `1,-2` vs `1,-3`
+    // stay lists.
+    let (p, g) = match (decimal_comma(&p), decimal_comma(&g)) {
+        (Some(d), None) if !g.contains(',') => (d, g),
+        (None, Some(d)) if !p.contains(',') => (p, d),
+        _ => (p, g),
+    };
+    let parsed = |s: &str, raw: &str| match lone_environment(raw) {
+        Some(env) => math::parse(&normalize(env)),
+        None => math::parse(s),
+    };
+    let (Some(pe), Some(ge)) = (parsed(&p, pred), parsed(&g, gold)) else {
         return Verdict::no("unparsed, strings differ");
     };
     match math::equivalent(&pe, &ge) {
@@ -110,6 +146,36 @@ mod tests {
         assert!(is_equiv("10\\%", "0.1").correct);
         assert!(is_equiv("\\text{(B)}", "B").correct || is_equiv("B", "B").correct);
         assert!(!is_equiv("", "0").correct);
+    }
+
+    #[test]
+    fn decimal_comma_only_against_one_number() {
+        assert!(is_equiv("2,74", "2.74").correct);
+        assert!(is_equiv("1000,99", "1000.99").correct);
+        assert!(is_equiv("1,000", "1000").correct);
+        assert!(!is_equiv("1,5", "1").correct);
+        assert!(!is_equiv("2,74", "2,75").correct);
+        assert!(is_equiv("2, 74", "74,2").correct);
+    }
+
+    #[test]
+    fn a_matrix_inside_a_sentence() {
+        let gold = "\\begin{pmatrix}1\\\\2\\end{pmatrix}";
+        assert!(
+            is_equiv(
+                "the matrix is \\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}",
+                gold
+            )
+            .correct
+        );
+        assert!(!is_equiv("2\\begin{pmatrix} 1 \\\\ 2 \\end{pmatrix}", gold).correct);
+        assert!(
+            !is_equiv(
+                "the matrix is \\begin{pmatrix} 2 \\\\ 1 \\end{pmatrix}",
+                gold
+            )
+            .correct
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Answer extraction from a completion, in DeepSeekMath's order (evaluation/data_processing/
 //! answer_extraction.py): `final answer is $...$. I hope`, every `\boxed{}` / `\fbox{}` (brace
-//! matched), `The answer is`, `答案是`, the last ```output block, the last number; then first-line
-//! and trailing-punctuation cleanup.
+//! matched), `The answer is`, `答案是`, the last ```output block; then, for models that write
+//! neither, `final answer is X` / `Final Answer: X` without "I hope", and the last LaTeX math span
+//! (`$...$`, `$$...$$`, `\(...\)`, `\[...\]`, with pandoc's rules for a single `$` so currency is
+//! not math) unless a number follows it; the last number last. Then first-line and
+//! trailing-punctuation cleanup (a `\begin{...}` environment is kept whole across lines).
 
 /// Byte index of the `}` that closes the `{` at byte `open` of `s` (iterative, no recursion).
 pub fn matching_brace(s: &str, open: usize) -> Option<usize> {
@@ -108,6 +111,10 @@ pub enum Source {
     TheAnswerIs,
     ChineseAnswer,
     ProgramOutput,
+    /// `final answer is X` or `Final Answer: X` without DeepSeekMath's "I hope".
+    FinalAnswer,
+    /// The last `$...$` / `$$...$$` / `\(...\)` / `\[...\]` span, no number after it.
+    MathSpan,
     LastNumber,
     None,
 }
@@ -125,7 +132,7 @@ pub fn extract_all(completion: &str) -> (Vec<String>, Source) {
     } else if completion.contains("\\boxed") || completion.contains("\\fbox") {
         (boxed_answers(completion), Source::Boxed)
     } else if let Some((_, rest)) = completion.rsplit_once("he answer is") {
-        (vec![rest.trim().to_string()], Source::TheAnswerIs)
+        (vec![answer_after_phrase(rest)], Source::TheAnswerIs)
     } else if let Some((_, rest)) = completion.split_once("答案是") {
         (
             vec![rest.trim().trim_start_matches(['：', ':']).to_string()],
@@ -133,6 +140,13 @@ pub fn extract_all(completion: &str) -> (Vec<String>, Source) {
         )
     } else if let Some(out) = last_program_output(completion) {
         (vec![out], Source::ProgramOutput)
+    } else if let Some(rest) = after_final_answer(completion) {
+        (vec![answer_after_phrase(rest)], Source::FinalAnswer)
+    } else if let Some(span) = last_math_span(completion)
+        && !span.content.trim().is_empty()
+        && last_number(&completion[span.end..]).is_none()
+    {
+        (vec![span.content.to_string()], Source::MathSpan)
     } else if let Some(n) = last_number(completion) {
         (vec![n], Source::LastNumber)
     } else {
@@ -148,9 +162,142 @@ pub fn extract_answer(completion: &str) -> (String, Source) {
     (all.last().cloned().unwrap_or_default(), source)
 }
 
-/// DeepSeekMath's cleanup: first line, no leading ':' and no trailing '.', '/', '。'.
+/// The text after the last `final answer is` / `final answer:` (any case, markdown bold and
+/// colons skipped).
+fn after_final_answer(text: &str) -> Option<&str> {
+    let lower = text.to_ascii_lowercase();
+    let (pos, len) = ["final answer is", "final answer:", "final answer**:"]
+        .iter()
+        .filter_map(|p| lower.rfind(p).map(|i| (i, p.len())))
+        .max()?;
+    // `to_ascii_lowercase` keeps byte offsets, so `pos + len` is a char boundary of `text`.
+    Some(&text[pos + len..])
+}
+
+/// What follows "the answer is": the math span it starts with when it starts with one
+/// (`$\frac{1}{2}$ hours.` -> `\frac{1}{2}`), else the text up to the end of the line.
+fn answer_after_phrase(rest: &str) -> String {
+    let rest = rest.trim_start_matches([' ', ':', '*', '\t']);
+    if let Some(span) = math_spans(rest).into_iter().next()
+        && span.start == 0
+    {
+        return span.content.to_string();
+    }
+    rest.trim().to_string()
+}
+
+/// One LaTeX math span of a text: its content and the byte range of the whole span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MathSpan<'a> {
+    pub content: &'a str,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The math spans of a text in order: `$$...$$`, `\[...\]`, `\(...\)` and `$...$`, where a
+/// single `$` follows pandoc's rules (the opening `$` has a non-space character right after it,
+/// the closing one a non-space character right before it and no digit right after it), `\$` is
+/// a dollar sign, and no span crosses a blank line. Linear time: a failed search for a closing `$` is not
+/// repeated for the openings it covered.
+pub fn math_spans(text: &str) -> Vec<MathSpan<'_>> {
+    let b = text.as_bytes();
+    let mut out = vec![];
+    let mut i = 0;
+    let mut no_close_before = 0;
+    while i < b.len() {
+        let rest = &text[i..];
+        let pair = if rest.starts_with("\\$") {
+            i += 2;
+            continue;
+        } else if rest.starts_with("$$") {
+            Some(("$$", "$$"))
+        } else if rest.starts_with("\\[") {
+            Some(("\\[", "\\]"))
+        } else if rest.starts_with("\\(") {
+            Some(("\\(", "\\)"))
+        } else {
+            None
+        };
+        if let Some((open, close)) = pair {
+            let body = &text[i + open.len()..];
+            match body.find(close) {
+                Some(k) if !body[..k].contains("\n\n") => {
+                    let end = i + open.len() + k + close.len();
+                    out.push(MathSpan {
+                        content: &body[..k],
+                        start: i,
+                        end,
+                    });
+                    i = end;
+                }
+                _ => i += open.len(),
+            }
+            continue;
+        }
+        if b[i] == b'$'
+            && i >= no_close_before
+            && b.get(i + 1).is_some_and(|c| !c.is_ascii_whitespace())
+        {
+            match closing_dollar(text, i + 1) {
+                Ok(j) => {
+                    out.push(MathSpan {
+                        content: &text[i + 1..j],
+                        start: i,
+                        end: j + 1,
+                    });
+                    i = j + 1;
+                    continue;
+                }
+                // No `$` opening before `barrier` can close either: the candidates it would
+                // scan were all refused for reasons that do not depend on the opening.
+                Err(barrier) => no_close_before = barrier,
+            }
+        }
+        i += rest.chars().next().map_or(1, char::len_utf8);
+    }
+    out
+}
+
+/// Byte index of the `$` closing a single-dollar span whose content starts at `from`, or
+/// `Err(barrier)`: where the search stopped (a blank line, a `$$`, the end of the text).
+fn closing_dollar(text: &str, from: usize) -> Result<usize, usize> {
+    let b = text.as_bytes();
+    let mut j = from;
+    while j < b.len() {
+        match b[j] {
+            b'\\' => j += 1, // `\$` inside math is a dollar sign, not the end
+            b'\n' if b.get(j + 1) == Some(&b'\n') => return Err(j),
+            b'$' if b.get(j + 1) == Some(&b'$') => return Err(j), // a `$$` display opens
+            b'$' => {
+                let before_ok = j > from && !b[j - 1].is_ascii_whitespace();
+                let after_ok = !b.get(j + 1).is_some_and(u8::is_ascii_digit);
+                if before_ok && after_ok {
+                    return Ok(j);
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    Err(b.len())
+}
+
+/// The last math span of a text.
+pub fn last_math_span(text: &str) -> Option<MathSpan<'_>> {
+    math_spans(text).pop()
+}
+
+/// DeepSeekMath's cleanup: first line, no leading ':' and no trailing '.', '/', '。'. A
+/// `\begin{...}` left open on the first line (a matrix written over several lines) extends the
+/// answer to its `\end{...}`.
 fn clean(ans: &str) -> String {
-    let first = ans.trim().lines().next().unwrap_or("");
+    let ans = ans.trim();
+    let first = ans.lines().next().unwrap_or("");
+    let first = if first.matches("\\begin{").count() > first.matches("\\end{").count() {
+        whole_environment(ans).unwrap_or(first)
+    } else {
+        first
+    };
     first
         .trim_start_matches(':')
         .trim_end_matches(['.', '/', '。'])
@@ -159,6 +306,20 @@ fn clean(ans: &str) -> String {
         .trim_start_matches('$')
         .trim()
         .to_string()
+}
+
+/// `ans` up to the line that closes its last open `\begin{...}`.
+fn whole_environment(ans: &str) -> Option<&str> {
+    let mut depth = 0i64;
+    let mut end = 0;
+    for line in ans.split_inclusive('\n') {
+        depth += line.matches("\\begin{").count() as i64 - line.matches("\\end{").count() as i64;
+        end += line.len();
+        if depth <= 0 {
+            return Some(ans[..end].trim_end());
+        }
+    }
+    None
 }
 
 /// GSM8K gold: the text after `####`, thousands separators removed.
@@ -247,6 +408,86 @@ mod tests {
             "-7.5"
         );
         assert_eq!(extract_answer("no digits here").1, Source::None);
+    }
+
+    #[test]
+    fn without_boxed_the_last_math_span_or_final_answer() {
+        let cases = [
+            (
+                "Therefore $x \\geq 5$ is the solution.",
+                "x \\geq 5",
+                Source::MathSpan,
+            ),
+            (
+                "The final answer is $\\frac{10}{9}$.",
+                "\\frac{10}{9}",
+                Source::FinalAnswer,
+            ),
+            (
+                "so it is $-\\frac{10}{9}$",
+                "-\\frac{10}{9}",
+                Source::MathSpan,
+            ),
+            ("Final Answer: 42", "42", Source::FinalAnswer),
+            (
+                "**Final Answer**: $\\frac{1}{2}$",
+                "\\frac{1}{2}",
+                Source::FinalAnswer,
+            ),
+            ("We get \\[x = 3\\] at last", "x = 3", Source::MathSpan),
+            ("hence \\(y=2\\).", "y=2", Source::MathSpan),
+            ("$$\\sqrt{2}$$", "\\sqrt{2}", Source::MathSpan),
+            // The answer phrase keeps only the span it starts with.
+            (
+                "The answer is $\\frac{1}{2}$ hours.",
+                "\\frac{1}{2}",
+                Source::TheAnswerIs,
+            ),
+            // Currency is not math: pandoc's rules for a single `$`.
+            (
+                "She pays $5 and then $6, 11 dollars in all.",
+                "11",
+                Source::LastNumber,
+            ),
+            ("It costs $18/day, so $18*2=$36", "36", Source::LastNumber),
+            // A number after the last span is the answer the text ends on.
+            (
+                "Let $x$ be the apples. Then 5+6 = 11.",
+                "11",
+                Source::LastNumber,
+            ),
+        ];
+        for (text, want, source) in cases {
+            assert_eq!(extract_answer(text), (want.to_string(), source), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_matrix_over_several_lines_is_kept_whole() {
+        let text = "The answer is $\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}$.\nDone.";
+        assert_eq!(
+            extract_answer(text).0,
+            "\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}"
+        );
+    }
+
+    #[test]
+    fn math_spans_follow_pandoc() {
+        let spans = |t| {
+            math_spans(t)
+                .into_iter()
+                .map(|s| s.content)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(spans("a $x$ b $ y$ c $z $ d"), vec!["x"]);
+        assert_eq!(spans("\\$5 and $\\$6$"), vec!["\\$6"]);
+        assert_eq!(spans("$a\n\nb$"), Vec::<&str>::new());
+        assert_eq!(spans("$1 each, $2 each"), Vec::<&str>::new());
+        // Many unclosed dollars stay linear.
+        let many = "$1 ".repeat(20_000);
+        let t = std::time::Instant::now();
+        assert!(math_spans(&many).is_empty());
+        assert!(t.elapsed().as_secs() < 2);
     }
 
     #[test]

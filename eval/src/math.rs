@@ -3,9 +3,13 @@
 //! depth and length, so hostile answers (`2003^{2002^{2001}}`, 10,000 nested braces) get a verdict,
 //! not a hang or a stack overflow.
 
+mod complex;
+
 use std::collections::BTreeSet;
 
 const MAX_DEPTH: usize = 48;
+/// Significant digits from which a decimal is read as a rounded value ([`Expr::Dec`]).
+pub const LONG_DECIMAL_DIGITS: usize = 8;
 const MAX_TOKENS: usize = 600;
 
 /// An exact rational number `n / d`, `d > 0`, in lowest terms.
@@ -84,6 +88,11 @@ impl Q {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Num(Q),
+    /// A long decimal ([`LONG_DECIMAL_DIGITS`] significant digits or more, `0.0833333333`, what
+    /// a calculator or a program prints for a fraction): exact, but compared to other values with
+    /// the numeric tolerance. Shorter decimals are [`Expr::Num`] and must equal a fraction exactly
+    /// (`4.6667` is not 14/3).
+    Dec(Q),
     Float(f64),
     Pi,
     E,
@@ -125,6 +134,8 @@ pub enum Rel {
     Le,
     Gt,
     Ge,
+    /// `\approx`: compared as `=` (the approximated value is held to the numeric tolerance).
+    Approx,
 }
 
 impl Rel {
@@ -170,6 +181,16 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
                 dot |= c[i] == '.';
                 i += 1;
             }
+            // Scientific e-notation `6.02e23`, `1e-5` (a bare `2e` stays 2 times e).
+            if matches!(c.get(i), Some('e' | 'E')) {
+                let sign = usize::from(matches!(c.get(i + 1), Some('+' | '-')));
+                if c.get(i + 1 + sign).is_some_and(char::is_ascii_digit) {
+                    i += 1 + sign;
+                    while i < c.len() && c[i].is_ascii_digit() {
+                        i += 1;
+                    }
+                }
+            }
             out.push(Tok::Num(c[start..i].iter().collect()));
         } else if ch == '\\' {
             let start = i + 1;
@@ -205,6 +226,7 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
             || ch == '÷'
             || ch == 'π'
             || ch == '∞'
+            || ch == '≈'
         {
             out.push(match ch {
                 '≤' => Tok::Cmd("le".into()),
@@ -213,6 +235,7 @@ fn tokenize(s: &str) -> Option<Vec<Tok>> {
                 '×' => Tok::Sym('*'),
                 '÷' => Tok::Sym('/'),
                 'π' => Tok::Cmd("pi".into()),
+                '≈' => Tok::Cmd("approx".into()),
                 _ => Tok::Cmd("infty".into()),
             });
             i += 1;
@@ -286,12 +309,17 @@ impl Parser {
             Tok::Sym('=') => Rel::Eq,
             Tok::Sym('<') => Rel::Lt,
             Tok::Sym('>') => Rel::Gt,
+            Tok::Sym('!') if self.toks.get(self.pos + 1) == Some(&Tok::Sym('=')) => {
+                self.pos += 2;
+                return Some(Rel::Ne);
+            }
             Tok::Cmd(c) => match c.as_str() {
                 "le" | "leq" | "leqslant" => Rel::Le,
                 "ge" | "geq" | "geqslant" => Rel::Ge,
                 "ne" | "neq" => Rel::Ne,
                 "lt" => Rel::Lt,
                 "gt" => Rel::Gt,
+                "approx" | "simeq" | "thickapprox" => Rel::Approx,
                 _ => return None,
             },
             _ => return None,
@@ -360,8 +388,52 @@ impl Parser {
         }
     }
 
+    /// `3\frac{1}{2}`: an integer written right before a fraction of two integers is a mixed
+    /// number (7/2), not a product; `-3\frac{1}{2}` is -7/2.
+    fn mixed_number(&mut self, whole: &Expr) -> Option<Expr> {
+        let (neg, int) = match whole {
+            Expr::Num(q) if q.d == 1 => (false, *q),
+            Expr::Neg(inner) => match **inner {
+                Expr::Num(q) if q.d == 1 => (true, q),
+                _ => return None,
+            },
+            _ => return None,
+        };
+        let t = &self.toks[self.pos..];
+        let int_arg = |x: Option<&Tok>| matches!(x, Some(Tok::Num(n)) if n.bytes().all(|c| c.is_ascii_digit()));
+        let shape = t.first() == Some(&Tok::Cmd("frac".into()))
+            && t.get(1) == Some(&Tok::Sym('{'))
+            && int_arg(t.get(2))
+            && t.get(3) == Some(&Tok::Sym('}'))
+            && t.get(4) == Some(&Tok::Sym('{'))
+            && int_arg(t.get(5))
+            && t.get(6) == Some(&Tok::Sym('}'));
+        if !shape || int.n < 0 {
+            return None;
+        }
+        let num = number(match &t[2] {
+            Tok::Num(n) => n,
+            _ => return None,
+        })?;
+        let den = number(match &t[5] {
+            Tok::Num(n) => n,
+            _ => return None,
+        })?;
+        self.pos += 7;
+        let sum = Expr::Add(bx(Expr::Num(int)), bx(Expr::Div(bx(num), bx(den))));
+        Some(if neg { Expr::Neg(bx(sum)) } else { sum })
+    }
+
     fn term(&mut self) -> P {
+        let start = self.pos;
         let mut lhs = self.unary()?;
+        let whole_number = match &self.toks[start..self.pos] {
+            [Tok::Num(_)] | [Tok::Sym('-'), Tok::Num(_)] => true,
+            _ => false,
+        };
+        if whole_number && let Some(m) = self.mixed_number(&lhs) {
+            lhs = m;
+        }
         loop {
             if self.eat(&Tok::Sym('*')) {
                 lhs = Expr::Mul(bx(lhs), bx(self.unary()?));
@@ -407,7 +479,10 @@ impl Parser {
         loop {
             if self.eat(&Tok::Sym('%')) {
                 e = Expr::Percent(bx(e));
-            } else if self.eat(&Tok::Sym('!')) {
+            } else if self.peek() == Some(&Tok::Sym('!'))
+                && self.toks.get(self.pos + 1) != Some(&Tok::Sym('='))
+            {
+                self.pos += 1;
                 e = Expr::Factorial(bx(e));
             } else if self.eat(&Tok::Sym('\'')) {
                 // a prime: part of a name (f'), keep as a distinct variable
@@ -442,9 +517,10 @@ impl Parser {
 
     fn group(&mut self, open: char) -> P {
         self.enter()?;
-        let inner = if matches!(self.peek(), Some(Tok::Sym(')' | ']')) | Some(Tok::Cmd(_)))
-            && open != '{'
-        {
+        // An empty group: `()`, `[]`, `\{\}`.
+        let empty = matches!(self.peek(), Some(Tok::Sym(')' | ']')))
+            || matches!(self.peek(), Some(Tok::Cmd(c)) if c == "rbrace");
+        let inner = if empty && open != '{' {
             None
         } else {
             Some(self.list()?)
@@ -629,10 +705,30 @@ impl Parser {
 }
 
 fn number(s: &str) -> Option<Expr> {
+    if let Some((mantissa, exp)) = s.split_once(['e', 'E']) {
+        let k: i32 = exp.parse().ok()?;
+        let m = number(mantissa)?;
+        let q = match m {
+            Expr::Num(q) | Expr::Dec(q) => q,
+            _ => return s.parse().ok().map(Expr::Float),
+        };
+        return match Q::int(10).pow(k as i128).and_then(|p| q.mul(p)) {
+            Some(v) if matches!(m, Expr::Dec(_)) => Some(Expr::Dec(v)),
+            Some(v) => Some(Expr::Num(v)),
+            None => s.parse().ok().map(Expr::Float),
+        };
+    }
     if let Some((int, frac)) = s.split_once('.') {
         if int.len() + frac.len() <= 30 {
-            let digits: i128 = format!("{int}{frac}").parse().ok()?;
-            return Some(Expr::Num(Q::new(digits, 10i128.pow(frac.len() as u32))?));
+            let all = format!("{int}{frac}");
+            let digits: i128 = all.parse().ok()?;
+            let q = Q::new(digits, 10i128.pow(frac.len() as u32))?;
+            let significant = all.trim_start_matches('0').len();
+            return Some(if significant >= LONG_DECIMAL_DIGITS {
+                Expr::Dec(q)
+            } else {
+                Expr::Num(q)
+            });
         }
         return s.parse().ok().map(Expr::Float);
     }
@@ -660,7 +756,7 @@ pub fn parse(s: &str) -> Option<Expr> {
 /// The exact value of a constant expression, when it is rational and small enough.
 pub fn exact(e: &Expr) -> Option<Q> {
     match e {
-        Expr::Num(q) => Some(*q),
+        Expr::Num(q) | Expr::Dec(q) => Some(*q),
         Expr::Neg(a) => exact(a)?.neg(),
         Expr::Add(a, b) => exact(a)?.add(exact(b)?),
         Expr::Sub(a, b) => exact(a)?.add(exact(b)?.neg()?),
@@ -680,7 +776,7 @@ pub fn exact(e: &Expr) -> Option<Q> {
 pub fn eval(e: &Expr, vars: &dyn Fn(&str) -> Option<f64>) -> Option<f64> {
     let ev = |x: &Expr| eval(x, vars);
     Some(match e {
-        Expr::Num(q) => q.to_f64(),
+        Expr::Num(q) | Expr::Dec(q) => q.to_f64(),
         Expr::Float(f) => *f,
         Expr::Pi => std::f64::consts::PI,
         Expr::E => std::f64::consts::E,
@@ -794,6 +890,25 @@ pub enum How {
     Incomparable,
 }
 
+/// Points at which expressions with variables are compared (variables bound in name order).
+const POINTS: [[f64; 8]; 5] = [
+    [
+        0.5381, 1.2734, 2.1597, 0.8123, 1.7371, 2.9113, 0.3457, 1.4421,
+    ],
+    [
+        1.9127, 0.6619, 1.3317, 2.4483, 0.9431, 0.4219, 2.2271, 1.1113,
+    ],
+    [
+        2.7313, 2.0197, 0.4483, 1.6271, 2.3359, 1.0823, 0.7717, 2.6129,
+    ],
+    [
+        -0.7373, 1.8821, -1.4419, 0.5573, -2.1137, 1.2289, -0.9377, 0.6841,
+    ],
+    [
+        3.1193, -0.5519, 1.7747, -1.9931, 2.5521, -0.4463, 1.3337, -2.4481,
+    ],
+];
+
 /// Relative tolerance for numbers (DeepSeekMath's `math_equal` uses 1e-4) and for symbolic
 /// checks at random points.
 pub const NUMERIC_REL_TOL: f64 = 1e-4;
@@ -803,9 +918,168 @@ fn has_percent(e: &Expr) -> bool {
     matches!(e, Expr::Percent(_))
 }
 
+/// Does a scalar expression contain a long decimal ([`Expr::Dec`]) or a float?
+fn has_decimal(e: &Expr) -> bool {
+    match e {
+        Expr::Dec(_) | Expr::Float(_) => true,
+        Expr::Neg(a) | Expr::Percent(a) | Expr::Factorial(a) | Expr::Func(_, a) => has_decimal(a),
+        Expr::Add(a, b)
+        | Expr::Sub(a, b)
+        | Expr::Mul(a, b)
+        | Expr::Div(a, b)
+        | Expr::Pow(a, b)
+        | Expr::Log(a, b)
+        | Expr::Root(a, b) => has_decimal(a) || has_decimal(b),
+        _ => false,
+    }
+}
+
+fn is_constant(e: &Expr) -> bool {
+    let mut vars = BTreeSet::new();
+    variables(e, &mut vars);
+    vars.is_empty()
+}
+
+/// The sides and relations of a chain `a = b = c` (parsed left-associatively).
+fn chain(e: &Expr) -> (Vec<&Expr>, Vec<Rel>) {
+    match e {
+        Expr::Rel(l, r, x) => {
+            let (mut sides, mut rels) = chain(l);
+            sides.push(x);
+            rels.push(*r);
+            (sides, rels)
+        }
+        other => (vec![other], vec![]),
+    }
+}
+
+/// An answer written as a computation or an approximation, reduced to what it states:
+/// `x = 5+5+1 = 11` -> `x = 11`, `x = 1/3 \approx 0.33` -> `x = 1/3` (the last exact side wins
+/// over later approximations), `x \approx 11` -> `x = 11`, `2+3 = 5` -> `5`. Other relations
+/// are returned unchanged.
+fn reduce_chain(e: &Expr) -> Expr {
+    let (sides, rels) = chain(e);
+    if rels.is_empty() || !rels.iter().all(|r| matches!(r, Rel::Eq | Rel::Approx)) {
+        return e.clone();
+    }
+    let value = match rels.iter().rposition(|r| *r == Rel::Eq) {
+        Some(k) if rels.len() > 1 => sides[k + 1],
+        _ => sides[sides.len() - 1],
+    };
+    let all_constant = sides.iter().all(|s| is_constant(s));
+    if all_constant {
+        return value.clone();
+    }
+    if rels.len() == 1 && rels[0] == Rel::Eq {
+        return e.clone(); // an equation such as `2x + 3y = 6`, or `y = 2x + 3`
+    }
+    Expr::Rel(bx(sides[0].clone()), Rel::Eq, bx(value.clone()))
+}
+
+/// `d > 0` or `d >= 0` (strict?) for an inequality `l op r`.
+fn positive_side(l: &Expr, r: Rel, x: &Expr) -> Option<(Expr, bool)> {
+    let d = |a: &Expr, b: &Expr| Expr::Sub(bx(a.clone()), bx(b.clone()));
+    Some(match r {
+        Rel::Gt => (d(l, x), true),
+        Rel::Ge => (d(l, x), false),
+        Rel::Lt => (d(x, l), true),
+        Rel::Le => (d(x, l), false),
+        _ => return None,
+    })
+}
+
+/// Is `a = c * b` for one constant `c` (positive when `positive`) at the sample points?
+fn proportional(a: &Expr, b: &Expr, positive: bool) -> bool {
+    let mut vars = BTreeSet::new();
+    variables(a, &mut vars);
+    variables(b, &mut vars);
+    if vars.is_empty() || vars.len() > 8 {
+        return false;
+    }
+    let names: Vec<&String> = vars.iter().collect();
+    let mut ratio: Option<f64> = None;
+    let mut agree = 0;
+    for point in POINTS {
+        let bind = |v: &str| names.iter().position(|n| n.as_str() == v).map(|i| point[i]);
+        let (Some(x), Some(y)) = (eval(a, &bind), eval(b, &bind)) else {
+            continue;
+        };
+        if !x.is_finite() || !y.is_finite() {
+            continue;
+        }
+        if y.abs() < 1e-12 || x.abs() < 1e-12 {
+            if x.abs() < 1e-12 && y.abs() < 1e-12 {
+                continue;
+            }
+            return false;
+        }
+        let r = x / y;
+        match ratio {
+            None => ratio = Some(r),
+            Some(r0) if close(r0, r, SYMBOLIC_REL_TOL) => {}
+            Some(_) => return false,
+        }
+        agree += 1;
+    }
+    agree >= 2 && ratio.is_some_and(|r| !positive || r > 0.0)
+}
+
+/// `x \geq 5` -> `[5, \infty)`, `1 < x \leq 3` -> `(1, 3]`: a one-variable inequality with
+/// constant bounds as the interval it describes.
+fn as_interval(e: &Expr) -> Option<Expr> {
+    let (sides, rels) = chain(e);
+    let var = |x: &Expr| matches!(x, Expr::Var(_));
+    let c = |x: &Expr| is_constant(x);
+    let bound = |lo: Option<(&Expr, bool)>, hi: Option<(&Expr, bool)>| {
+        let (lo, lo_strict) = lo.map_or((Expr::Neg(bx(Expr::Inf)), true), |(e, s)| (e.clone(), s));
+        let (hi, hi_strict) = hi.map_or((Expr::Inf, true), |(e, s)| (e.clone(), s));
+        Some(Expr::Seq {
+            open: if lo_strict { '(' } else { '[' },
+            close: if hi_strict { ')' } else { ']' },
+            items: vec![lo, hi],
+        })
+    };
+    let strict = |r: Rel| matches!(r, Rel::Lt | Rel::Gt);
+    match (sides.as_slice(), rels.as_slice()) {
+        ([v, k], [r]) if var(v) && c(k) => match r {
+            Rel::Gt | Rel::Ge => bound(Some((k, strict(*r))), None),
+            Rel::Lt | Rel::Le => bound(None, Some((k, strict(*r)))),
+            _ => None,
+        },
+        ([k, v], [r]) if var(v) && c(k) => match r {
+            Rel::Lt | Rel::Le => bound(Some((k, strict(*r))), None),
+            Rel::Gt | Rel::Ge => bound(None, Some((k, strict(*r)))),
+            _ => None,
+        },
+        ([a, v, b], [r1, r2]) if var(v) && c(a) && c(b) => match (r1, r2) {
+            (Rel::Lt | Rel::Le, Rel::Lt | Rel::Le) => {
+                bound(Some((a, strict(*r1))), Some((b, strict(*r2))))
+            }
+            (Rel::Gt | Rel::Ge, Rel::Gt | Rel::Ge) => {
+                bound(Some((b, strict(*r2))), Some((a, strict(*r1))))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn is_interval(e: &Expr) -> bool {
+    matches!(e, Expr::Seq { open: '(' | '[', close: ')' | ']', items, .. } if items.len() == 2)
+}
+
 /// Are two parsed answers the same mathematical object?
 pub fn equivalent(a: &Expr, b: &Expr) -> How {
     use Expr::*;
+    let (a, b) = (&reduce_chain(a), &reduce_chain(b));
+    for (rel, other) in [(a, b), (b, a)] {
+        if matches!(rel, Rel(..))
+            && (is_interval(other) || matches!(other, Union(_)))
+            && let Some(iv) = as_interval(rel)
+        {
+            return equivalent(&iv, other);
+        }
+    }
     match (a, b) {
         (
             Seq {
@@ -883,15 +1157,27 @@ pub fn equivalent(a: &Expr, b: &Expr) -> How {
             if *r1 == r2.flip() && is_same(equivalent(l1, x2)) && is_same(equivalent(x1, l2)) {
                 return How::Structure;
             }
-            if *r1 == crate::math::Rel::Eq && *r2 == crate::math::Rel::Eq {
-                // Same equation up to sides: (l1 - x1) == +-(l2 - x2)
+            let eq_like =
+                |r: &crate::math::Rel| matches!(r, crate::math::Rel::Eq | crate::math::Rel::Ne);
+            if r1 == r2 && eq_like(r1) {
+                // Same equation up to sides and a constant factor: (l1 - x1) == c (l2 - x2)
                 let d1 = Sub(l1.clone(), x1.clone());
                 let d2 = Sub(l2.clone(), x2.clone());
                 if is_same(values(&d1, &d2, false))
-                    || is_same(values(&d1, &Neg(Box::new(d2)), false))
+                    || is_same(values(&d1, &Neg(Box::new(d2.clone())), false))
+                    || proportional(&d1, &d2, false)
                 {
                     return How::Symbolic;
                 }
+            }
+            // Inequalities as `d > 0` / `d >= 0`, equal up to a positive factor:
+            // `-x > -1` is `x < 1`, `2x \leq 6` is `x \leq 3`.
+            if let (Some((d1, s1)), Some((d2, s2))) =
+                (positive_side(l1, *r1, x1), positive_side(l2, *r2, x2))
+                && s1 == s2
+                && proportional(&d1, &d2, true)
+            {
+                return How::Symbolic;
             }
             How::Different
         }
@@ -925,13 +1211,25 @@ fn values(a: &Expr, b: &Expr, percent: bool) -> How {
         if x == y {
             return How::Exact;
         }
-        if !percent {
+        // Two exact numbers differ; a long decimal may be a rounded fraction
+        // (`0.0833333333` for 1/12) and is held to the numeric tolerance.
+        if !percent && !has_decimal(a) && !has_decimal(b) {
             return How::Different;
         }
     }
     let mut vars = BTreeSet::new();
     variables(a, &mut vars);
     variables(b, &mut vars);
+    if vars.len() == 1 && vars.contains("i") {
+        // `i` alone is the imaginary unit: `e^{i\pi}` = -1, `(1+i)^2` = 2i.
+        if let (Some(x), Some(y)) = (complex::eval(a), complex::eval(b)) {
+            return if complex::close(x, y, NUMERIC_REL_TOL) {
+                How::Numeric
+            } else {
+                How::Different
+            };
+        }
+    }
     if vars.is_empty() {
         let none = |_: &str| None;
         let (Some(x), Some(y)) = (eval(a, &none), eval(b, &none)) else {
@@ -952,23 +1250,6 @@ fn values(a: &Expr, b: &Expr, percent: bool) -> How {
         return How::Incomparable;
     }
     let names: Vec<&String> = vars.iter().collect();
-    const POINTS: [[f64; 8]; 5] = [
-        [
-            0.5381, 1.2734, 2.1597, 0.8123, 1.7371, 2.9113, 0.3457, 1.4421,
-        ],
-        [
-            1.9127, 0.6619, 1.3317, 2.4483, 0.9431, 0.4219, 2.2271, 1.1113,
-        ],
-        [
-            2.7313, 2.0197, 0.4483, 1.6271, 2.3359, 1.0823, 0.7717, 2.6129,
-        ],
-        [
-            -0.7373, 1.8821, -1.4419, 0.5573, -2.1137, 1.2289, -0.9377, 0.6841,
-        ],
-        [
-            3.1193, -0.5519, 1.7747, -1.9931, 2.5521, -0.4463, 1.3337, -2.4481,
-        ],
-    ];
     let mut agree = 0;
     for point in POINTS {
         let bind = |v: &str| names.iter().position(|n| n.as_str() == v).map(|i| point[i]);
@@ -1051,6 +1332,66 @@ mod tests {
         assert!(eq("\\frac{a}{b}+1", "\\frac{a+b}{b}"));
         assert!(eq("\\sin^2x+\\cos^2x", "1"));
         assert!(!eq("2x", "x^2"));
+    }
+
+    #[test]
+    fn relations() {
+        assert!(eq("x\\geq5", "x>=5"));
+        assert!(eq("x\\geq5", "5\\leq x"));
+        assert!(eq("x\\neq3", "x!=3"));
+        assert!(eq("x\\lt3", "x<3"));
+        assert!(eq("x\\gt3", "3<x"));
+        assert!(eq("-x>-1", "x<1"));
+        assert!(!eq("-x>-1", "x>1"));
+        assert!(eq("2x\\leq6", "x\\leq3"));
+        assert!(!eq("-2x\\leq6", "x\\leq-3"));
+        assert!(eq("2x=10", "x=5"));
+        assert!(eq("x\\geq5", "[5,\\infty)"));
+        assert!(!eq("x>5", "[5,\\infty)"));
+        assert!(eq("1<x\\leq3", "(1,3]"));
+        assert!(eq("3>x>1", "(1,3)"));
+        assert!(eq("4!", "24"));
+    }
+
+    #[test]
+    fn chains_and_approximations() {
+        assert!(eq("x=5+5+1=11", "11"));
+        assert!(!eq("x=5+5+1=12", "11"));
+        assert!(eq("x\\approx11", "11"));
+        assert!(eq("x≈11", "11"));
+        assert!(eq("x=1/3\\approx0.33", "\\frac{1}{3}"));
+        assert!(!eq("x\\approx0.33", "\\frac{1}{3}"));
+        assert!(eq("2+3=5", "5"));
+        assert!(eq("x=5+5+1=11", "x=11"));
+    }
+
+    #[test]
+    fn number_literals() {
+        assert!(eq("0.0833333333333333", "\\frac{1}{12}"));
+        assert!(!eq("0.083", "\\frac{1}{12}"));
+        assert!(!eq("4.6667", "\\frac{14}{3}"));
+        assert!(eq("3\\frac{1}{2}", "\\frac{7}{2}"));
+        assert!(eq("-3\\frac{1}{2}", "-3.5"));
+        assert!(eq("2\\frac{\\sqrt{3}}{3}", "\\frac{2\\sqrt{3}}{3}"));
+        assert!(eq("6.02e23", "6.02*10^{23}"));
+        assert!(eq("1e-5", "0.00001"));
+        assert!(eq("1.5e", "\\frac{3e}{2}"));
+    }
+
+    #[test]
+    fn constants_and_groups() {
+        assert!(eq("\\ln e", "1"));
+        assert!(eq("e^{i\\pi}", "-1"));
+        assert!(!eq("e^{i\\pi}", "1"));
+        assert!(eq("i^2", "-1"));
+        assert!(eq("3+4i", "4i+3"));
+        assert!(!eq("3+4i", "4+3i"));
+        assert!(eq("(5)", "5"));
+        assert!(eq("(\\frac{1}{2},3)", "(0.5,3)"));
+        assert!(eq(
+            "[\\begin{array}{cc}1&2\\\\3&4\\end{array}]",
+            "\\begin{bmatrix}1&2\\\\3&4\\end{bmatrix}"
+        ));
     }
 
     #[test]

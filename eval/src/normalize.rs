@@ -111,10 +111,20 @@ pub fn normalize(answer: &str) -> String {
     s
 }
 
+/// Stands for a matrix row separator `\\` while the `\ ` (escaped space) rule runs.
+const ROW_SEP: char = '\u{1}';
+
 fn normalize_once(answer: &str) -> String {
-    let mut s = tighten_commands(answer.trim()).replace(['\n', '\r'], " ");
+    let mut s = tighten_commands(answer.trim())
+        .replace(['\n', '\r'], " ")
+        .replace("\\\\", &ROW_SEP.to_string());
     s = s.trim_end_matches('.').to_string();
     for (from, to) in [
+        ("\\mathbb{R}", "(-\\infty,\\infty)"),
+        ("\\mathbb R", "(-\\infty,\\infty)"),
+        ("\\textnormal", "\\text"),
+        ("\\textit", "\\text"),
+        ("\\textrm", "\\text"),
         ("\\!", ""),
         ("\\,", ""),
         ("\\;", ""),
@@ -147,6 +157,7 @@ fn normalize_once(answer: &str) -> String {
     ] {
         s = s.replace(from, to);
     }
+    s = s.replace(ROW_SEP, "\\\\");
     for cmd in [
         "\\text",
         "\\textbf",
@@ -159,6 +170,7 @@ fn normalize_once(answer: &str) -> String {
         s = strip_trailing_unit(&s);
         s = unwrap_command(&s, cmd);
     }
+    s = number_words(&s);
     // Whole-word replacements only.
     let words: Vec<&str> = s.split(' ').collect();
     let mut kept: Vec<String> = vec![];
@@ -174,7 +186,14 @@ fn normalize_once(answer: &str) -> String {
     }
     s = kept.join(" ");
     s = s.replace("infinity", "\\infty");
-    s.retain(|c| c != ' ');
+    if matches!(
+        s.to_ascii_lowercase().as_str(),
+        "all real numbers" | "all reals" | "the real numbers" | "all real values"
+    ) {
+        s = "(-\\infty,\\infty)".to_string();
+    }
+    s = drop_spaces(&s);
+    s = repeating_decimals(&s);
     // `x \in [1,2]` -> `[1,2]`
     if let Some(rest) = s.strip_prefix("x\\in") {
         s = rest.to_string();
@@ -193,6 +212,116 @@ fn normalize_once(answer: &str) -> String {
         .replace(",.", ",0.")
         .replace("-.", "-0.");
     s.trim_end_matches(['\\', ',', '.']).to_string()
+}
+
+/// Words after a number: `28 percent` / `28 pct` / `28 per cent` -> `28%`; `2.5 million` ->
+/// `2.5*10^{6}`; other trailing words (units a model names, `12 apples`, `7 ways`) dropped when
+/// nothing but letters follows the number, so `5 and 6` and `3 or 4` keep their second number.
+fn number_words(s: &str) -> String {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    let Some(first) = words.first() else {
+        return s.to_string();
+    };
+    let is_number = |w: &str| {
+        let w = w.trim_start_matches(['-', '$']);
+        !w.is_empty()
+            && w.chars().any(|c| c.is_ascii_digit())
+            && w.chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+    };
+    if words.len() < 2 || !is_number(first) {
+        return s.to_string();
+    }
+    let rest: Vec<String> = words[1..]
+        .iter()
+        .map(|w| {
+            w.trim_end_matches(['.', ',', ';', '!', '?'])
+                .to_ascii_lowercase()
+        })
+        .collect();
+    if !rest
+        .iter()
+        .all(|w| w.len() >= 2 && w.chars().all(|c| c.is_ascii_alphabetic()))
+    {
+        return s.to_string();
+    }
+    let scale = match rest[0].as_str() {
+        "thousand" => Some(3),
+        "million" => Some(6),
+        "billion" => Some(9),
+        "trillion" => Some(12),
+        _ => None,
+    };
+    match (rest[0].as_str(), rest.get(1).map(String::as_str)) {
+        ("percent" | "pct", _) | ("per", Some("cent")) => format!("{first}%"),
+        _ => match scale {
+            Some(k) => format!("{first}*10^{{{k}}}"),
+            None => first.to_string(),
+        },
+    }
+}
+
+/// Remove spaces, except one between a command name and a letter (`\ln e` must not become the
+/// unknown command `\lne`).
+fn drop_spaces(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_cmd = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            let next_letter = chars.peek().is_some_and(|n| n.is_ascii_alphabetic());
+            if in_cmd && next_letter {
+                out.push(' ');
+            }
+            continue;
+        }
+        in_cmd = match c {
+            '\\' => true,
+            c if c.is_ascii_alphabetic() => in_cmd,
+            _ => false,
+        };
+        out.push(c);
+    }
+    out
+}
+
+/// `1.\overline{6}` -> `\frac{5}{3}`, `0.1\overline{36}` -> `\frac{3}{22}`: a repeating decimal
+/// as the fraction it equals, `(ABC - AB) / (10^|B| (10^|C| - 1))` for `A.B\overline{C}`.
+fn repeating_decimals(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(pos) = rest.find("\\overline{") {
+        let head = &rest[..pos];
+        let after = &rest[pos + "\\overline{".len()..];
+        let Some(close) = after.find('}') else { break };
+        let rep = &after[..close];
+        // The literal before: digits, one dot, digits (`A.B`), taken from the end of `head`.
+        let lit_len = head
+            .bytes()
+            .rev()
+            .take_while(|c| c.is_ascii_digit() || *c == b'.')
+            .count();
+        let lit = &head[head.len() - lit_len..];
+        let parsed = lit.split_once('.').filter(|(a, b)| {
+            !a.contains('.') && !b.contains('.') && a.len() + b.len() + rep.len() <= 30
+        });
+        match parsed {
+            Some((a, b)) if !rep.is_empty() && rep.bytes().all(|c| c.is_ascii_digit()) => {
+                let all: i128 = format!("0{a}{b}{rep}").parse().unwrap_or(0);
+                let head_val: i128 = format!("0{a}{b}").parse().unwrap_or(0);
+                let den = 10i128.pow(b.len() as u32) * (10i128.pow(rep.len() as u32) - 1);
+                out.push_str(&head[..head.len() - lit_len]);
+                out.push_str(&format!("\\frac{{{}}}{{{den}}}", all - head_val));
+            }
+            _ => {
+                out.push_str(head);
+                out.push_str(&rest[pos..pos + "\\overline{".len() + close + 1]);
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `\cmd` followed by bare characters instead of braces: wrap the next `n` arguments.
@@ -278,6 +407,46 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(normalize(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn number_formats_and_words() {
+        let cases = [
+            ("1 000", "1000"),
+            ("28 percent", "28%"),
+            ("28 pct", "28%"),
+            ("28 per cent", "28%"),
+            ("2.5 million", "2.5*10^{6}"),
+            ("12 apples", "12"),
+            ("7 ways.", "7"),
+            ("5 and 6", "5and6"),
+            ("5\\textnormal{ cm}", "5"),
+            ("12\\textbf{ apples}", "12"),
+            ("\\textit{B}", "B"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalize(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn repeating_decimals_become_fractions() {
+        assert_eq!(normalize("1.\\overline{6}"), "\\frac{15}{9}");
+        assert_eq!(normalize("0.\\overline{3}"), "\\frac{3}{9}");
+        assert_eq!(normalize("0.1\\overline{36}"), "\\frac{135}{990}");
+        assert_eq!(normalize("\\overline{AB}"), "\\overline{AB}");
+    }
+
+    #[test]
+    fn constants_sets_and_rows() {
+        assert_eq!(normalize("\\ln e"), "\\ln e");
+        assert_eq!(normalize("\\mathbb{R}"), "(-\\infty,\\infty)");
+        assert_eq!(normalize("all real numbers"), "(-\\infty,\\infty)");
+        // A row break followed by a space or a line break stays a row break.
+        assert_eq!(
+            normalize("\\begin{pmatrix} 1 \\\\ 2 \\\\\n 3 \\end{pmatrix}"),
+            "\\begin{pmatrix}1\\\\2\\\\3\\end{pmatrix}"
+        );
     }
 
     #[test]
