@@ -65,13 +65,14 @@ fn decimal_comma(s: &str) -> Option<String> {
 }
 
 /// The one `\begin{...} ... \end{...}` environment of a sentence (`the matrix is
-/// \begin{pmatrix} 1 \\ 2 \end{pmatrix}.`): the text around it has words but no numbers and no
-/// operators (a scalar times a matrix, `2\begin{pmatrix}...`, is not a sentence).
+/// \begin{pmatrix} 1 \\ 2 \end{pmatrix}.`, `So $\mathbf{v} = \begin{pmatrix}...$ works`): the
+/// text around it, normalised, has words but no numbers and no operators (a scalar times a matrix, `2\begin{pmatrix}...`, is not a sentence).
 fn lone_environment(s: &str) -> Option<&str> {
     let start = s.find("\\begin{")?;
     let last_end = s.rfind("\\end{")?;
     let close = last_end + s[last_end..].find('}')?;
-    let outside = format!("{}{}", &s[..start], &s[close + 1..]);
+    // Around it: words, punctuation, `$` and a named vector (`\mathbf{v} =`).
+    let outside = normalize(&format!("{} {}", &s[..start], &s[close + 1..]).replace('$', " "));
     let prose = outside.chars().any(char::is_alphabetic)
         && !outside
             .chars()

@@ -194,12 +194,67 @@ pub struct MathSpan<'a> {
     pub end: usize,
 }
 
-/// The math spans of a text in order: `$$...$$`, `\[...\]`, `\(...\)` and `$...$`, where a
-/// single `$` follows pandoc's rules (the opening `$` has a non-space character right after it,
-/// the closing one a non-space character right before it and no digit right after it), `\$` is
-/// a dollar sign, and no span crosses a blank line. Linear time: a failed search for a closing `$` is not
-/// repeated for the openings it covered.
+/// The math spans of a text in order: `$$...$$`, `\[...\]`, `\(...\)` and `$...$`; `\$` is a
+/// dollar sign and no span crosses a blank line. Single dollars pair up as in TeX (each one
+/// opens or closes) when that reads the whole text as math: an even count and no span that
+/// contains prose and none closes right before a digit (`$5 and then $6` would pair into "5 and
+/// then "). Otherwise they follow pandoc's
+/// rules, which tell prices from math: the opening `$` has a non-space character right after
+/// it, the closing one a non-space character right before it and no digit right after it.
+/// Linear time.
 pub fn math_spans(text: &str) -> Vec<MathSpan<'_>> {
+    scan_spans(text, true).unwrap_or_else(|| scan_spans(text, false).unwrap_or_default())
+}
+
+/// Two words of plain letters in a row, outside `\text{...}`: a sentence, not math.
+fn has_prose(span: &str) -> bool {
+    let mut words = 0;
+    let b = span.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i..].starts_with(b"\\text") || b[i..].starts_with(b"\\mbox") {
+            // Skip the command and its argument.
+            let open = span[i..].find('{').map(|k| i + k);
+            match open.and_then(|o| matching_brace(span, o)) {
+                Some(close) => {
+                    i = close + 1;
+                    words = 0;
+                    continue;
+                }
+                None => return false,
+            }
+        }
+        if b[i] == b'\\' {
+            // A command name is not a word.
+            i += 1;
+            while i < b.len() && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            words = 0;
+            continue;
+        }
+        if b[i].is_ascii_alphabetic() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            words = if i - start >= 2 { words + 1 } else { 0 };
+            if words >= 2 {
+                return true;
+            }
+            continue;
+        }
+        if !b[i].is_ascii_whitespace() && b[i] != b',' {
+            words = 0;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// One pass over the text; `tex`: single dollars pair up in order (`None` when that leaves one
+/// open or makes a span of prose), else pandoc's rules.
+fn scan_spans(text: &str, tex: bool) -> Option<Vec<MathSpan<'_>>> {
     let b = text.as_bytes();
     let mut out = vec![];
     let mut i = 0;
@@ -234,6 +289,29 @@ pub fn math_spans(text: &str) -> Vec<MathSpan<'_>> {
             }
             continue;
         }
+        if tex && b[i] == b'$' {
+            let close = text[i + 1..]
+                .match_indices('$')
+                .map(|(k, _)| i + 1 + k)
+                .find(|&k| b[k - 1] != b'\\')?;
+            let content = &text[i + 1..close];
+            // A `$` right before a digit opens a price (`$5 and $6`), whatever came before.
+            let price = b.get(close + 1).is_some_and(u8::is_ascii_digit);
+            if b.get(close + 1) == Some(&b'$')
+                || price
+                || content.contains("\n\n")
+                || has_prose(content)
+            {
+                return None;
+            }
+            out.push(MathSpan {
+                content,
+                start: i,
+                end: close + 1,
+            });
+            i = close + 1;
+            continue;
+        }
         if b[i] == b'$'
             && i >= no_close_before
             && b.get(i + 1).is_some_and(|c| !c.is_ascii_whitespace())
@@ -255,7 +333,7 @@ pub fn math_spans(text: &str) -> Vec<MathSpan<'_>> {
         }
         i += rest.chars().next().map_or(1, char::len_utf8);
     }
-    out
+    Some(out)
 }
 
 /// Byte index of the `$` closing a single-dollar span whose content starts at `from`, or
@@ -479,7 +557,19 @@ mod tests {
                 .map(|s| s.content)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(spans("a $x$ b $ y$ c $z $ d"), vec!["x"]);
+        // Dollars pair up as in TeX where that reads as math ...
+        assert_eq!(spans("a $x$ b $ y$ c $z $ d"), vec!["x", " y", "z "]);
+        assert_eq!(
+            spans("is $ 130\\cdot 20=26$. The difference is $10$."),
+            vec![" 130\\cdot 20=26", "10"]
+        );
+        // ... and by pandoc's rules where it does not: an odd count, or prose in a span.
+        assert_eq!(spans("a $x$ b $5 and $6 c"), vec!["x"]);
+        assert_eq!(spans("$x$ costs $5 and then $6 more"), vec!["x"]);
+        assert_eq!(
+            spans("$x \\text{ and then } y$"),
+            vec!["x \\text{ and then } y"]
+        );
         assert_eq!(spans("\\$5 and $\\$6$"), vec!["\\$6"]);
         assert_eq!(spans("$a\n\nb$"), Vec::<&str>::new());
         assert_eq!(spans("$1 each, $2 each"), Vec::<&str>::new());

@@ -954,20 +954,20 @@ fn chain(e: &Expr) -> (Vec<&Expr>, Vec<Rel>) {
 }
 
 /// An answer written as a computation or an approximation, reduced to what it states:
-/// `x = 5+5+1 = 11` -> `x = 11`, `x = 1/3 \approx 0.33` -> `x = 1/3` (the last exact side wins
-/// over later approximations), `x \approx 11` -> `x = 11`, `2+3 = 5` -> `5`. Other relations
-/// are returned unchanged.
+/// `x = 5+5+1 = 11` -> `x = 11`, `x = 1/3 \approx 0.33` -> `x = 1/3` and `\sqrt{2} \approx 1.414`
+/// -> `\sqrt{2}` (the exact side before the first approximation wins), `x \approx 11` -> `x = 11`
+/// (only an approximation: it is held to the numeric tolerance), `2+3 = 5` -> `5`. Other
+/// relations are returned unchanged.
 fn reduce_chain(e: &Expr) -> Expr {
     let (sides, rels) = chain(e);
     if rels.is_empty() || !rels.iter().all(|r| matches!(r, Rel::Eq | Rel::Approx)) {
         return e.clone();
     }
-    let value = match rels.iter().rposition(|r| *r == Rel::Eq) {
-        Some(k) if rels.len() > 1 => sides[k + 1],
+    let value = match rels.iter().position(|r| *r == Rel::Approx) {
+        Some(k) if is_constant(sides[k]) => sides[k],
         _ => sides[sides.len() - 1],
     };
-    let all_constant = sides.iter().all(|s| is_constant(s));
-    if all_constant {
+    if sides.iter().all(|s| is_constant(s)) {
         return value.clone();
     }
     if rels.len() == 1 && rels[0] == Rel::Eq {
@@ -1071,7 +1071,13 @@ fn is_interval(e: &Expr) -> bool {
 /// Are two parsed answers the same mathematical object?
 pub fn equivalent(a: &Expr, b: &Expr) -> How {
     use Expr::*;
-    let (a, b) = (&reduce_chain(a), &reduce_chain(b));
+    let empty_set = |e: &Expr| match e {
+        Seq {
+            open: 'S', items, ..
+        } if items.is_empty() => EmptySet,
+        other => reduce_chain(other),
+    };
+    let (a, b) = (&empty_set(a), &empty_set(b));
     for (rel, other) in [(a, b), (b, a)] {
         if matches!(rel, Rel(..))
             && (is_interval(other) || matches!(other, Union(_)))

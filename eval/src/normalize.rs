@@ -32,8 +32,14 @@ fn unwrap_command(s: &str, cmd: &str) -> String {
     out
 }
 
-/// Remove a trailing `\text{...}` / `\mbox{...}` (a unit) when something remains before it.
+/// Remove a trailing `\text{...}` / `\mbox{...}` (a unit, maybe squared or cubed) when something
+/// remains before it.
 fn strip_trailing_unit(s: &str) -> String {
+    // A squared or cubed unit: `5\text{ cm}^2`.
+    let s = ["^2", "^3", "^{2}", "^{3}"]
+        .iter()
+        .find_map(|p| s.strip_suffix(p).filter(|h| h.ends_with('}')))
+        .unwrap_or(s);
     for cmd in ["\\text{", "\\mbox{", "\\textbf{", "\\mathrm{"] {
         if let Some(pos) = s.rfind(cmd)
             && s.ends_with('}')

@@ -103,3 +103,25 @@ fn wrong_answers_are_not_accepted() {
     }
     assert!(n > 200);
 }
+
+/// Extraction and equivalence take any text without a panic: every line of every shipped
+/// benchmark file (questions, solutions, options, in English and Chinese) as a completion and
+/// as an answer.
+#[test]
+fn every_benchmark_line_is_graded_without_a_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let mut n = 0;
+    for bench in std::fs::read_dir(&dir).unwrap() {
+        let path = bench.unwrap().path().join("test.jsonl");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        for line in text.lines().take(400) {
+            let (ans, _) = extract_answer(line);
+            let _ = is_equiv(&ans, line);
+            let _ = is_equiv(line, &ans);
+            n += 1;
+        }
+    }
+    assert!(n > 3000, "{n} lines");
+}
