@@ -16,8 +16,11 @@ against `gold` (dsmath: extraction + equivalence with the MATH rules, math-verif
 - `math-solution:<idx>`: MATH test reference solutions with `\\boxed{X}` replaced by `X`, so the
   answer is the last math span of real text (expected: equal to the gold);
 - `smollm2:<bench>:<id>`: completions of SmolLM2-135M-Instruct (the real checkpoint, greedy,
-  `cargo xtask eval --bench gsm8k,math500 --limit 40 --max-new-tokens 384`, committed in
-  eval/tests/fixtures/smollm2_completions.jsonl), each verdict checked by reading it.
+  `cargo xtask eval --model runs/smollm2 --bench gsm8k,math500 --limit 40 --max-new-tokens 320
+  --batch 20`, copied into eval/tests/fixtures/smollm2_completions.jsonl). The model gets 0 / 40
+  and 1 / 40 right by the old grader; reading all 80, none is right (the one "right" answer
+  restated `(\\sqrt{7}+\\sqrt{5})^6` for its floor 13535), so every one is expected wrong: a
+  check that real output gives no false positive.
 
 Every row where math-verify disagrees with `expected` carries a `note` (per row, or per rule in
 MV_NOTES); the script fails when one has none. `eval/tests/answer_pairs.rs` checks dsmath's

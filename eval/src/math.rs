@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 const MAX_DEPTH: usize = 48;
 /// Significant digits from which a decimal is read as a rounded value ([`Expr::Dec`]).
-pub const LONG_DECIMAL_DIGITS: usize = 8;
+pub const LONG_DECIMAL_DIGITS: u32 = 8;
 const MAX_TOKENS: usize = 600;
 
 /// An exact rational number `n / d`, `d > 0`, in lowest terms.
@@ -88,11 +88,12 @@ impl Q {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Num(Q),
-    /// A long decimal ([`LONG_DECIMAL_DIGITS`] significant digits or more, `0.0833333333`, what
-    /// a calculator or a program prints for a fraction): exact, but compared to other values with
-    /// the numeric tolerance. Shorter decimals are [`Expr::Num`] and must equal a fraction exactly
-    /// (`4.6667` is not 14/3).
-    Dec(Q),
+    /// A number written with a decimal point or in e-notation, and its significant digits. Its
+    /// value is exact; against an irrational value it gets DeepSeekMath's 1e-4 tolerance
+    /// (`3.14159` is pi). Against a fraction it must be exact unless it is long
+    /// ([`LONG_DECIMAL_DIGITS`] digits or more, `0.0833333333`, what a calculator or a program
+    /// prints for a fraction): `4.6667` is not 14/3.
+    Dec(Q, u32),
     Float(f64),
     Pi,
     E,
@@ -708,13 +709,13 @@ fn number(s: &str) -> Option<Expr> {
     if let Some((mantissa, exp)) = s.split_once(['e', 'E']) {
         let k: i32 = exp.parse().ok()?;
         let m = number(mantissa)?;
-        let q = match m {
-            Expr::Num(q) | Expr::Dec(q) => q,
+        let (q, digits) = match m {
+            Expr::Num(q) => (q, mantissa.trim_start_matches('0').len() as u32),
+            Expr::Dec(q, d) => (q, d),
             _ => return s.parse().ok().map(Expr::Float),
         };
         return match Q::int(10).pow(k as i128).and_then(|p| q.mul(p)) {
-            Some(v) if matches!(m, Expr::Dec(_)) => Some(Expr::Dec(v)),
-            Some(v) => Some(Expr::Num(v)),
+            Some(v) => Some(Expr::Dec(v, digits)),
             None => s.parse().ok().map(Expr::Float),
         };
     }
@@ -723,12 +724,8 @@ fn number(s: &str) -> Option<Expr> {
             let all = format!("{int}{frac}");
             let digits: i128 = all.parse().ok()?;
             let q = Q::new(digits, 10i128.pow(frac.len() as u32))?;
-            let significant = all.trim_start_matches('0').len();
-            return Some(if significant >= LONG_DECIMAL_DIGITS {
-                Expr::Dec(q)
-            } else {
-                Expr::Num(q)
-            });
+            let significant = all.trim_start_matches('0').len() as u32;
+            return Some(Expr::Dec(q, significant));
         }
         return s.parse().ok().map(Expr::Float);
     }
@@ -756,7 +753,7 @@ pub fn parse(s: &str) -> Option<Expr> {
 /// The exact value of a constant expression, when it is rational and small enough.
 pub fn exact(e: &Expr) -> Option<Q> {
     match e {
-        Expr::Num(q) | Expr::Dec(q) => Some(*q),
+        Expr::Num(q) | Expr::Dec(q, _) => Some(*q),
         Expr::Neg(a) => exact(a)?.neg(),
         Expr::Add(a, b) => exact(a)?.add(exact(b)?),
         Expr::Sub(a, b) => exact(a)?.add(exact(b)?.neg()?),
@@ -776,7 +773,7 @@ pub fn exact(e: &Expr) -> Option<Q> {
 pub fn eval(e: &Expr, vars: &dyn Fn(&str) -> Option<f64>) -> Option<f64> {
     let ev = |x: &Expr| eval(x, vars);
     Some(match e {
-        Expr::Num(q) | Expr::Dec(q) => q.to_f64(),
+        Expr::Num(q) | Expr::Dec(q, _) => q.to_f64(),
         Expr::Float(f) => *f,
         Expr::Pi => std::f64::consts::PI,
         Expr::E => std::f64::consts::E,
@@ -913,24 +910,30 @@ const POINTS: [[f64; 8]; 5] = [
 /// checks at random points.
 pub const NUMERIC_REL_TOL: f64 = 1e-4;
 const SYMBOLIC_REL_TOL: f64 = 1e-6;
+/// Relative tolerance between two constant expressions written without decimals (float error).
+const EXACT_REL_TOL: f64 = 1e-9;
 
 fn has_percent(e: &Expr) -> bool {
     matches!(e, Expr::Percent(_))
 }
 
-/// Does a scalar expression contain a long decimal ([`Expr::Dec`]) or a float?
-fn has_decimal(e: &Expr) -> bool {
+/// The most significant digits of a decimal in a scalar expression (`None`: no decimal; a float
+/// too long to hold exactly counts as `u32::MAX`).
+fn decimal_digits(e: &Expr) -> Option<u32> {
     match e {
-        Expr::Dec(_) | Expr::Float(_) => true,
-        Expr::Neg(a) | Expr::Percent(a) | Expr::Factorial(a) | Expr::Func(_, a) => has_decimal(a),
+        Expr::Dec(_, d) => Some(*d),
+        Expr::Float(_) => Some(u32::MAX),
+        Expr::Neg(a) | Expr::Percent(a) | Expr::Factorial(a) | Expr::Func(_, a) => {
+            decimal_digits(a)
+        }
         Expr::Add(a, b)
         | Expr::Sub(a, b)
         | Expr::Mul(a, b)
         | Expr::Div(a, b)
         | Expr::Pow(a, b)
         | Expr::Log(a, b)
-        | Expr::Root(a, b) => has_decimal(a) || has_decimal(b),
-        _ => false,
+        | Expr::Root(a, b) => decimal_digits(a).max(decimal_digits(b)),
+        _ => None,
     }
 }
 
@@ -1219,7 +1222,8 @@ fn values(a: &Expr, b: &Expr, percent: bool) -> How {
         }
         // Two exact numbers differ; a long decimal may be a rounded fraction
         // (`0.0833333333` for 1/12) and is held to the numeric tolerance.
-        if !percent && !has_decimal(a) && !has_decimal(b) {
+        let long = decimal_digits(a).max(decimal_digits(b)) >= Some(LONG_DECIMAL_DIGITS);
+        if !percent && !long {
             return How::Different;
         }
     }
@@ -1244,9 +1248,18 @@ fn values(a: &Expr, b: &Expr, percent: bool) -> How {
         if x.is_nan() || y.is_nan() {
             return How::Incomparable;
         }
+        // DeepSeekMath's tolerance is for numbers someone rounded; two exact expressions
+        // (`(\sqrt{7}+\sqrt{5})^6` against 13535) must agree to float precision, or a relative
+        // 1e-4 would accept any value within 1.35 of 13535.
+        let rounded = percent || decimal_digits(a).is_some() || decimal_digits(b).is_some();
+        let tol = if rounded {
+            NUMERIC_REL_TOL
+        } else {
+            EXACT_REL_TOL
+        };
         let scaled = percent
             && (close(x * 100.0, y, NUMERIC_REL_TOL) || close(x, y * 100.0, NUMERIC_REL_TOL));
-        return if close(x, y, NUMERIC_REL_TOL) || scaled {
+        return if close(x, y, tol) || scaled {
             How::Numeric
         } else {
             How::Different
@@ -1382,6 +1395,14 @@ mod tests {
         assert!(eq("6.02e23", "6.02*10^{23}"));
         assert!(eq("1e-5", "0.00001"));
         assert!(eq("1.5e", "\\frac{3e}{2}"));
+    }
+
+    #[test]
+    fn exact_constants_are_not_rounded() {
+        assert!(!eq("(\\sqrt{7}+\\sqrt{5})^6", "13535"));
+        assert!(eq("\\sqrt{8}", "2\\sqrt{2}"));
+        assert!(eq("3.14159", "\\pi"));
+        assert!(!eq("3.1416", "\\frac{22}{7}"));
     }
 
     #[test]

@@ -257,6 +257,7 @@ fn grade_file(args: &EvalArgs, file: &std::path::Path) -> anyhow::Result<()> {
         n += 1;
         correct += g.correct as usize;
         row["extracted"] = json!(g.extracted);
+        row["source"] = json!(g.source);
         row["correct"] = json!(g.correct);
         row["reason"] = json!(g.reason);
         serde_json::to_writer(&mut out, &row)?;

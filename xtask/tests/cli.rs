@@ -250,6 +250,10 @@ fn eval_grade_judges_completions_from_any_engine() {
     assert_eq!(correct, vec![true, false, true, true]);
     assert_eq!(rows[0]["id"], 7, "other fields pass through");
     assert_eq!(rows[0]["extracted"], "\\frac{1}{2}");
+    assert_eq!(
+        rows[0]["source"], "boxed",
+        "the extraction rule is recorded"
+    );
 }
 
 #[test]

@@ -85,7 +85,7 @@ fn q(q: &Q) -> C {
 /// powers, roots, `exp`, `ln`, `sin`, `cos` and `|.|`.
 pub fn eval(e: &Expr) -> Option<C> {
     Some(match e {
-        Expr::Num(x) | Expr::Dec(x) => q(x),
+        Expr::Num(x) | Expr::Dec(x, _) => q(x),
         Expr::Float(f) => C::real(*f),
         Expr::Pi => C::real(std::f64::consts::PI),
         Expr::E => C::real(std::f64::consts::E),
