@@ -15,45 +15,55 @@ use sha2::{Digest, Sha256};
 use crate::doc::Document;
 use crate::error::{DataError, Result};
 
-/// Keep the first document of each normalised URL; returns `(kept, [(removed id, kept id)])`.
-pub fn url_dedup(docs: Vec<Document>) -> (Vec<Document>, Vec<(String, String)>) {
-    let mut seen: HashMap<String, String> = HashMap::new();
+/// Keep the first item of each key (items without a key are always kept); returns
+/// `(kept, [(removed id, kept id)])`. `doc` reaches the document inside an item.
+pub fn keep_first<T, K: std::hash::Hash + Eq>(
+    items: Vec<T>,
+    doc: impl Fn(&T) -> &Document,
+    key: impl Fn(&Document) -> Option<K>,
+) -> (Vec<T>, Vec<(String, String)>) {
+    let mut seen: HashMap<K, String> = HashMap::new();
     let mut kept = vec![];
     let mut removed = vec![];
-    for d in docs {
-        let key = crate::url::normalize(&d.url);
-        match seen.get(&key) {
-            Some(first) if !d.url.is_empty() => removed.push((d.id.clone(), first.clone())),
-            _ => {
-                seen.insert(key, d.id.clone());
-                kept.push(d);
-            }
+    for it in items {
+        let d = doc(&it);
+        match key(d) {
+            Some(k) => match seen.get(&k) {
+                Some(first) => removed.push((d.id.clone(), first.clone())),
+                None => {
+                    seen.insert(k, d.id.clone());
+                    kept.push(it);
+                }
+            },
+            None => kept.push(it),
         }
     }
     (kept, removed)
 }
 
+/// The URL dedup key: the normalised URL (none for a document without a URL).
+pub fn url_key(d: &Document) -> Option<String> {
+    (!d.url.is_empty()).then(|| crate::url::normalize(&d.url))
+}
+
+/// The exact dedup key: SHA-256 of the whitespace-normalised text.
+pub fn text_key(d: &Document) -> Option<[u8; 32]> {
+    let mut h = Sha256::new();
+    for w in d.text.split_whitespace() {
+        h.update(w.as_bytes());
+        h.update(b" ");
+    }
+    Some(h.finalize().into())
+}
+
+/// Keep the first document of each normalised URL; returns `(kept, [(removed id, kept id)])`.
+pub fn url_dedup(docs: Vec<Document>) -> (Vec<Document>, Vec<(String, String)>) {
+    keep_first(docs, |d| d, url_key)
+}
+
 /// Keep the first document of each text (whitespace-normalised, SHA-256).
 pub fn exact_dedup(docs: Vec<Document>) -> (Vec<Document>, Vec<(String, String)>) {
-    let mut seen: HashMap<[u8; 32], String> = HashMap::new();
-    let mut kept = vec![];
-    let mut removed = vec![];
-    for d in docs {
-        let mut h = Sha256::new();
-        for w in d.text.split_whitespace() {
-            h.update(w.as_bytes());
-            h.update(b" ");
-        }
-        let key: [u8; 32] = h.finalize().into();
-        match seen.get(&key) {
-            Some(first) => removed.push((d.id.clone(), first.clone())),
-            None => {
-                seen.insert(key, d.id.clone());
-                kept.push(d);
-            }
-        }
-    }
-    (kept, removed)
+    keep_first(docs, |d| d, text_key)
 }
 
 /// MinHash-LSH settings (DeepSeekMath / datatrove defaults: 5-grams, 14 bands x 8 rows).
@@ -119,21 +129,56 @@ pub fn words(text: &str) -> Vec<String> {
     out
 }
 
+/// FNV-1a hashes of the words of `text` as [`words`] gives them (lower-cased), without a string
+/// per word.
+fn word_hashes(text: &str) -> Vec<u64> {
+    let mut out = Vec::with_capacity(text.len() / 6);
+    let mut h: Option<u64> = None;
+    let mut utf8 = [0u8; 4];
+    for c in text.chars() {
+        if c.is_ascii() {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                let x = h.unwrap_or(FNV_OFFSET) ^ c.to_ascii_lowercase() as u64;
+                h = Some(x.wrapping_mul(0x100_0000_01b3));
+            } else if let Some(x) = h.take() {
+                out.push(x);
+            }
+        } else if c.is_alphanumeric() {
+            let mut x = h.unwrap_or(FNV_OFFSET);
+            for l in c.to_lowercase() {
+                x = fnv1a(l.encode_utf8(&mut utf8).as_bytes(), x);
+            }
+            h = Some(x);
+        } else if let Some(x) = h.take() {
+            out.push(x);
+        }
+    }
+    out.extend(h);
+    out
+}
+
+/// Hashes of the word n-grams of `text`, sorted and distinct (one shingle for texts shorter
+/// than n words): each window's word hashes combined in order.
+pub fn shingle_hashes(text: &str, n: usize) -> Vec<u64> {
+    let w = word_hashes(text);
+    let hash = |ws: &[u64]| {
+        ws.iter().fold(FNV_OFFSET, |h, &x| {
+            (h.rotate_left(23) ^ x).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        })
+    };
+    let mut out: Vec<u64> = if w.len() < n {
+        if w.is_empty() { vec![] } else { vec![hash(&w)] }
+    } else {
+        w.windows(n).map(hash).collect()
+    };
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 /// Hashes of the word n-grams of `text` (one shingle for texts shorter than n words).
 pub fn shingles(text: &str, n: usize) -> HashSet<u64> {
-    let w = words(text);
-    let hash = |ws: &[String]| {
-        ws.iter()
-            .fold(FNV_OFFSET, |h, s| fnv1a(s.as_bytes(), fnv1a(b" ", h)))
-    };
-    if w.len() < n {
-        return if w.is_empty() {
-            HashSet::new()
-        } else {
-            HashSet::from([hash(&w)])
-        };
-    }
-    w.windows(n).map(hash).collect()
+    shingle_hashes(text, n).into_iter().collect()
 }
 
 /// Jaccard similarity of two shingle sets.
@@ -144,22 +189,28 @@ pub fn jaccard(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
     a.intersection(b).count() as f64 / a.union(b).count() as f64
 }
 
-/// The MinHash signature: for each of `bands * rows` hash functions, the minimum over shingles.
+/// The MinHash signature: for each of `bands * rows` hash functions, the minimum over the
+/// shingles (`u64::MAX` everywhere for a text without words). Hash function `i` is
+/// Dietzfelbinger's multiply-add-shift `((a_i x + b_i) mod 2^64) >> 32` (2-independent) over the
+/// 32-bit key `x` of a shingle, with `a_i`, `b_i` drawn from `seed`: one multiply and one add per
+/// shingle and function.
 pub fn signature(text: &str, cfg: &MinHashConfig) -> Vec<u64> {
-    let sh = shingles(text, cfg.ngram);
-    let seeds: Vec<u64> = (0..cfg.num_hashes() as u64)
-        .map(|i| splitmix64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(i)))
-        .collect();
-    let mut sig = vec![u64::MAX; seeds.len()];
+    let sh = shingle_hashes(text, cfg.ngram);
+    let k = cfg.num_hashes();
+    if sh.is_empty() {
+        return vec![u64::MAX; k];
+    }
+    let draw = |i: u64| splitmix64(cfg.seed.wrapping_mul(1_000_003).wrapping_add(i));
+    let a: Vec<u64> = (0..k as u64).map(|i| draw(2 * i)).collect();
+    let b: Vec<u64> = (0..k as u64).map(|i| draw(2 * i + 1)).collect();
+    let mut sig = vec![u32::MAX; k];
     for &s in &sh {
-        for (m, &seed) in sig.iter_mut().zip(&seeds) {
-            let v = splitmix64(s ^ seed);
-            if v < *m {
-                *m = v;
-            }
+        let x = splitmix64(s) >> 32;
+        for ((m, &a), &b) in sig.iter_mut().zip(&a).zip(&b) {
+            *m = (*m).min((a.wrapping_mul(x).wrapping_add(b) >> 32) as u32);
         }
     }
-    sig
+    sig.into_iter().map(u64::from).collect()
 }
 
 /// A document's place: (shard, index within the shard).
@@ -234,19 +285,21 @@ pub fn read_signatures(path: &Path, cfg: &MinHashConfig) -> Result<(u32, Vec<Vec
 }
 
 /// Stage 2: for one band, the duplicate pairs `(first in bucket, other)` over all shards,
-/// written to `dir/pairs-band-<b>.jsonl`.
+/// written to `dir/pairs-band-<b>.jsonl`. Documents in `gone` (removed by an earlier stage, such
+/// as URL or exact dedup) take no part.
 pub fn band_pairs(
     dir: &Path,
     sig_files: &[PathBuf],
     band: usize,
     cfg: &MinHashConfig,
+    gone: &HashSet<DocRef>,
 ) -> Result<Vec<(DocRef, DocRef)>> {
     let mut keys: Vec<(u64, DocRef)> = vec![];
     for f in sig_files {
         let (shard, sigs) = read_signatures(f, cfg)?;
         for (i, s) in sigs.iter().enumerate() {
-            if s.iter().all(|&v| v == u64::MAX) {
-                continue; // no shingles: never a near-duplicate
+            if s.iter().all(|&v| v == u64::MAX) || gone.contains(&(shard, i as u32)) {
+                continue; // no shingles (never a near-duplicate), or already removed
             }
             let rows = &s[band * cfg.rows..(band + 1) * cfg.rows];
             let key = rows.iter().fold(band as u64, |h, &v| splitmix64(h ^ v));
@@ -308,11 +361,11 @@ pub fn clusters(dir: &Path, pairs: &[(DocRef, DocRef)]) -> Result<HashMap<DocRef
     Ok(root)
 }
 
-/// Stage 4: drop the non-root members of clusters from one shard; kept roots of clusters get
-/// `minhash_cluster` = their cluster size. Returns `(kept, [(removed id, kept id)])`.
+/// Stage 4: drop the non-root members of clusters from one shard's documents (each with its
+/// place in the signature files); kept roots of clusters get `minhash_cluster` = their cluster
+/// size. Returns `(kept, [(removed id, kept id)])`.
 pub fn filter_shard(
-    shard: u32,
-    docs: Vec<Document>,
+    docs: impl IntoIterator<Item = (DocRef, Document)>,
     root: &HashMap<DocRef, DocRef>,
     ids: &HashMap<DocRef, String>,
 ) -> (Vec<Document>, Vec<(String, String)>) {
@@ -322,8 +375,7 @@ pub fn filter_shard(
     }
     let mut kept = vec![];
     let mut removed = vec![];
-    for (i, mut d) in docs.into_iter().enumerate() {
-        let me = (shard, i as u32);
+    for (me, mut d) in docs {
         match root.get(&me) {
             Some(r) if *r != me => {
                 removed.push((d.id.clone(), ids.get(r).cloned().unwrap_or_default()))
@@ -350,7 +402,7 @@ pub fn near_dedup(
     }
     let mut pairs = vec![];
     for b in 0..cfg.bands {
-        pairs.extend(band_pairs(work, &files, b, cfg)?);
+        pairs.extend(band_pairs(work, &files, b, cfg, &HashSet::new())?);
     }
     let root = clusters(work, &pairs)?;
     let ids: HashMap<DocRef, String> = shards
@@ -365,7 +417,11 @@ pub fn near_dedup(
     let mut out = vec![];
     let mut removed = vec![];
     for (s, docs) in shards.into_iter().enumerate() {
-        let (k, r) = filter_shard(s as u32, docs, &root, &ids);
+        let placed = docs
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| ((s as u32, i as u32), d));
+        let (k, r) = filter_shard(placed, &root, &ids);
         out.push(k);
         removed.extend(r);
     }

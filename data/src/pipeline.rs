@@ -4,8 +4,9 @@
 //! rerun skips finished stages and resumes unfinished ones (extract per input file, iterate per
 //! iteration). `metrics.jsonl`, `summary.json`, `report.md` and `iterations.svg` describe the run.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::decontam::{Decontaminator, benchmark_items};
-use crate::dedup::{MinHashConfig, exact_dedup, near_dedup, url_dedup};
+use crate::dedup::{
+    DocRef, MinHashConfig, band_pairs, clusters, filter_shard, keep_first, text_key, url_key,
+    write_signatures,
+};
 use crate::doc::{Document, Reject, read_documents, write_jsonl};
 use crate::error::{DataError, Result};
 use crate::extract::extract_file;
@@ -158,6 +162,41 @@ impl CorpusConfig {
 
 pub const STAGES: &[&str] = &["extract", "dedup", "iterate", "decontam", "tokenize"];
 
+/// One process's share of a stage (`--shard / --num-shards`): shard `index` of `count`. Shard
+/// processes of a stage write into the same run directory, in any order and at the same time;
+/// the one that finds every share written merges them, and the result is exactly the
+/// one-process result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// The whole stage in one process.
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    pub fn new(index: usize, count: usize) -> Result<Shard> {
+        if count == 0 || index >= count {
+            return Err(DataError::Other(format!(
+                "--shard {index} --num-shards {count}: need shard < num-shards"
+            )));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether input `i` is this shard's (inputs dealt round-robin: extract, dedup signatures).
+    pub fn owns(&self, i: usize) -> bool {
+        i % self.count == self.index
+    }
+
+    /// This shard's contiguous range of `n` documents (decontam, tokenize): the shards' outputs
+    /// concatenated in shard order are the one-process output.
+    pub fn range(&self, n: usize) -> Range<usize> {
+        n * self.index / self.count..n * (self.index + 1) / self.count
+    }
+}
+
 /// A corpus run directory.
 pub struct Run {
     pub out: PathBuf,
@@ -167,6 +206,40 @@ pub struct Run {
 
 fn part(i: usize, n: usize) -> String {
     format!("part-{i:05}-of-{n:05}")
+}
+
+/// One stage output file; a damaged line is an error naming it.
+fn read_part(f: &Path) -> Result<Vec<Document>> {
+    let (docs, rejects) = read_documents(f)?;
+    if let Some(r) = rejects.first() {
+        return Err(DataError::file(
+            f,
+            format!("damaged stage output at line {}: {}", r.offset, r.reason),
+        ));
+    }
+    Ok(docs)
+}
+
+/// A stage's outputs were started with another `--num-shards`: mixing them would duplicate or
+/// lose documents.
+fn check_part_count(dir: &Path, count: usize) -> Result<()> {
+    let want = format!("-of-{count:05}.jsonl.zst");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("part-") && name.ends_with(".jsonl.zst") && !name.ends_with(&want) {
+            return Err(DataError::file(
+                e.path(),
+                format!(
+                    "written with another --num-shards than {count}; rerun with that count or remove {}",
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn read_parts(dir: &Path) -> Result<Vec<Vec<Document>>> {
@@ -180,18 +253,7 @@ fn read_parts(dir: &Path) -> Result<Vec<Vec<Document>>> {
         })
         .collect();
     files.sort();
-    let mut out = vec![];
-    for f in files {
-        let (docs, rejects) = read_documents(&f)?;
-        if let Some(r) = rejects.first() {
-            return Err(DataError::file(
-                &f,
-                format!("damaged stage output at line {}: {}", r.offset, r.reason),
-            ));
-        }
-        out.push(docs);
-    }
-    Ok(out)
+    files.iter().map(|f| read_part(f)).collect()
 }
 
 impl Run {
@@ -256,20 +318,38 @@ impl Run {
         serde_json::from_str(&std::fs::read_to_string(self.done(stage)).ok()?).ok()
     }
 
-    /// Run one stage (skipped if done). `log` gets one line per step.
+    /// Run one stage in one process (skipped if done). `log` gets one line per step.
     pub fn stage(&self, stage: &str, log: &mut dyn FnMut(&str)) -> Result<()> {
+        self.stage_shard(stage, Shard::ALL, log).map(|_| ())
+    }
+
+    /// Run one shard of a stage (skipped if the stage is done); returns whether every shard's
+    /// share is written, in which case this call also merged them and marked the stage done.
+    /// `iterate` runs in one process only (its classifier trains on the whole pool).
+    pub fn stage_shard(
+        &self,
+        stage: &str,
+        shard: Shard,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<bool> {
         if self.is_done(stage) {
             log(&format!("{stage}: already done, skipped"));
-            return Ok(());
+            return Ok(true);
         }
         let dir = self.out.join(stage);
         std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
         let stats = match stage {
-            "extract" => self.extract(&dir, log)?,
-            "dedup" => self.dedup(&dir, log)?,
-            "iterate" => self.iterate(&dir, log)?,
-            "decontam" => self.decontam(&dir, log)?,
-            "tokenize" => self.tokenize(&dir, log)?,
+            "extract" => self.extract(&dir, shard, log)?,
+            "dedup" => self.dedup(&dir, shard, log)?,
+            "iterate" if shard == Shard::ALL => Some(self.iterate(&dir, log)?),
+            "iterate" => {
+                return Err(DataError::Other(
+                    "iterate runs in one process (its classifier trains on the whole pool); drop --shard"
+                        .into(),
+                ));
+            }
+            "decontam" => self.decontam(&dir, shard, log)?,
+            "tokenize" => self.tokenize(&dir, shard, log)?,
             other => {
                 return Err(DataError::Other(format!(
                     "unknown stage `{other}` (stages: {})",
@@ -277,7 +357,10 @@ impl Run {
                 )));
             }
         };
-        self.mark_done(stage, &stats)
+        match stats {
+            Some(stats) => self.mark_done(stage, &stats).map(|_| true),
+            None => Ok(false),
+        }
     }
 
     /// All stages in order, then the report and the `DONE` marker.
@@ -290,33 +373,23 @@ impl Run {
         Ok(())
     }
 
-    /// Extract only inputs `i` with `i % of == shard` (one machine's share of a crawl, all
-    /// writing into the same run directory); the stage is marked done when every part exists.
-    pub fn extract_shard(
+    /// Extract this shard's inputs (one output part per input file, each with its marker); once
+    /// every input's part exists, the stage's stats over all of them.
+    fn extract(
         &self,
-        shard: usize,
-        of: usize,
+        dir: &Path,
+        shard: Shard,
         log: &mut dyn FnMut(&str),
-    ) -> Result<bool> {
-        if of == 0 || shard >= of {
-            return Err(DataError::Other(format!(
-                "--shard {shard} of {of}: need shard < num-shards"
-            )));
+    ) -> Result<Option<Value>> {
+        let mine = self.extract_inputs(dir, &|i| shard.owns(i), log)?;
+        if shard == Shard::ALL {
+            return Ok(Some(mine));
         }
-        let dir = self.out.join("extract");
-        std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
-        self.extract_inputs(&dir, &|i| i % of == shard, log)?;
         let n = self.cfg.inputs.len();
-        let complete = (0..n).all(|i| dir.join("_parts").join(part(i, n)).exists());
-        if complete && !self.is_done("extract") {
-            let all = self.extract_inputs(&dir, &|_| true, log)?; // reads the markers only
-            self.mark_done("extract", &all)?;
+        if !(0..n).all(|i| dir.join("_parts").join(part(i, n)).exists()) {
+            return Ok(None);
         }
-        Ok(complete)
-    }
-
-    fn extract(&self, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Value> {
-        self.extract_inputs(dir, &|_| true, log)
+        self.extract_inputs(dir, &|_| true, log).map(Some) // reads the markers only
     }
 
     fn extract_inputs(
@@ -389,31 +462,68 @@ impl Run {
         Ok(json!({"documents": docs, "rejects": rejects, "files": per_file}))
     }
 
-    fn dedup(&self, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Value> {
-        let shards = read_parts(&self.out.join("extract"))?;
-        let n_in: usize = shards.iter().map(Vec::len).sum();
-        // URL and exact dedup are global (first seen wins, in input order); near-dedup is staged
-        // per shard (one shard per input file), as it would run across machines.
-        let n_shards = shards.len();
-        let shard_of: HashMap<String, usize> = shards
-            .iter()
-            .enumerate()
-            .flat_map(|(s, d)| d.iter().map(move |x| (x.id.clone(), s)))
-            .collect();
-        let all: Vec<Document> = shards.into_iter().flatten().collect();
-        let (all, by_url) = url_dedup(all);
-        let (all, by_text) = exact_dedup(all);
-        let mut regrouped: Vec<Vec<Document>> = vec![vec![]; n_shards];
-        for d in all {
-            let s = shard_of.get(&d.id).copied().unwrap_or(0);
-            regrouped[s].push(d);
+    /// MinHash signatures of this shard's extract parts (`minhash/sigs-<part>.bin`); once all
+    /// exist, URL and exact dedup over the whole crawl (first seen wins, in input order), then
+    /// the band, cluster and filter stages over the signatures of the remaining documents.
+    fn dedup(&self, dir: &Path, shard: Shard, log: &mut dyn FnMut(&str)) -> Result<Option<Value>> {
+        let n = self.cfg.inputs.len();
+        let extract = self.out.join("extract");
+        let work = dir.join("minhash");
+        let sig = |i: usize| work.join(format!("sigs-{i:05}.bin"));
+        for i in (0..n).filter(|&i| shard.owns(i) && !sig(i).exists()) {
+            let docs = read_part(&extract.join(format!("{}.jsonl.zst", part(i, n))))?;
+            let t = Instant::now();
+            write_signatures(&work, i as u32, &docs, &self.cfg.minhash)?;
+            log(&format!(
+                "dedup: signatures of {} ({} documents) in {:.3} s",
+                self.cfg.inputs[i],
+                docs.len(),
+                t.elapsed().as_secs_f64()
+            ));
         }
-        let (out, near) = near_dedup(regrouped, &self.cfg.minhash, &dir.join("minhash"))?;
-        let n = out.len();
+        let sig_files: Vec<PathBuf> = (0..n).map(sig).collect();
+        if !sig_files.iter().all(|f| f.exists()) {
+            return Ok(None);
+        }
+        let parts = read_parts(&extract)?;
+        if parts.len() != n {
+            return Err(DataError::file(
+                &extract,
+                format!("{} output parts for {n} inputs", parts.len()),
+            ));
+        }
+        let n_in: usize = parts.iter().map(Vec::len).sum();
+        let placed: Vec<(DocRef, Document)> = parts
+            .into_iter()
+            .enumerate()
+            .flat_map(|(s, docs)| {
+                docs.into_iter()
+                    .enumerate()
+                    .map(move |(i, d)| ((s as u32, i as u32), d))
+            })
+            .collect();
+        let all: HashSet<DocRef> = placed.iter().map(|(r, _)| *r).collect();
+        let (placed, by_url) = keep_first(placed, |(_, d)| d, url_key);
+        let (placed, by_text) = keep_first(placed, |(_, d)| d, text_key);
+        let alive: HashSet<DocRef> = placed.iter().map(|(r, _)| *r).collect();
+        let gone: HashSet<DocRef> = all.difference(&alive).copied().collect();
+        let mut pairs = vec![];
+        for b in 0..self.cfg.minhash.bands {
+            pairs.extend(band_pairs(&work, &sig_files, b, &self.cfg.minhash, &gone)?);
+        }
+        let root = clusters(&work, &pairs)?;
+        let ids: HashMap<DocRef, String> = placed.iter().map(|(r, d)| (*r, d.id.clone())).collect();
+        let mut by_part: Vec<Vec<(DocRef, Document)>> = (0..n).map(|_| vec![]).collect();
+        for (r, d) in placed {
+            by_part[r.0 as usize].push((r, d));
+        }
         let mut kept = 0;
-        for (i, docs) in out.iter().enumerate() {
-            write_jsonl(&dir.join(format!("{}.jsonl.zst", part(i, n))), docs)?;
-            kept += docs.len();
+        let mut near = vec![];
+        for (i, docs) in by_part.into_iter().enumerate() {
+            let (k, r) = filter_shard(docs, &root, &ids);
+            write_jsonl(&dir.join(format!("{}.jsonl.zst", part(i, n))), &k)?;
+            kept += k.len();
+            near.extend(r);
         }
         let removed: Vec<Value> = by_url
             .iter()
@@ -435,9 +545,9 @@ impl Run {
             by_text.len(),
             near.len()
         ));
-        Ok(
+        Ok(Some(
             json!({"documents_in": n_in, "documents": kept, "url_duplicates": by_url.len(), "exact_duplicates": by_text.len(), "near_duplicates": near.len()}),
-        )
+        ))
     }
 
     fn labels(&self) -> Result<Option<HashMap<String, bool>>> {
@@ -529,51 +639,105 @@ impl Run {
         )
     }
 
-    fn decontam(&self, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Value> {
-        let docs: Vec<Document> = read_parts(&self.out.join("iterate"))?
-            .into_iter()
-            .flatten()
-            .collect();
-        let benches: Vec<dsmath_eval::bench::Benchmark> = self
-            .cfg
-            .decontam
-            .benches
-            .iter()
-            .map(|b| {
-                dsmath_eval::bench::Benchmark::from_name(b)
-                    .map_err(|e| DataError::Other(e.to_string()))
-            })
-            .collect::<Result<_>>()?;
-        let items = benchmark_items(&benches)?;
-        let d = Decontaminator::new(
-            items,
-            crate::decontam::DecontamConfig {
-                n: self.cfg.decontam.n,
-                min_tokens: self.cfg.decontam.min_tokens,
-            },
-        );
-        let mut removals = vec![];
-        let n_in = docs.len();
-        let kept: Vec<Document> = docs
-            .into_iter()
-            .filter_map(|doc| d.clean(doc, &mut removals))
-            .collect();
-        write_jsonl(&dir.join(format!("{}.jsonl.zst", part(0, 1))), &kept)?;
+    /// Benchmark decontamination of this shard's range of the collected pages, written as
+    /// `part-<shard>-of-<count>` with its removals; once every shard's part exists, the removals
+    /// in order in `removals.jsonl` and the summed stats.
+    fn decontam(
+        &self,
+        dir: &Path,
+        shard: Shard,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Option<Value>> {
+        check_part_count(dir, shard.count)?;
+        let parts = dir.join("_parts");
+        let marker = |k: usize| parts.join(format!("{}.json", part(k, shard.count)));
+        let removals_of = |k: usize| parts.join(format!("removals-{}.jsonl", part(k, shard.count)));
+        if !marker(shard.index).exists() {
+            let docs: Vec<Document> = read_parts(&self.out.join("iterate"))?
+                .into_iter()
+                .flatten()
+                .collect();
+            let range = shard.range(docs.len());
+            let benches: Vec<dsmath_eval::bench::Benchmark> = self
+                .cfg
+                .decontam
+                .benches
+                .iter()
+                .map(|b| {
+                    dsmath_eval::bench::Benchmark::from_name(b)
+                        .map_err(|e| DataError::Other(e.to_string()))
+                })
+                .collect::<Result<_>>()?;
+            let items = benchmark_items(&benches)?;
+            let d = Decontaminator::new(
+                items,
+                crate::decontam::DecontamConfig {
+                    n: self.cfg.decontam.n,
+                    min_tokens: self.cfg.decontam.min_tokens,
+                },
+            );
+            let mut removals = vec![];
+            let n_in = range.len();
+            let kept: Vec<Document> = docs
+                .into_iter()
+                .skip(range.start)
+                .take(n_in)
+                .filter_map(|doc| d.clean(doc, &mut removals))
+                .collect();
+            let name = part(shard.index, shard.count);
+            write_jsonl(&dir.join(format!("{name}.jsonl.zst")), &kept)?;
+            write_jsonl(&removals_of(shard.index), &removals)?;
+            let pages = removals.iter().filter(|r| r.segment.is_none()).count();
+            let stats = json!({"documents_in": n_in, "documents": kept.len(), "segments_removed": removals.len() - pages, "pages_dropped": pages, "benchmark_texts": d.num_items()});
+            let m = marker(shard.index);
+            std::fs::write(&m, stats.to_string()).map_err(|e| DataError::io(&m, e))?;
+            if shard != Shard::ALL {
+                log(&format!(
+                    "decontam: shard {name}: {n_in} -> {} documents",
+                    kept.len()
+                ));
+            }
+        }
+        if !(0..shard.count).all(|k| marker(k).exists()) {
+            return Ok(None);
+        }
+        let mut removals: Vec<crate::decontam::Removal> = vec![];
+        let get = |k: &str, v: &Value| v[k].as_u64().unwrap_or(0);
+        let (mut n_in, mut kept, mut segments, mut pages, mut texts) = (0, 0, 0, 0, 0);
+        for k in 0..shard.count {
+            let m = marker(k);
+            let v: Value = serde_json::from_str(
+                &std::fs::read_to_string(&m).map_err(|e| DataError::io(&m, e))?,
+            )
+            .map_err(|e| DataError::file(&m, e.to_string()))?;
+            n_in += get("documents_in", &v);
+            kept += get("documents", &v);
+            segments += get("segments_removed", &v);
+            pages += get("pages_dropped", &v);
+            texts = get("benchmark_texts", &v);
+            removals.extend(crate::doc::read_jsonl::<crate::decontam::Removal>(
+                &removals_of(k),
+            )?);
+        }
         write_jsonl(&dir.join("removals.jsonl"), &removals)?;
-        let pages = removals.iter().filter(|r| r.segment.is_none()).count();
         log(&format!(
-            "decontam: {} benchmark texts; {} segments removed, {} pages dropped; {n_in} -> {} documents",
-            d.num_items(),
-            removals.len() - pages,
-            pages,
-            kept.len()
+            "decontam: {texts} benchmark texts; {segments} segments removed, {pages} pages dropped; {n_in} -> {kept} documents"
         ));
-        Ok(
-            json!({"documents_in": n_in, "documents": kept.len(), "segments_removed": removals.len() - pages, "pages_dropped": pages, "benchmark_texts": d.num_items()}),
-        )
+        Ok(Some(
+            json!({"documents_in": n_in, "documents": kept, "segments_removed": segments, "pages_dropped": pages, "benchmark_texts": texts}),
+        ))
     }
 
-    fn tokenize(&self, dir: &Path, log: &mut dyn FnMut(&str)) -> Result<Value> {
+    /// The tokenizer (the configured one, or a byte-level BPE trained on the corpus and the extra
+    /// texts, the same in every shard process), then this shard's range of the documents as a
+    /// token shard under `_parts/`; once every shard's exists, they are concatenated into
+    /// `math.bin/.idx/.json` (one process writes `math` directly), and the extra texts follow.
+    fn tokenize(
+        &self,
+        dir: &Path,
+        shard: Shard,
+        log: &mut dyn FnMut(&str),
+    ) -> Result<Option<Value>> {
         let docs: Vec<Document> = read_parts(&self.out.join("decontam"))?
             .into_iter()
             .flatten()
@@ -588,23 +752,57 @@ impl Run {
         let tok_path = match &self.cfg.tokenize.tokenizer {
             Some(p) => PathBuf::from(p),
             None => {
-                let texts = docs
-                    .iter()
-                    .map(|d| d.text.as_str())
-                    .chain(extra.iter().flat_map(|(_, t)| t.iter().map(String::as_str)));
-                let tok = crate::shards::train_bpe(texts, self.cfg.tokenize.vocab_size)?;
                 let p = dir.join("tokenizer.json");
-                tok.save(&p, false)
-                    .map_err(|e| DataError::file(&p, e.to_string()))?;
+                if !p.exists() {
+                    let texts = docs
+                        .iter()
+                        .map(|d| d.text.as_str())
+                        .chain(extra.iter().flat_map(|(_, t)| t.iter().map(String::as_str)));
+                    let tok = crate::shards::train_bpe(texts, self.cfg.tokenize.vocab_size)?;
+                    let tmp = dir.join(format!("tokenizer.json.tmp-{}", std::process::id()));
+                    tok.save(&tmp, false)
+                        .map_err(|e| DataError::file(&tmp, e.to_string()))?;
+                    std::fs::rename(&tmp, &p).map_err(|e| DataError::io(&p, e))?;
+                }
                 p
             }
         };
-        let meta = crate::shards::write_shard(
-            &dir.join("math"),
-            docs.iter().map(|d| d.text.as_str()),
-            &tok_path,
-            "math-corpus",
-        )?;
+        let math = dir.join("math");
+        let meta = if shard == Shard::ALL {
+            crate::shards::write_shard(
+                &math,
+                docs.iter().map(|d| d.text.as_str()),
+                &tok_path,
+                "math-corpus",
+            )?
+        } else {
+            let stem = |k: usize| {
+                dir.join("_parts")
+                    .join(format!("math-{}", part(k, shard.count)))
+            };
+            let done = |k: usize| PathBuf::from(format!("{}.json", stem(k).display())).exists();
+            if !done(shard.index) {
+                let m = crate::shards::write_shard(
+                    &stem(shard.index),
+                    docs[shard.range(docs.len())]
+                        .iter()
+                        .map(|d| d.text.as_str()),
+                    &tok_path,
+                    "math-corpus",
+                )?;
+                log(&format!(
+                    "tokenize: shard {}: {} documents -> {} tokens",
+                    part(shard.index, shard.count),
+                    m.documents,
+                    m.tokens
+                ));
+            }
+            if !(0..shard.count).all(done) {
+                return Ok(None);
+            }
+            let stems: Vec<PathBuf> = (0..shard.count).map(stem).collect();
+            crate::shards::concat_shards(&math, &stems)?
+        };
         log(&format!(
             "tokenize: {} documents -> {} tokens ({})",
             meta.documents,
@@ -628,9 +826,9 @@ impl Run {
                 json!({"documents": m.documents, "tokens": m.tokens}),
             );
         }
-        Ok(
+        Ok(Some(
             json!({"documents": meta.documents, "tokens": meta.tokens, "vocab_size": meta.vocab_size, "tokenizer": tok_path, "extra": shards}),
-        )
+        ))
     }
 
     /// `summary.json`, `report.md` and `iterations.svg` from the stages' recorded stats.

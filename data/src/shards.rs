@@ -133,6 +133,63 @@ pub fn write_shard<'a>(
     Ok(meta)
 }
 
+/// Concatenate token shards (made with the same tokenizer and source) into `<stem>`, documents
+/// in the given order: the same files `write_shard` gives for all their texts at once.
+pub fn concat_shards(stem: &Path, parts: &[PathBuf]) -> Result<ShardMeta> {
+    let shards: Vec<TokenShard> = parts
+        .iter()
+        .map(|p| TokenShard::open(p))
+        .collect::<Result<_>>()?;
+    let first = shards
+        .first()
+        .ok_or_else(|| DataError::Other(format!("{}: no shards to concatenate", stem.display())))?;
+    if let Some(other) = shards.iter().find(|s| {
+        s.meta.tokenizer_sha256 != first.meta.tokenizer_sha256 || s.meta.source != first.meta.source
+    }) {
+        return Err(DataError::file(
+            stem_with(&other.stem, "json"),
+            format!(
+                "another tokenizer or source than {}",
+                stem_with(&first.stem, "json").display()
+            ),
+        ));
+    }
+    let (bin, idx) = (stem_with(stem, "bin"), stem_with(stem, "idx"));
+    let (bin_tmp, idx_tmp) = (stem_with(stem, "bin.tmp"), stem_with(stem, "idx.tmp"));
+    let mut b =
+        BufWriter::new(std::fs::File::create(&bin_tmp).map_err(|e| DataError::io(&bin_tmp, e))?);
+    let mut x =
+        BufWriter::new(std::fs::File::create(&idx_tmp).map_err(|e| DataError::io(&idx_tmp, e))?);
+    let (mut docs, mut offset) = (0u64, 0u64);
+    for s in &shards {
+        b.write_all(&s.bin)
+            .map_err(|e| DataError::io(&bin_tmp, e))?;
+        for &end in &s.ends {
+            x.write_all(&(offset + end).to_le_bytes())
+                .map_err(|e| DataError::io(&idx_tmp, e))?;
+        }
+        offset += s.meta.tokens;
+        docs += s.meta.documents;
+    }
+    b.flush().map_err(|e| DataError::io(&bin_tmp, e))?;
+    x.flush().map_err(|e| DataError::io(&idx_tmp, e))?;
+    drop((b, x));
+    let meta = ShardMeta {
+        documents: docs,
+        tokens: offset,
+        ..first.meta.clone()
+    };
+    std::fs::rename(&bin_tmp, &bin).map_err(|e| DataError::io(&bin, e))?;
+    std::fs::rename(&idx_tmp, &idx).map_err(|e| DataError::io(&idx, e))?;
+    let json = stem_with(stem, "json");
+    std::fs::write(
+        &json,
+        serde_json::to_string_pretty(&meta).unwrap_or_default(),
+    )
+    .map_err(|e| DataError::io(&json, e))?;
+    Ok(meta)
+}
+
 /// A token shard, memory-mapped and validated.
 pub struct TokenShard {
     pub stem: PathBuf,

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use dsmath_data::doc::read_documents;
-use dsmath_data::pipeline::{CorpusConfig, Run};
+use dsmath_data::pipeline::{CorpusConfig, Run, STAGES, Shard};
 use dsmath_data::shards::TokenShard;
 
 fn root() -> PathBuf {
@@ -112,6 +112,106 @@ fn corpus_run_resumes_and_reports_what_the_stages_wrote() {
             .to_string()
             .contains("different config")
     );
+}
+
+/// A stage's outputs as bytes (the run directory's path written as `<run>`), the documents of
+/// its parts concatenated in order.
+fn outputs(run: &Path, stage: &str) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(run.join(stage))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let mut out = vec![];
+    let mut parts = vec![];
+    for f in files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("part-") {
+            // Parts differ in number between runs; their documents in order must not.
+            parts.extend(read_documents(&f).unwrap().0);
+        } else if name.ends_with(".bin") || name.ends_with(".idx") {
+            out.push((name, std::fs::read(&f).unwrap()));
+        } else {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let text = text.replace(&run.display().to_string(), "<run>");
+            out.push((name, text.into_bytes()));
+        }
+    }
+    out.push(("parts".into(), serde_json::to_vec(&parts).unwrap()));
+    out
+}
+
+#[test]
+fn every_sharded_stage_gives_the_one_process_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.iterate.iterations = 1;
+    let one = dir.path().join("one");
+    let run = Run::open(&one, cfg.clone()).unwrap();
+    for s in STAGES {
+        run.stage(s, &mut |_| {}).unwrap();
+    }
+    // Shard processes, each opening the run directory itself, finishing in reverse order.
+    let many = dir.path().join("many");
+    for stage in STAGES {
+        if *stage == "iterate" {
+            let err = Run::open(&many, cfg.clone())
+                .unwrap()
+                .stage_shard(stage, Shard::new(0, 2).unwrap(), &mut |_| {})
+                .unwrap_err();
+            assert!(err.to_string().contains("one process"), "{err}");
+            Run::open(&many, cfg.clone())
+                .unwrap()
+                .stage(stage, &mut |_| {})
+                .unwrap();
+            continue;
+        }
+        let count = if *stage == "extract" || *stage == "dedup" {
+            2
+        } else {
+            3
+        };
+        for k in (0..count).rev() {
+            let complete = Run::open(&many, cfg.clone())
+                .unwrap()
+                .stage_shard(stage, Shard::new(k, count).unwrap(), &mut |_| {})
+                .unwrap();
+            assert_eq!(complete, k == 0, "{stage} shard {k}");
+        }
+        let (a, b) = (outputs(&one, stage), outputs(&many, stage));
+        assert_eq!(
+            a.iter().map(|x| &x.0).collect::<Vec<_>>(),
+            b.iter().map(|x| &x.0).collect::<Vec<_>>(),
+            "{stage}"
+        );
+        for ((name, x), (_, y)) in a.iter().zip(&b) {
+            assert!(
+                x == y,
+                "{stage}/{name} differs between 1 and {count} shards"
+            );
+        }
+    }
+    let summary = |d: &Path| {
+        let s = Run::open(d, cfg.clone()).unwrap().report().unwrap();
+        s.to_string().replace(&d.display().to_string(), "<run>")
+    };
+    assert_eq!(summary(&one), summary(&many));
+    let shard = TokenShard::open(&many.join("tokenize/math")).unwrap();
+    assert!(shard.num_documents() > 100, "{}", shard.num_documents());
+    // Another shard count on a started stage is refused rather than mixed.
+    let skipped = Run::open(&many, cfg.clone()).unwrap().stage_shard(
+        "extract",
+        Shard::new(0, 2).unwrap(),
+        &mut |_| {},
+    );
+    assert!(skipped.unwrap(), "a finished stage is skipped");
+    std::fs::remove_file(many.join("decontam/_done")).unwrap();
+    let err = Run::open(&many, cfg)
+        .unwrap()
+        .stage_shard("decontam", Shard::new(0, 2).unwrap(), &mut |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("another --num-shards"), "{err}");
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use dsmath_data::pipeline::{CorpusConfig, Run};
+use dsmath_data::pipeline::{CorpusConfig, Run, Shard};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Stage {
@@ -34,10 +34,12 @@ pub struct CorpusArgs {
     /// Run directory (resumes if it exists)
     #[arg(long, default_value = "runs/corpus")]
     out: PathBuf,
-    /// extract only: this machine's shard of the inputs (inputs i with i % num-shards == shard)
+    /// This process's share of the stage (extract, dedup, decontam, tokenize), shard < num-shards;
+    /// shard processes share --out, and the last to finish merges their outputs into exactly the
+    /// one-process result
     #[arg(long, requires = "num_shards")]
     shard: Option<usize>,
-    #[arg(long)]
+    #[arg(long, requires = "shard")]
     num_shards: Option<usize>,
 }
 
@@ -47,11 +49,18 @@ pub fn corpus(args: &CorpusArgs) -> anyhow::Result<()> {
         .with_context(|| format!("run directory {}", args.out.display()))?;
     let mut log = |line: &str| eprintln!("{line}");
     if let (Some(shard), Some(of)) = (args.shard, args.num_shards) {
-        if !matches!(args.stage, Stage::Extract) {
-            anyhow::bail!("--shard applies to `corpus extract` only");
+        if !matches!(
+            args.stage,
+            Stage::Extract | Stage::Dedup | Stage::Decontam | Stage::Tokenize
+        ) {
+            anyhow::bail!(
+                "--shard applies to extract, dedup, decontam and tokenize (not {:?}: run it in one process)",
+                args.stage
+            );
         }
-        let complete = run.extract_shard(shard, of, &mut log)?;
-        println!("extract shard {shard}/{of} done; all shards complete: {complete}");
+        let name = format!("{:?}", args.stage).to_lowercase();
+        let complete = run.stage_shard(&name, Shard::new(shard, of)?, &mut log)?;
+        println!("{name} shard {shard}/{of} done; all shards complete: {complete}");
         return Ok(());
     }
     match args.stage {

@@ -398,7 +398,7 @@ fn eval_model_rejects_bad_flags_clearly() {
 }
 
 #[test]
-fn corpus_extract_shards_across_machines_and_reports_truncated_input() {
+fn corpus_stages_shard_across_machines_and_extract_reports_truncated_input() {
     let dir = tempfile::tempdir().unwrap();
     let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/web");
     // A truncated copy of a real crawl file: the records before the cut survive, the cut one is a reject.
@@ -458,6 +458,30 @@ fn corpus_extract_shards_across_machines_and_reports_truncated_input() {
     assert!(
         r["file"].as_str().unwrap().ends_with("cut.warc.gz") && r["offset"].as_u64().unwrap() > 0
     );
+
+    // Dedup's signatures per shard, in any order; the last shard runs the band merge.
+    let dedup = |shard: &str| {
+        let mut a = args(shard);
+        a[1] = "dedup".into();
+        xtask(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (ok, stdout, err) = dedup("1");
+    assert!(
+        ok && stdout.contains("all shards complete: false"),
+        "{stdout}{err}"
+    );
+    let (ok, stdout, err) = dedup("0");
+    assert!(
+        ok && stdout.contains("all shards complete: true"),
+        "{stdout}{err}"
+    );
+    let done: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("dedup/_done")).unwrap()).unwrap();
+    assert!(done["documents"].as_u64().unwrap() > 20, "{done}");
+    let mut a = args("0");
+    a[1] = "iterate".into();
+    let (ok, _, err) = xtask(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(!ok && err.contains("one process"), "{err}");
 }
 
 /// SmolLM2-135M-Instruct's GGUF (scripts/fetch_smollm2.sh), or `None` after printing SKIPPED.
