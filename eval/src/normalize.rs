@@ -3,11 +3,38 @@
 //! stays 6), `inf` is only replaced as a whole word (`\infty` never becomes `\iny`), no letters
 //! are dropped from variables (`x+h` stays `x+h`). Linear time, no recursion.
 
+/// The first `pat` in `hay` (memchr on its first byte, then a prefix check): no searcher to build,
+/// which is most of the cost of `str::find` on answers this short.
+fn find_str(hay: &str, pat: &str) -> Option<usize> {
+    let (h, p) = (hay.as_bytes(), pat.as_bytes());
+    let mut at = 0;
+    while let Some(k) = memchr::memchr(p[0], &h[at..]) {
+        if h[at + k..].starts_with(p) {
+            return Some(at + k);
+        }
+        at += k + 1;
+    }
+    None
+}
+
+/// The last `pat` in `hay`.
+fn rfind_str(hay: &str, pat: &str) -> Option<usize> {
+    let (h, p) = (hay.as_bytes(), pat.as_bytes());
+    let mut end = h.len();
+    while let Some(k) = memchr::memrchr(p[0], &h[..end]) {
+        if h[k..].starts_with(p) {
+            return Some(k);
+        }
+        end = k;
+    }
+    None
+}
+
 /// Remove every `\cmd{...}` wrapper but keep its content (`\mathrm{m}` -> `m`).
 fn unwrap_command(s: &str, cmd: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
-    while let Some(pos) = rest.find(cmd) {
+    while let Some(pos) = find_str(rest, cmd) {
         let after = &rest[pos + cmd.len()..];
         if !after.starts_with('{') {
             out.push_str(&rest[..pos + cmd.len()]);
@@ -41,8 +68,8 @@ fn strip_trailing_unit(s: &str) -> String {
         .find_map(|p| s.strip_suffix(p).filter(|h| h.ends_with('}')))
         .unwrap_or(s);
     for cmd in ["\\text{", "\\mbox{", "\\textbf{", "\\mathrm{"] {
-        if let Some(pos) = s.rfind(cmd)
-            && s.ends_with('}')
+        if s.ends_with('}')
+            && let Some(pos) = rfind_str(s, cmd)
             && !s[pos + cmd.len()..s.len() - 1].contains(['{', '}'])
         {
             let head = s[..pos].trim_end();
@@ -117,13 +144,44 @@ pub fn normalize(answer: &str) -> String {
     s
 }
 
+/// Replace every `from` in `s` by `to`, left to right, as `str::replace` does; `s` is left
+/// untouched (no searcher built, nothing allocated) when `from` does not occur, the common case
+/// for the rule table of `normalize_once`.
+fn replace_in(s: &mut String, from: &str, to: &str) {
+    let pat = from.as_bytes();
+    let find = |hay: &[u8], mut at: usize| {
+        while let Some(k) = memchr::memchr(pat[0], &hay[at..]) {
+            if hay[at + k..].starts_with(pat) {
+                return Some(at + k);
+            }
+            at += k + 1;
+        }
+        None
+    };
+    let Some(mut hit) = find(s.as_bytes(), 0) else {
+        return;
+    };
+    let mut out = String::with_capacity(s.len());
+    let mut last = 0;
+    loop {
+        out.push_str(&s[last..hit]);
+        out.push_str(to);
+        last = hit + pat.len();
+        match find(s.as_bytes(), last) {
+            Some(h) => hit = h,
+            None => break,
+        }
+    }
+    out.push_str(&s[last..]);
+    *s = out;
+}
+
 /// Stands for a matrix row separator `\\` while the `\ ` (escaped space) rule runs.
 const ROW_SEP: char = '\u{1}';
 
 fn normalize_once(answer: &str) -> String {
-    let mut s = tighten_commands(answer.trim())
-        .replace(['\n', '\r'], " ")
-        .replace("\\\\", &ROW_SEP.to_string());
+    let mut s = tighten_commands(answer.trim()).replace(['\n', '\r'], " ");
+    replace_in(&mut s, "\\\\", ROW_SEP.encode_utf8(&mut [0; 4]));
     s = s.trim_end_matches('.').to_string();
     for (from, to) in [
         ("\\mathbb{R}", "(-\\infty,\\infty)"),
@@ -161,7 +219,7 @@ fn normalize_once(answer: &str) -> String {
         ("\\ldots", ""),
         ("{,}", ","),
     ] {
-        s = s.replace(from, to);
+        replace_in(&mut s, from, to);
     }
     s = s.replace(ROW_SEP, "\\\\");
     for cmd in [
@@ -191,7 +249,7 @@ fn normalize_once(answer: &str) -> String {
         });
     }
     s = kept.join(" ");
-    s = s.replace("infinity", "\\infty");
+    replace_in(&mut s, "infinity", "\\infty");
     if matches!(
         s.to_ascii_lowercase().as_str(),
         "all real numbers" | "all reals" | "the real numbers" | "all real values"
@@ -212,11 +270,9 @@ fn normalize_once(answer: &str) -> String {
     if s.starts_with('.') {
         s.insert(0, '0');
     }
-    s = s
-        .replace("{.", "{0.")
-        .replace("(.", "(0.")
-        .replace(",.", ",0.")
-        .replace("-.", "-0.");
+    for (from, to) in [("{.", "{0."), ("(.", "(0."), (",.", ",0."), ("-.", "-0.")] {
+        replace_in(&mut s, from, to);
+    }
     s.trim_end_matches(['\\', ',', '.']).to_string()
 }
 
@@ -296,7 +352,7 @@ fn drop_spaces(s: &str) -> String {
 fn repeating_decimals(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
-    while let Some(pos) = rest.find("\\overline{") {
+    while let Some(pos) = find_str(rest, "\\overline{") {
         let head = &rest[..pos];
         let after = &rest[pos + "\\overline{".len()..];
         let Some(close) = after.find('}') else { break };
@@ -334,7 +390,7 @@ fn repeating_decimals(s: &str) -> String {
 fn fix_short_args(s: &str, cmd: &str, n: usize) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     let mut rest = s;
-    while let Some(pos) = rest.find(cmd) {
+    while let Some(pos) = find_str(rest, cmd) {
         out.push_str(&rest[..pos + cmd.len()]);
         let mut after = &rest[pos + cmd.len()..];
         for _ in 0..n {
@@ -387,7 +443,29 @@ fn strip_decimal_zeros(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{find_str, normalize, replace_in, rfind_str};
+
+    #[test]
+    fn fast_search_and_replace_match_the_standard_library() {
+        let cases = [
+            ("\\frac{1}{2}\\left(x\\right)", "\\left"),
+            ("aaaa", "aa"),
+            ("x \\ \\\\ y", "\\ "),
+            ("é\\,€\\,", "\\,"),
+            ("no backslash", "\\cdot"),
+            ("", "$"),
+            ("$$", "$"),
+        ];
+        for (hay, pat) in cases {
+            assert_eq!(find_str(hay, pat), hay.find(pat), "{hay:?} {pat:?}");
+            assert_eq!(rfind_str(hay, pat), hay.rfind(pat), "{hay:?} {pat:?}");
+            for to in ["", "X", "\\leq "] {
+                let mut s = hay.to_string();
+                replace_in(&mut s, pat, to);
+                assert_eq!(s, hay.replace(pat, to), "{hay:?} {pat:?} -> {to:?}");
+            }
+        }
+    }
 
     #[test]
     fn math_strip_rules() {
