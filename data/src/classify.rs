@@ -94,7 +94,7 @@ pub fn preprocess(text: &str, max_tokens: usize) -> String {
 /// its URL is divisible by 5 (deterministic, and independent of crawl order). Used by the tests
 /// and by scripts/compare_fasttext.py's split, so both evaluate on the same pages.
 pub fn in_test_split(url: &str) -> bool {
-    crate::dedup::fnv1a(url.as_bytes(), crate::dedup::FNV_OFFSET) % 5 == 0
+    crate::dedup::fnv1a(url.as_bytes(), crate::dedup::FNV_OFFSET).is_multiple_of(5)
 }
 
 /// A trained classifier.

@@ -428,10 +428,10 @@ impl Parser {
     fn term(&mut self) -> P {
         let start = self.pos;
         let mut lhs = self.unary()?;
-        let whole_number = match &self.toks[start..self.pos] {
-            [Tok::Num(_)] | [Tok::Sym('-'), Tok::Num(_)] => true,
-            _ => false,
-        };
+        let whole_number = matches!(
+            &self.toks[start..self.pos],
+            [Tok::Num(_)] | [Tok::Sym('-'), Tok::Num(_)]
+        );
         if whole_number && let Some(m) = self.mixed_number(&lhs) {
             lhs = m;
         }

@@ -66,7 +66,7 @@ fn grader_reads_answers_the_way_models_write_them() {
         let (what, correct, reason) = if r["kind"] == "pair" {
             let pred = r["pred"].as_str().unwrap();
             let v = is_equiv(pred, gold);
-            (pred.to_string(), v.correct, format!("{}", v.reason))
+            (pred.to_string(), v.correct, v.reason.to_string())
         } else {
             let c = r["completion"].as_str().unwrap();
             let g = dsmath_eval::grade(dsmath_eval::bench::Benchmark::Math, c, gold, 0);

@@ -120,7 +120,7 @@ fn maj_at_k_votes_over_equivalence_classes() {
     let run = evaluate(
         &mut engine,
         Benchmark::Math500,
-        &[p.clone()],
+        std::slice::from_ref(&p),
         PromptKind::Cot,
         Mode::Maj(5),
         None,
@@ -277,7 +277,7 @@ fn report_has_breakdowns_and_a_chart() {
     dsmath_eval::report::write(
         dir.path(),
         "test",
-        &[run.clone()],
+        std::slice::from_ref(&run),
         &[],
         serde_json::json!({}),
     )

@@ -9,7 +9,7 @@ use dsmath_model::{LlamaConfig, SamplingParams, Tokenizer, generate, init_model}
 
 fn setup() -> (dsmath_model::LlamaForCausalLM<Flex>, Tokenizer, Vec<u32>) {
     let cfg = LlamaConfig::bench_25m(8192);
-    let model = init_model::<Flex>(&cfg, 0, &FlexDevice::default()).unwrap();
+    let model = init_model::<Flex>(&cfg, 0, &FlexDevice).unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tokenizer");
     let tok = Tokenizer::from_dir(&dir, &cfg).unwrap();
     let prompt: Vec<u32> = (0..64u32).map(|i| 3 + (i * 7919 + 13) % 509).collect();
@@ -28,7 +28,7 @@ fn bench(c: &mut Criterion) {
         ..SamplingParams::default()
     };
     g.bench_function("prefill_64", |b| {
-        b.iter(|| generate(&model, &tok, &[prompt.clone()], &one, None).unwrap())
+        b.iter(|| generate(&model, &tok, std::slice::from_ref(&prompt), &one, None).unwrap())
     });
     for batch in [1usize, 16] {
         let new = 16;

@@ -241,20 +241,20 @@ impl LlamaConfig {
                 "hidden_size, num_attention_heads and num_hidden_layers must be > 0".into(),
             );
         }
-        if self.head_dim.is_none() && self.hidden_size % self.num_attention_heads != 0 {
+        if self.head_dim.is_none() && !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad(format!(
                 "head_dim {} must be even for RoPE",
                 self.head_dim()
             ));
         }
         let kv = self.num_kv_heads();
-        if kv == 0 || self.num_attention_heads % kv != 0 {
+        if kv == 0 || !self.num_attention_heads.is_multiple_of(kv) {
             return bad(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {kv}",
                 self.num_attention_heads
@@ -274,10 +274,10 @@ impl LlamaConfig {
                 ));
             }
         }
-        if let Some(Value::Array(types)) = self.other.get("layer_types") {
-            if types.iter().any(|t| t.as_str() != Some("full_attention")) {
-                return bad("layer_types other than full_attention are not supported".into());
-            }
+        if let Some(Value::Array(types)) = self.other.get("layer_types")
+            && types.iter().any(|t| t.as_str() != Some("full_attention"))
+        {
+            return bad("layer_types other than full_attention are not supported".into());
         }
         self.rope()?;
         Ok(())
@@ -586,7 +586,7 @@ impl Rope {
                     let wavelen = 2.0 * std::f32::consts::PI / f;
                     let scaled = if wavelen > low_wavelen { f / factor } else { f };
                     let smooth = (old / wavelen - low) / (high - low);
-                    let medium = !(wavelen < high_wavelen) && !(wavelen > low_wavelen);
+                    let medium = (high_wavelen..=low_wavelen).contains(&wavelen);
                     if medium {
                         (1.0 - smooth) * scaled / factor + smooth * scaled
                     } else {

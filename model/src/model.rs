@@ -577,7 +577,7 @@ pub fn positions_from_valid<B: Backend>(
     for row in valid {
         let mut count = row[..past].iter().filter(|&&v| v).count() as i64;
         for &v in &row[past..past + s] {
-            pos.push((count - 1 + v as i64).max(0).min(i64::MAX));
+            pos.push((count - 1 + v as i64).max(0));
             count += v as i64;
         }
     }

@@ -111,10 +111,12 @@ impl Tokenizer {
     /// `apply_chat_template` output without special tokens).
     pub fn encode_prompt(&self, text: &str) -> Result<Vec<u32>, ModelError> {
         let mut ids = self.encode(text)?;
-        if let Some(bos) = self.bos_id {
-            if ids.len() >= 2 && ids[0] == bos && ids[1] == bos {
-                ids.remove(0);
-            }
+        if let Some(bos) = self.bos_id
+            && ids.len() >= 2
+            && ids[0] == bos
+            && ids[1] == bos
+        {
+            ids.remove(0);
         }
         Ok(ids)
     }

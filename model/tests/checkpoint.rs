@@ -34,7 +34,7 @@ fn err_of<T>(r: Result<T, dsmath_model::ModelError>) -> String {
 
 #[test]
 fn save_then_load_round_trips_exactly_in_hf_layout() {
-    let device = burn_flex::FlexDevice::default();
+    let device = burn_flex::FlexDevice;
     for case in ["llama_mha", "llama_gqa_tied_bf16_sharded", "qwen2_gqa_f16"] {
         let src = fixture(case);
         let (ckpt, _) = load_model_and_tokenizer::<B>(&src, &device).unwrap();
@@ -87,7 +87,7 @@ fn save_then_load_round_trips_exactly_in_hf_layout() {
 
 #[test]
 fn bf16_save_halves_the_file_and_stays_close() {
-    let device = burn_flex::FlexDevice::default();
+    let device = burn_flex::FlexDevice;
     let cfg = LlamaConfig::tiny(300);
     let model = init_model::<B>(&cfg, 3, &device).unwrap();
     let out = tempfile::tempdir().unwrap();

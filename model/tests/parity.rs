@@ -103,7 +103,7 @@ pub fn greedy_no_cache<B: Backend>(
     let mut seq = prompt.to_vec();
     for _ in 0..n {
         let logits = model.forward_padded(
-            int_tensor::<B>(&[seq.clone()], &device),
+            int_tensor::<B>(std::slice::from_ref(&seq), &device),
             &[vec![true; seq.len()]],
         );
         let v = logits.dims()[2];
@@ -212,7 +212,8 @@ macro_rules! parity_tests {
                         let mut params = SamplingParams::greedy(hf.len());
                         params.stop.clear();
                         let cached =
-                            generate(&model, &tok, &[prompt.clone()], &params, None).unwrap();
+                            generate(&model, &tok, std::slice::from_ref(&prompt), &params, None)
+                                .unwrap();
                         let mut got = cached[0].tokens.clone();
                         // HF was run without EOS stopping; compare up to our EOS if we stopped there.
                         if got.len() < hf.len() {
@@ -267,7 +268,8 @@ macro_rules! parity_tests {
                 let batched = generate(&model, &tok, &prompts, &params, None).unwrap();
                 assert_eq!(batched.len(), 3);
                 for (i, p) in prompts.iter().enumerate() {
-                    let single = generate(&model, &tok, &[p.clone()], &params, None).unwrap();
+                    let single =
+                        generate(&model, &tok, std::slice::from_ref(p), &params, None).unwrap();
                     assert_eq!(batched[i].tokens, single[0].tokens, "prompt {i}");
                     let diff = max_abs_diff(&batched[i].logprobs, &single[0].logprobs);
                     assert!(diff < 1e-4, "prompt {i}: logprob diff {diff}");
@@ -287,7 +289,8 @@ macro_rules! parity_tests {
                     seed: 7,
                     ..SamplingParams::default()
                 };
-                let out = generate(&model, &tok, &[prompt.clone()], &params, None).unwrap();
+                let out =
+                    generate(&model, &tok, std::slice::from_ref(&prompt), &params, None).unwrap();
                 assert_eq!(
                     out.iter().map(|s| s.index).collect::<Vec<_>>(),
                     vec![0, 1, 2, 3]
@@ -296,14 +299,19 @@ macro_rules! parity_tests {
                     out.iter().any(|s| s.tokens != out[0].tokens),
                     "4 samples at T=1 should differ"
                 );
-                let again = generate(&model, &tok, &[prompt.clone()], &params, None).unwrap();
+                let again =
+                    generate(&model, &tok, std::slice::from_ref(&prompt), &params, None).unwrap();
                 assert_eq!(out, again, "seeded sampling is reproducible");
                 // Each reported log-prob equals the log-softmax of a full re-score of the sequence.
                 for s in &out {
                     let seq: Vec<u32> = prompt.iter().chain(&s.tokens).copied().collect();
-                    let scored =
-                        dsmath_model::score::<B>(&model, &[seq.clone()], tok.pad_id, false)
-                            .unwrap();
+                    let scored = dsmath_model::score::<B>(
+                        &model,
+                        std::slice::from_ref(&seq),
+                        tok.pad_id,
+                        false,
+                    )
+                    .unwrap();
                     let tail: Vec<f32> = scored[0].0[prompt.len()..]
                         .iter()
                         .map(|x| x.unwrap())
@@ -320,7 +328,7 @@ macro_rules! parity_tests {
                 let free = generate(
                     &model,
                     &tok,
-                    &[prompt.clone()],
+                    std::slice::from_ref(&prompt),
                     &SamplingParams::greedy(16),
                     None,
                 )

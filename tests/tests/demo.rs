@@ -181,7 +181,6 @@ fn quick_demo_runs_every_stage_reports_logged_numbers_and_resumes() {
         },
         &dev,
     )
-    .err()
-    .expect("another plan must be refused");
+    .expect_err("another plan must be refused");
     assert!(err.to_string().contains("config.toml"), "{err}");
 }

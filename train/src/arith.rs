@@ -24,7 +24,9 @@ pub enum Split {
 
 /// The split a question belongs to: about one question in eight is held out.
 pub fn split_of(question: &str) -> Split {
-    if dsmath_data::dedup::fnv1a(question.as_bytes(), dsmath_data::dedup::FNV_OFFSET) % 8 == 0 {
+    if dsmath_data::dedup::fnv1a(question.as_bytes(), dsmath_data::dedup::FNV_OFFSET)
+        .is_multiple_of(8)
+    {
         Split::Heldout
     } else {
         Split::Train

@@ -95,7 +95,7 @@ impl Cluster {
             collective_timeout_s: t.collective_timeout_s,
         })?;
         let micro = t.batch_size / t.micro_batch.max(1);
-        if cluster.is_some() && micro % (t.nodes * t.devices.max(1)) != 0 {
+        if cluster.is_some() && !micro.is_multiple_of(t.nodes * t.devices.max(1)) {
             return Err(format!(
                 "train.nodes x train.devices ({} x {}) must divide the micro-batches per step (batch_size / micro_batch = {micro})",
                 t.nodes, t.devices
@@ -288,7 +288,7 @@ pub fn train_data_parallel<AB: AutodiffBackend>(
         .map_err(|e| TrainError::Config(out.join("config.toml"), e))?;
     let world = devices.len() * cluster.as_ref().map_or(1, |c| c.nodes);
     let micro = cfg.train.batch_size / cfg.train.micro_batch.max(1);
-    if world == 0 || micro % world != 0 {
+    if world == 0 || !micro.is_multiple_of(world) {
         return Err(TrainError::Config(
             out.join("config.toml"),
             format!(

@@ -25,7 +25,7 @@ use crate::error::TrainError;
 use crate::optim::{AdamW, AdamWConfig, accumulate, clip, collect_grads};
 use crate::schedule::Schedule;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
     /// Start from this HF model directory...
@@ -36,17 +36,6 @@ pub struct ModelSection {
     /// Directory with tokenizer.json (and tokenizer_config.json); defaults to `init`.
     pub tokenizer: Option<String>,
     pub seed: u64,
-}
-
-impl Default for ModelSection {
-    fn default() -> Self {
-        ModelSection {
-            init: None,
-            preset: None,
-            tokenizer: None,
-            seed: 0,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -170,7 +159,7 @@ impl TrainConfig {
         if t.logits_chunk == 0 {
             return Err("train.logits_chunk must be positive".into());
         }
-        if t.micro_batch == 0 || t.batch_size == 0 || t.batch_size % t.micro_batch != 0 {
+        if t.micro_batch == 0 || t.batch_size == 0 || !t.batch_size.is_multiple_of(t.micro_batch) {
             return Err(format!(
                 "train.batch_size ({}) must be a positive multiple of train.micro_batch ({})",
                 t.batch_size, t.micro_batch
@@ -179,7 +168,7 @@ impl TrainConfig {
         if let Err(e) = compute_dtype(&t.dtype) {
             return Err(format!("train.dtype `{}`: {e}", t.dtype));
         }
-        if t.devices == 0 || (t.batch_size / t.micro_batch) % t.devices != 0 {
+        if t.devices == 0 || !(t.batch_size / t.micro_batch).is_multiple_of(t.devices) {
             return Err(format!(
                 "train.devices ({}) must divide the micro-batches per step (batch_size / micro_batch = {})",
                 t.devices,
@@ -655,7 +644,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let secs = start.elapsed().as_secs_f64().max(1e-9);
         let params = self.model_cfg.num_parameters() as f64;
         let heldout = (t.eval_every > 0
-            && (self.state.step % t.eval_every == 0 || self.state.step == t.steps))
+            && (self.state.step.is_multiple_of(t.eval_every) || self.state.step == t.steps))
             .then(|| self.heldout_loss())
             .flatten();
         Ok(StepMetrics {
@@ -733,7 +722,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             bar.set_message(format!("loss {:.4} lr {:.2e}", m.loss, m.lr));
             all.push(m);
             if self.writes()
-                && ((t.checkpoint_every > 0 && self.state.step % t.checkpoint_every == 0)
+                && ((t.checkpoint_every > 0 && self.state.step.is_multiple_of(t.checkpoint_every))
                     || self.state.step == t.steps)
             {
                 self.checkpoint()?;

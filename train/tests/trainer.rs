@@ -1,5 +1,5 @@
-//! The training loop on real text (GSM8K train): exact resume (20 steps straight == 10 + resume
-//! + 10, losses and weights), accumulation == one big batch, non-finite steps skipped then the
+//! The training loop on real text (GSM8K train): exact resume (20 steps straight equal 10, a
+//! resume and 10 more, losses and weights), accumulation == one big batch, non-finite steps skipped then the
 //! run stopped, SFT loss only on responses with packing, checkpoints loadable as models.
 
 use std::path::{Path, PathBuf};

@@ -86,9 +86,9 @@ pub fn rl_bench<B: Backend>(args: &RlBenchArgs, device: &B::Device) -> anyhow::R
             let vocab = tok.inner.get_vocab_size(true);
             let mut cfg = preset(p, vocab)?;
             (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id) = (
-                base.bos_token_id.clone(),
+                base.bos_token_id,
                 base.eos_token_id.clone(),
-                base.pad_token_id.clone(),
+                base.pad_token_id,
             );
             let dir = args.out.join(format!("model-{p}"));
             let m = dsmath_model::init_model::<B>(&cfg, 0, device)?;

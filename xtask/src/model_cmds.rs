@@ -93,7 +93,13 @@ pub fn generate<B: Backend>(args: &GenerateArgs, device: &B::Device) -> anyhow::
             let _ = std::io::stdout().flush();
         }
     };
-    let samples = run_generate(&ckpt.model, &tok, &[ids.clone()], &params, Some(&mut show))?;
+    let samples = run_generate(
+        &ckpt.model,
+        &tok,
+        std::slice::from_ref(&ids),
+        &params,
+        Some(&mut show),
+    )?;
     println!();
     for s in samples.iter().skip(1) {
         println!("\n--- sample {} ---\n{}{}", s.index, prompt, s.text);
@@ -373,9 +379,15 @@ pub fn bench<B: Backend>(
         ..SamplingParams::default()
     };
     let t_prefill = best(&mut || {
-        run_generate(&ckpt.model, &tok, &[prompt.clone()], &prefill, None)
-            .map(|_| ())
-            .map_err(Into::into)
+        run_generate(
+            &ckpt.model,
+            &tok,
+            std::slice::from_ref(&prompt),
+            &prefill,
+            None,
+        )
+        .map(|_| ())
+        .map_err(Into::into)
     })?;
     let mut result = json!({
         "engine": "dsmath",

@@ -120,13 +120,13 @@ fn config_from_metadata(f: &GgufFile) -> Result<(LlamaConfig, Architecture), Str
         Some(v) => v.as_u64().ok_or("attention.key_length is not an integer")?,
         None => hidden / heads.max(1),
     };
-    if let Some(rot) = f.get(&k("rope.dimension_count")).and_then(Value::as_u64) {
-        if rot != head_dim {
-            return Err(format!(
-                "{}: rope.dimension_count {rot} != head_dim {head_dim} (partial RoPE is not supported)",
-                name
-            ));
-        }
+    if let Some(rot) = f.get(&k("rope.dimension_count")).and_then(Value::as_u64)
+        && rot != head_dim
+    {
+        return Err(format!(
+            "{}: rope.dimension_count {rot} != head_dim {head_dim} (partial RoPE is not supported)",
+            name
+        ));
     }
     if f.tensor("rope_freqs.weight").is_some() {
         return Err(

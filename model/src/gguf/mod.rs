@@ -296,7 +296,7 @@ impl GgufFile {
             let len = (numel / block as u64)
                 .checked_mul(block_bytes as u64)
                 .ok_or_else(|| format!("tensor `{name}`: size overflows"))?;
-            if offset as usize % alignment != 0 {
+            if !(offset as usize).is_multiple_of(alignment) {
                 return Err(format!(
                     "tensor `{name}`: offset {offset} is not aligned to {alignment}"
                 ));

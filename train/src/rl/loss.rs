@@ -407,6 +407,38 @@ pub fn grpo_loss<B: Backend>(
 
 use burn::tensor::ElementConversion;
 
+/// DPO's loss over `pairs` (chosen, rejected) of outputs: `-log sigmoid(beta * ((lp_c - ref_c) -
+/// (lp_r - ref_r)))` averaged, with sequence log-probs summed over each output's counted tokens.
+pub fn dpo_loss<B: Backend>(
+    logp: Tensor<B, 2>,
+    x: &LossInputs,
+    pairs: &[(usize, usize)],
+    beta: f64,
+) -> Tensor<B, 1> {
+    let device = logp.device();
+    let t2 =
+        |v: &Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(v.clone(), [x.n, x.t]), &device);
+    let mask = t2(&x.mask);
+    let seq = (logp * mask.clone()).sum_dim(1).reshape([x.n]); // [n]
+    let seq_ref: Vec<f32> = (0..x.n)
+        .map(|i| {
+            (0..x.t)
+                .map(|j| x.ref_logp[i * x.t + j] * x.mask[i * x.t + j])
+                .sum()
+        })
+        .collect();
+    let idx = |v: Vec<i64>| {
+        Tensor::<B, 1, burn::tensor::Int>::from_data(TensorData::new(v, [pairs.len()]), &device)
+    };
+    let c = seq
+        .clone()
+        .select(0, idx(pairs.iter().map(|p| p.0 as i64).collect()));
+    let r = seq.select(0, idx(pairs.iter().map(|p| p.1 as i64).collect()));
+    let ref_margin: Vec<f32> = pairs.iter().map(|p| seq_ref[p.0] - seq_ref[p.1]).collect();
+    let m = Tensor::<B, 1>::from_data(TensorData::new(ref_margin, [pairs.len()]), &device);
+    -burn::tensor::activation::log_sigmoid((c - r - m).mul_scalar(beta)).mean()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -613,36 +645,4 @@ mod tests {
             "{s:?}"
         );
     }
-}
-
-/// DPO's loss over `pairs` (chosen, rejected) of outputs: `-log sigmoid(beta * ((lp_c - ref_c) -
-/// (lp_r - ref_r)))` averaged, with sequence log-probs summed over each output's counted tokens.
-pub fn dpo_loss<B: Backend>(
-    logp: Tensor<B, 2>,
-    x: &LossInputs,
-    pairs: &[(usize, usize)],
-    beta: f64,
-) -> Tensor<B, 1> {
-    let device = logp.device();
-    let t2 =
-        |v: &Vec<f32>| Tensor::<B, 2>::from_data(TensorData::new(v.clone(), [x.n, x.t]), &device);
-    let mask = t2(&x.mask);
-    let seq = (logp * mask.clone()).sum_dim(1).reshape([x.n]); // [n]
-    let seq_ref: Vec<f32> = (0..x.n)
-        .map(|i| {
-            (0..x.t)
-                .map(|j| x.ref_logp[i * x.t + j] * x.mask[i * x.t + j])
-                .sum()
-        })
-        .collect();
-    let idx = |v: Vec<i64>| {
-        Tensor::<B, 1, burn::tensor::Int>::from_data(TensorData::new(v, [pairs.len()]), &device)
-    };
-    let c = seq
-        .clone()
-        .select(0, idx(pairs.iter().map(|p| p.0 as i64).collect()));
-    let r = seq.select(0, idx(pairs.iter().map(|p| p.1 as i64).collect()));
-    let ref_margin: Vec<f32> = pairs.iter().map(|p| seq_ref[p.0] - seq_ref[p.1]).collect();
-    let m = Tensor::<B, 1>::from_data(TensorData::new(ref_margin, [pairs.len()]), &device);
-    -burn::tensor::activation::log_sigmoid((c - r - m).mul_scalar(beta)).mean()
 }

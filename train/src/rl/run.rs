@@ -897,11 +897,13 @@ impl<B: AutodiffBackend> GrpoRun<B> {
                 m.stats.reward_mean, m.stats.kl
             ));
             let it = self.cfg.grpo.iteration_steps;
-            if it > 0 && self.step % it == 0 && self.step < total {
+            if it > 0 && self.step.is_multiple_of(it) && self.step < total {
                 self.next_iteration()?;
             }
             let every = self.cfg.train.checkpoint_every;
-            if self.writes() && ((every > 0 && self.step % every == 0) || self.step == total) {
+            if self.writes()
+                && ((every > 0 && self.step.is_multiple_of(every)) || self.step == total)
+            {
                 self.checkpoint()?;
             }
             all.push(m);

@@ -217,13 +217,13 @@ pub fn loss_inputs(
         x.is_weight = vec![0.0; n * t];
     }
     for (i, r) in rollouts.iter().enumerate() {
-        for j in 0..r.tokens.len() {
+        for (j, &old) in r.old_logp.iter().enumerate().take(r.tokens.len()) {
             let q = i * t + j;
-            if !r.old_logp[j].is_finite() || (cfg.mask_truncated && r.truncated) {
+            if !old.is_finite() || (cfg.mask_truncated && r.truncated) {
                 continue;
             }
             x.mask[q] = 1.0;
-            x.old_logp[q] = r.trainer_logp.get(j).copied().unwrap_or(r.old_logp[j]);
+            x.old_logp[q] = r.trainer_logp.get(j).copied().unwrap_or(old);
             x.advantages[q] = adv[i][j] as f32;
             if weighted {
                 x.is_weight[q] = r.is_weight.get(j).copied().unwrap_or(1.0);
