@@ -250,6 +250,17 @@ pub fn write_signatures(
     Ok(path)
 }
 
+/// The number of signatures a signature file holds (its header only).
+pub fn signature_count(path: &Path) -> Result<u64> {
+    let mut r = std::fs::File::open(path).map_err(io(path))?;
+    let mut head = [0u8; 24];
+    r.read_exact(&mut head).map_err(io(path))?;
+    if &head[..8] != SIG_MAGIC {
+        return Err(DataError::file(path, "not a dsmath MinHash signature file"));
+    }
+    Ok(u64::from_le_bytes(head[16..24].try_into().unwrap()))
+}
+
 /// Read a signature file: (shard, signatures).
 pub fn read_signatures(path: &Path, cfg: &MinHashConfig) -> Result<(u32, Vec<Vec<u64>>)> {
     let mut r = BufReader::new(std::fs::File::open(path).map_err(io(path))?);

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use crate::decontam::{Decontaminator, benchmark_items};
 use crate::dedup::{
-    DocRef, MinHashConfig, band_pairs, clusters, filter_shard, keep_first, text_key, url_key,
-    write_signatures,
+    DocRef, MinHashConfig, band_pairs, clusters, filter_shard, keep_first, signature_count,
+    text_key, url_key, write_signatures,
 };
 use crate::doc::{Document, Reject, read_documents, write_jsonl};
 use crate::error::{DataError, Result};
@@ -491,6 +491,18 @@ impl Run {
                 &extract,
                 format!("{} output parts for {n} inputs", parts.len()),
             ));
+        }
+        for (f, docs) in sig_files.iter().zip(&parts) {
+            let k = signature_count(f)?;
+            if k != docs.len() as u64 {
+                return Err(DataError::file(
+                    f,
+                    format!(
+                        "signatures of {k} documents, but its extract part has {}; remove the file and rerun dedup",
+                        docs.len()
+                    ),
+                ));
+            }
         }
         let n_in: usize = parts.iter().map(Vec::len).sum();
         let placed: Vec<(DocRef, Document)> = parts

@@ -207,11 +207,29 @@ fn every_sharded_stage_gives_the_one_process_result() {
     );
     assert!(skipped.unwrap(), "a finished stage is skipped");
     std::fs::remove_file(many.join("decontam/_done")).unwrap();
-    let err = Run::open(&many, cfg)
+    let err = Run::open(&many, cfg.clone())
         .unwrap()
         .stage_shard("decontam", Shard::new(0, 2).unwrap(), &mut |_| {})
         .unwrap_err();
     assert!(err.to_string().contains("another --num-shards"), "{err}");
+    // A signature file that does not match its extract part (another version's, say) is named.
+    std::fs::remove_file(many.join("dedup/_done")).unwrap();
+    dsmath_data::dedup::write_signatures(
+        &many.join("dedup/minhash"),
+        0,
+        &[dsmath_data::Document::new("x", "", "one short text")],
+        &cfg.minhash,
+    )
+    .unwrap();
+    let err = Run::open(&many, cfg)
+        .unwrap()
+        .stage("dedup", &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sigs-00000.bin") && err.contains("signatures of 1 documents"),
+        "{err}"
+    );
 }
 
 #[test]
