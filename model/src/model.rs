@@ -320,6 +320,63 @@ pub struct DecoderLayer<B: Backend> {
     pub post_attention_layernorm: RmsNorm<B>,
 }
 
+/// HF state-dict names, the one table that loading (`from_source`) and saving (`named_tensors`)
+/// read: the top-level tensors, and a decoder layer's modules under `model.layers.N.` (a linear
+/// layer's tensors are `<name>.weight` and, with a bias, `<name>.bias`; a norm's `<name>.weight`).
+pub mod hf_names {
+    pub const EMBED_TOKENS: &str = "model.embed_tokens.weight";
+    pub const NORM: &str = "model.norm.weight";
+    pub const LM_HEAD: &str = "lm_head.weight";
+    pub const Q_PROJ: &str = "self_attn.q_proj";
+    pub const K_PROJ: &str = "self_attn.k_proj";
+    pub const V_PROJ: &str = "self_attn.v_proj";
+    pub const O_PROJ: &str = "self_attn.o_proj";
+    pub const Q_NORM: &str = "self_attn.q_norm";
+    pub const K_NORM: &str = "self_attn.k_norm";
+    pub const GATE_PROJ: &str = "mlp.gate_proj";
+    pub const UP_PROJ: &str = "mlp.up_proj";
+    pub const DOWN_PROJ: &str = "mlp.down_proj";
+    pub const INPUT_LAYERNORM: &str = "input_layernorm";
+    pub const POST_ATTENTION_LAYERNORM: &str = "post_attention_layernorm";
+
+    /// The prefix of layer `i`'s modules.
+    pub fn layer_prefix(i: usize) -> String {
+        format!("model.layers.{i}")
+    }
+}
+
+/// One module of a decoder layer, as `DecoderLayer::modules` lists them.
+pub enum LayerModule<'a, B: Backend> {
+    Linear(&'a Linear<B>),
+    Norm(&'a RmsNorm<B>),
+}
+
+impl<B: Backend> DecoderLayer<B> {
+    /// The layer's modules with their HF names, in HF's state-dict order (Qwen3's q / k norms
+    /// only when the model has them).
+    pub fn modules(&self) -> Vec<(&'static str, LayerModule<'_, B>)> {
+        use LayerModule::{Linear as L, Norm as N};
+        use hf_names::*;
+        let (a, m) = (&self.self_attn, &self.mlp);
+        let mut out = vec![
+            (Q_PROJ, L(&a.q_proj)),
+            (K_PROJ, L(&a.k_proj)),
+            (V_PROJ, L(&a.v_proj)),
+            (O_PROJ, L(&a.o_proj)),
+        ];
+        out.extend(a.q_norm.as_ref().map(|n| (Q_NORM, N(n))));
+        out.extend(a.k_norm.as_ref().map(|n| (K_NORM, N(n))));
+        out.extend([
+            (GATE_PROJ, L(&m.gate_proj)),
+            (UP_PROJ, L(&m.up_proj)),
+            (DOWN_PROJ, L(&m.down_proj)),
+            (INPUT_LAYERNORM, N(&self.input_layernorm)),
+            (POST_ATTENTION_LAYERNORM, N(&self.post_attention_layernorm)),
+        ]);
+        out
+    }
+}
+
 /// HF `LlamaModel`: the transformer body (`model.*` keys).
 #[derive(Module, Debug)]
 pub struct LlamaModel<B: Backend> {
@@ -463,37 +520,36 @@ impl<B: Backend> LlamaForCausalLM<B> {
         };
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for i in 0..c.num_hidden_layers {
-            let p = format!("model.layers.{i}");
+            use hf_names::*;
+            let p = hf_names::layer_prefix(i);
+            let n = |name: &str| format!("{p}.{name}");
+            let nw = |name: &str| format!("{p}.{name}.weight");
             let inter = c.intermediate_size;
             layers.push(DecoderLayer {
                 self_attn: Attention {
-                    q_proj: w.linear(&format!("{p}.self_attn.q_proj"), q * hd, h, c.qkv_bias()),
-                    k_proj: w.linear(&format!("{p}.self_attn.k_proj"), kv * hd, h, c.qkv_bias()),
-                    v_proj: w.linear(&format!("{p}.self_attn.v_proj"), kv * hd, h, c.qkv_bias()),
-                    o_proj: w.linear(&format!("{p}.self_attn.o_proj"), h, q * hd, c.o_bias()),
-                    q_norm: c
-                        .qk_norm()
-                        .then(|| w.norm(&format!("{p}.self_attn.q_norm.weight"), hd)),
-                    k_norm: c
-                        .qk_norm()
-                        .then(|| w.norm(&format!("{p}.self_attn.k_norm.weight"), hd)),
+                    q_proj: w.linear(&n(Q_PROJ), q * hd, h, c.qkv_bias()),
+                    k_proj: w.linear(&n(K_PROJ), kv * hd, h, c.qkv_bias()),
+                    v_proj: w.linear(&n(V_PROJ), kv * hd, h, c.qkv_bias()),
+                    o_proj: w.linear(&n(O_PROJ), h, q * hd, c.o_bias()),
+                    q_norm: c.qk_norm().then(|| w.norm(&nw(Q_NORM), hd)),
+                    k_norm: c.qk_norm().then(|| w.norm(&nw(K_NORM), hd)),
                     num_heads: q,
                     num_key_value_heads: kv,
                     head_dim: hd,
                 },
                 mlp: Mlp {
-                    gate_proj: w.linear(&format!("{p}.mlp.gate_proj"), inter, h, c.mlp_bias),
-                    up_proj: w.linear(&format!("{p}.mlp.up_proj"), inter, h, c.mlp_bias),
-                    down_proj: w.linear(&format!("{p}.mlp.down_proj"), h, inter, c.mlp_bias),
+                    gate_proj: w.linear(&n(GATE_PROJ), inter, h, c.mlp_bias),
+                    up_proj: w.linear(&n(UP_PROJ), inter, h, c.mlp_bias),
+                    down_proj: w.linear(&n(DOWN_PROJ), h, inter, c.mlp_bias),
                 },
-                input_layernorm: w.norm(&format!("{p}.input_layernorm.weight"), h),
-                post_attention_layernorm: w
-                    .norm(&format!("{p}.post_attention_layernorm.weight"), h),
+                input_layernorm: w.norm(&nw(INPUT_LAYERNORM), h),
+                post_attention_layernorm: w.norm(&nw(POST_ATTENTION_LAYERNORM), h),
             });
         }
-        let norm = w.norm("model.norm.weight", h);
-        let embed_tokens = w.matrix("model.embed_tokens.weight", c.vocab_size, h);
-        let lm_head = (!c.tie_word_embeddings).then(|| w.matrix("lm_head.weight", c.vocab_size, h));
+        let norm = w.norm(hf_names::NORM, h);
+        let embed_tokens = w.matrix(hf_names::EMBED_TOKENS, c.vocab_size, h);
+        let lm_head =
+            (!c.tie_word_embeddings).then(|| w.matrix(hf_names::LM_HEAD, c.vocab_size, h));
         let inv_freq = c.rope()?.inv_freq(hd);
         Ok(Self {
             model: LlamaModel {
@@ -509,57 +565,31 @@ impl<B: Backend> LlamaForCausalLM<B> {
     /// Every parameter with its HF state-dict name, in the order HF lists them.
     pub fn named_tensors(&self) -> Vec<(String, TensorData)> {
         let mut out = vec![(
-            "model.embed_tokens.weight".to_string(),
+            hf_names::EMBED_TOKENS.to_string(),
             self.model.embed_tokens.val().into_data(),
         )];
-        let lin = |out: &mut Vec<(String, TensorData)>, name: String, l: &Linear<B>| {
-            out.push((format!("{name}.weight"), l.weight.val().into_data()));
-            if let Some(b) = &l.bias {
-                out.push((format!("{name}.bias"), b.val().into_data()));
-            }
-        };
         for (i, layer) in self.model.layers.iter().enumerate() {
-            let p = format!("model.layers.{i}");
-            let a = &layer.self_attn;
-            for (n, l) in [
-                ("q_proj", &a.q_proj),
-                ("k_proj", &a.k_proj),
-                ("v_proj", &a.v_proj),
-                ("o_proj", &a.o_proj),
-            ] {
-                lin(&mut out, format!("{p}.self_attn.{n}"), l);
-            }
-            for (n, norm) in [("q_norm", &a.q_norm), ("k_norm", &a.k_norm)] {
-                if let Some(norm) = norm {
-                    out.push((
-                        format!("{p}.self_attn.{n}.weight"),
-                        norm.weight.val().into_data(),
-                    ));
+            let p = hf_names::layer_prefix(i);
+            for (name, module) in layer.modules() {
+                match module {
+                    LayerModule::Linear(l) => {
+                        out.push((format!("{p}.{name}.weight"), l.weight.val().into_data()));
+                        if let Some(b) = &l.bias {
+                            out.push((format!("{p}.{name}.bias"), b.val().into_data()));
+                        }
+                    }
+                    LayerModule::Norm(n) => {
+                        out.push((format!("{p}.{name}.weight"), n.weight.val().into_data()))
+                    }
                 }
             }
-            let m = &layer.mlp;
-            for (n, l) in [
-                ("gate_proj", &m.gate_proj),
-                ("up_proj", &m.up_proj),
-                ("down_proj", &m.down_proj),
-            ] {
-                lin(&mut out, format!("{p}.mlp.{n}"), l);
-            }
-            out.push((
-                format!("{p}.input_layernorm.weight"),
-                layer.input_layernorm.weight.val().into_data(),
-            ));
-            out.push((
-                format!("{p}.post_attention_layernorm.weight"),
-                layer.post_attention_layernorm.weight.val().into_data(),
-            ));
         }
         out.push((
-            "model.norm.weight".into(),
+            hf_names::NORM.into(),
             self.model.norm.weight.val().into_data(),
         ));
         if let Some(head) = &self.lm_head {
-            out.push(("lm_head.weight".into(), head.val().into_data()));
+            out.push((hf_names::LM_HEAD.into(), head.val().into_data()));
         }
         out
     }

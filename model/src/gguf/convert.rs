@@ -222,32 +222,33 @@ fn unpermute_rows(values: &[f32], shape: &[usize], heads: usize) -> Vec<f32> {
     out
 }
 
-/// The HF state-dict name of a llama.cpp tensor name.
+/// The HF state-dict name of a llama.cpp tensor name (HF names from `crate::model::hf_names`).
 fn hf_name(gguf: &str) -> Option<String> {
+    use crate::model::hf_names::*;
     Some(match gguf {
-        "token_embd.weight" => "model.embed_tokens.weight".into(),
-        "output_norm.weight" => "model.norm.weight".into(),
-        "output.weight" => "lm_head.weight".into(),
+        "token_embd.weight" => EMBED_TOKENS.into(),
+        "output_norm.weight" => NORM.into(),
+        "output.weight" => LM_HEAD.into(),
         _ => {
             let rest = gguf.strip_prefix("blk.")?;
             let (layer, rest) = rest.split_once('.')?;
-            layer.parse::<usize>().ok()?;
+            let layer = layer.parse::<usize>().ok()?;
             let (module, suffix) = rest.rsplit_once('.')?;
             let hf = match module {
-                "attn_norm" => "input_layernorm",
-                "ffn_norm" => "post_attention_layernorm",
-                "attn_q" => "self_attn.q_proj",
-                "attn_k" => "self_attn.k_proj",
-                "attn_v" => "self_attn.v_proj",
-                "attn_output" => "self_attn.o_proj",
-                "attn_q_norm" => "self_attn.q_norm",
-                "attn_k_norm" => "self_attn.k_norm",
-                "ffn_gate" => "mlp.gate_proj",
-                "ffn_up" => "mlp.up_proj",
-                "ffn_down" => "mlp.down_proj",
+                "attn_norm" => INPUT_LAYERNORM,
+                "ffn_norm" => POST_ATTENTION_LAYERNORM,
+                "attn_q" => Q_PROJ,
+                "attn_k" => K_PROJ,
+                "attn_v" => V_PROJ,
+                "attn_output" => O_PROJ,
+                "attn_q_norm" => Q_NORM,
+                "attn_k_norm" => K_NORM,
+                "ffn_gate" => GATE_PROJ,
+                "ffn_up" => UP_PROJ,
+                "ffn_down" => DOWN_PROJ,
                 _ => return None,
             };
-            format!("model.layers.{layer}.{hf}.{suffix}")
+            format!("{}.{hf}.{suffix}", layer_prefix(layer))
         }
     })
 }
