@@ -66,10 +66,11 @@ def datatrove_extract(warcs):
 
     reader = WarcReader(data_folder=str(ROOT / "data/web"), glob_pattern="*.warc.gz")
     reader_files = sorted(Path(w).name for w in warcs)
-    docs = []
+    # One untimed read first (warcio's imports, the page cache), then reading and decompressing
+    # inside the timed region, as dsmath's extract does.
     for name in reader_files:
-        docs.extend(reader.read_file(name))
-    # Reading and decompressing inside the timed region, as dsmath's extract does.
+        for _ in reader.read_file(name):
+            pass
     t = time.perf_counter()
     docs = []
     for name in reader_files:

@@ -112,25 +112,8 @@ pub fn fnv1a(bytes: &[u8], mut h: u64) -> u64 {
     h
 }
 
-/// Lower-cased word tokens (`\w+`: alphanumerics and `_`), as the mini-crawl's J5 definition.
-pub fn words(text: &str) -> Vec<String> {
-    let mut out = vec![];
-    let mut cur = String::new();
-    for c in text.chars() {
-        if c.is_alphanumeric() || c == '_' {
-            cur.extend(c.to_lowercase());
-        } else if !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-/// FNV-1a hashes of the words of `text` as [`words`] gives them (lower-cased), without a string
-/// per word.
+/// FNV-1a hashes of the lower-cased words of `text` (`\w+` runs: alphanumerics and `_`, the
+/// mini-crawl's J5 definition), without a string per word.
 fn word_hashes(text: &str) -> Vec<u64> {
     let mut out = Vec::with_capacity(text.len() / 6);
     let mut h: Option<u64> = None;

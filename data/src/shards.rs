@@ -73,6 +73,89 @@ fn stem_with(stem: &Path, ext: &str) -> PathBuf {
     PathBuf::from(format!("{}.{ext}", stem.display()))
 }
 
+/// Writes `<stem>.bin` / `.idx` under temp names, renames them into place, then writes the
+/// `.json` (a reader that finds the `.json` finds the whole shard).
+struct ShardWriter {
+    stem: PathBuf,
+    bin_tmp: PathBuf,
+    idx_tmp: PathBuf,
+    bin: BufWriter<std::fs::File>,
+    idx: BufWriter<std::fs::File>,
+    documents: u64,
+    tokens: u64,
+}
+
+impl ShardWriter {
+    fn create(stem: &Path) -> Result<ShardWriter> {
+        if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
+        }
+        let (bin_tmp, idx_tmp) = (stem_with(stem, "bin.tmp"), stem_with(stem, "idx.tmp"));
+        let open = |p: &Path| {
+            std::fs::File::create(p)
+                .map(BufWriter::new)
+                .map_err(|e| DataError::io(p, e))
+        };
+        Ok(ShardWriter {
+            stem: stem.to_path_buf(),
+            bin: open(&bin_tmp)?,
+            idx: open(&idx_tmp)?,
+            bin_tmp,
+            idx_tmp,
+            documents: 0,
+            tokens: 0,
+        })
+    }
+
+    /// Append `n` tokens given as little-endian bytes.
+    fn tokens(&mut self, le_bytes: &[u8], n: u64) -> Result<()> {
+        self.tokens += n;
+        self.bin
+            .write_all(le_bytes)
+            .map_err(|e| DataError::io(&self.bin_tmp, e))
+    }
+
+    /// End the current document at the tokens written so far.
+    fn end_document(&mut self) -> Result<()> {
+        self.documents += 1;
+        self.idx
+            .write_all(&self.tokens.to_le_bytes())
+            .map_err(|e| DataError::io(&self.idx_tmp, e))
+    }
+
+    /// Flush, rename into place and write the metadata (`documents` / `tokens` counted here).
+    fn finish(
+        mut self,
+        tokenizer_sha256: String,
+        vocab_size: usize,
+        source: String,
+    ) -> Result<ShardMeta> {
+        self.bin
+            .flush()
+            .map_err(|e| DataError::io(&self.bin_tmp, e))?;
+        self.idx
+            .flush()
+            .map_err(|e| DataError::io(&self.idx_tmp, e))?;
+        let meta = ShardMeta {
+            tokenizer_sha256,
+            vocab_size,
+            documents: self.documents,
+            tokens: self.tokens,
+            source,
+        };
+        let (bin, idx) = (stem_with(&self.stem, "bin"), stem_with(&self.stem, "idx"));
+        std::fs::rename(&self.bin_tmp, &bin).map_err(|e| DataError::io(&bin, e))?;
+        std::fs::rename(&self.idx_tmp, &idx).map_err(|e| DataError::io(&idx, e))?;
+        let json = stem_with(&self.stem, "json");
+        std::fs::write(
+            &json,
+            serde_json::to_string_pretty(&meta).unwrap_or_default(),
+        )
+        .map_err(|e| DataError::io(&json, e))?;
+        Ok(meta)
+    }
+}
+
 /// Encode `texts` with the tokenizer at `tokenizer_path` and write `<stem>.bin/.idx/.json`
 /// (each file written to a temp name, then renamed). Returns the metadata.
 pub fn write_shard<'a>(
@@ -86,51 +169,27 @@ pub fn write_shard<'a>(
     let eos = tok.token_to_id(EOS).ok_or_else(|| {
         DataError::file(tokenizer_path, format!("tokenizer has no `{EOS}` token"))
     })?;
-    if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    }
-    let (bin, idx) = (stem_with(stem, "bin"), stem_with(stem, "idx"));
-    let (bin_tmp, idx_tmp) = (stem_with(stem, "bin.tmp"), stem_with(stem, "idx.tmp"));
-    let mut b =
-        BufWriter::new(std::fs::File::create(&bin_tmp).map_err(|e| DataError::io(&bin_tmp, e))?);
-    let mut x =
-        BufWriter::new(std::fs::File::create(&idx_tmp).map_err(|e| DataError::io(&idx_tmp, e))?);
-    let (mut docs, mut total) = (0u64, 0u64);
+    let mut w = ShardWriter::create(stem)?;
     let texts: Vec<&str> = texts.collect();
+    let mut bytes = vec![];
     for chunk in texts.chunks(256) {
         let enc = tok
             .encode_batch(chunk.to_vec(), false)
             .map_err(|e| DataError::file(tokenizer_path, e.to_string()))?;
         for e in enc {
+            bytes.clear();
             for &id in e.get_ids().iter().chain(std::iter::once(&eos)) {
-                b.write_all(&id.to_le_bytes())
-                    .map_err(|e| DataError::io(&bin_tmp, e))?;
+                bytes.extend_from_slice(&id.to_le_bytes());
             }
-            total += e.get_ids().len() as u64 + 1;
-            docs += 1;
-            x.write_all(&total.to_le_bytes())
-                .map_err(|e| DataError::io(&idx_tmp, e))?;
+            w.tokens(&bytes, e.get_ids().len() as u64 + 1)?;
+            w.end_document()?;
         }
     }
-    b.flush().map_err(|e| DataError::io(&bin_tmp, e))?;
-    x.flush().map_err(|e| DataError::io(&idx_tmp, e))?;
-    drop((b, x));
-    let meta = ShardMeta {
-        tokenizer_sha256: sha256_file(tokenizer_path)?,
-        vocab_size: tok.get_vocab_size(true),
-        documents: docs,
-        tokens: total,
-        source: source.into(),
-    };
-    std::fs::rename(&bin_tmp, &bin).map_err(|e| DataError::io(&bin, e))?;
-    std::fs::rename(&idx_tmp, &idx).map_err(|e| DataError::io(&idx, e))?;
-    let json = stem_with(stem, "json");
-    std::fs::write(
-        &json,
-        serde_json::to_string_pretty(&meta).unwrap_or_default(),
+    w.finish(
+        sha256_file(tokenizer_path)?,
+        tok.get_vocab_size(true),
+        source.into(),
     )
-    .map_err(|e| DataError::io(&json, e))?;
-    Ok(meta)
 }
 
 /// Concatenate token shards (made with the same tokenizer and source) into `<stem>`, documents
@@ -154,40 +213,20 @@ pub fn concat_shards(stem: &Path, parts: &[PathBuf]) -> Result<ShardMeta> {
             ),
         ));
     }
-    let (bin, idx) = (stem_with(stem, "bin"), stem_with(stem, "idx"));
-    let (bin_tmp, idx_tmp) = (stem_with(stem, "bin.tmp"), stem_with(stem, "idx.tmp"));
-    let mut b =
-        BufWriter::new(std::fs::File::create(&bin_tmp).map_err(|e| DataError::io(&bin_tmp, e))?);
-    let mut x =
-        BufWriter::new(std::fs::File::create(&idx_tmp).map_err(|e| DataError::io(&idx_tmp, e))?);
-    let (mut docs, mut offset) = (0u64, 0u64);
+    let mut w = ShardWriter::create(stem)?;
     for s in &shards {
-        b.write_all(&s.bin)
-            .map_err(|e| DataError::io(&bin_tmp, e))?;
+        let mut start = 0;
         for &end in &s.ends {
-            x.write_all(&(offset + end).to_le_bytes())
-                .map_err(|e| DataError::io(&idx_tmp, e))?;
+            w.tokens(&s.bin[start as usize * 4..end as usize * 4], end - start)?;
+            w.end_document()?;
+            start = end;
         }
-        offset += s.meta.tokens;
-        docs += s.meta.documents;
     }
-    b.flush().map_err(|e| DataError::io(&bin_tmp, e))?;
-    x.flush().map_err(|e| DataError::io(&idx_tmp, e))?;
-    drop((b, x));
-    let meta = ShardMeta {
-        documents: docs,
-        tokens: offset,
-        ..first.meta.clone()
-    };
-    std::fs::rename(&bin_tmp, &bin).map_err(|e| DataError::io(&bin, e))?;
-    std::fs::rename(&idx_tmp, &idx).map_err(|e| DataError::io(&idx, e))?;
-    let json = stem_with(stem, "json");
-    std::fs::write(
-        &json,
-        serde_json::to_string_pretty(&meta).unwrap_or_default(),
+    w.finish(
+        first.meta.tokenizer_sha256.clone(),
+        first.meta.vocab_size,
+        first.meta.source.clone(),
     )
-    .map_err(|e| DataError::io(&json, e))?;
-    Ok(meta)
 }
 
 /// A token shard, memory-mapped and validated.

@@ -148,17 +148,8 @@ pub fn normalize(answer: &str) -> String {
 /// untouched (no searcher built, nothing allocated) when `from` does not occur, the common case
 /// for the rule table of `normalize_once`.
 fn replace_in(s: &mut String, from: &str, to: &str) {
-    let pat = from.as_bytes();
-    let find = |hay: &[u8], mut at: usize| {
-        while let Some(k) = memchr::memchr(pat[0], &hay[at..]) {
-            if hay[at + k..].starts_with(pat) {
-                return Some(at + k);
-            }
-            at += k + 1;
-        }
-        None
-    };
-    let Some(mut hit) = find(s.as_bytes(), 0) else {
+    let find = |s: &str, at: usize| find_str(&s[at..], from).map(|k| at + k);
+    let Some(mut hit) = find(s, 0) else {
         return;
     };
     let mut out = String::with_capacity(s.len());
@@ -166,8 +157,8 @@ fn replace_in(s: &mut String, from: &str, to: &str) {
     loop {
         out.push_str(&s[last..hit]);
         out.push_str(to);
-        last = hit + pat.len();
-        match find(s.as_bytes(), last) {
+        last = hit + from.len();
+        match find(s, last) {
             Some(h) => hit = h,
             None => break,
         }
